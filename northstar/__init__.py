@@ -1,0 +1,1 @@
+"""Northstar: shared plumbing for the pipeline's stages (settings, Airflow environment, setup)."""

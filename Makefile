@@ -1,0 +1,60 @@
+# Northstar: the few obvious verbs. `make demo` and `make test` work from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PY := .venv/bin/python
+SCALE ?= demo
+SEED ?= 7
+PYTEST_ARGS ?=
+
+export UV_PYTHON ?= 3.11
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+export SCARF_ANALYTICS := false
+export DO_NOT_TRACK := 1
+
+.PHONY: help install uv system-deps demo test lint format bench ui clean distclean
+
+help:  ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+uv:  ## install uv itself if it is missing (from PyPI)
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
+
+install: uv  ## create .venv from uv.lock (exact pins)
+	$(UV) sync --frozen
+
+system-deps:  ## Debian packages the tests use (docker-compose parses the compose file offline)
+	@if ! command -v docker-compose >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null) \
+		|| echo "warning: could not install docker-compose; the compose CLI check will be skipped"; \
+	fi
+
+demo: install  ## seed the demo world, start the sandbox, run both DAGs, print a summary
+	$(PY) -m northstar demo --scale $(SCALE) --seed $(SEED)
+
+test: install system-deps  ## the whole test suite (unit, integration, end-to-end)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install  ## ruff for Python, sqlfluff (dbt templater) for SQL
+	.venv/bin/ruff check .
+	.venv/bin/ruff check --select AIR dags/
+	.venv/bin/sqlfluff lint dbt_project
+
+format: install  ## apply ruff's formatter and sqlfluff's fixes
+	.venv/bin/ruff check --fix .
+	.venv/bin/sqlfluff fix dbt_project
+
+bench: install  ## performance figures (large world; takes a while)
+	$(PY) -m bench
+
+ui: install  ## Airflow UI :8080, MLflow UI :5000, dbt docs :8081 (Ctrl-C stops all)
+	$(PY) -m northstar ui
+
+clean:  ## remove generated data (var/) and caches
+	rm -rf var dbt_project/target dbt_project/logs .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+distclean: clean  ## also remove the virtual environment
+	rm -rf .venv

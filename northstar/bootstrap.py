@@ -1,0 +1,95 @@
+"""First-run setup of a Northstar installation: folders, sandbox credentials, Airflow metadata.
+
+``python -m northstar setup`` is idempotent: it creates what is missing and leaves the rest. It
+creates the ``warehouse`` pool (one slot: DuckDB has one writer) and the ``salesforce_default`` /
+``servicenow_default`` connections. The connections point at the sandbox unless the operator has
+configured a real org/instance through ``NORTHSTAR_SALESFORCE_URL`` / ``NORTHSTAR_SERVICENOW_URL``
+(then they are left alone: a firm manages those connections itself).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from northstar.airflow_env import airflow_environment
+from northstar.settings import Settings, settings
+
+log = logging.getLogger(__name__)
+
+WAREHOUSE_POOL = "warehouse"
+WAREHOUSE_POOL_DESCRIPTION = "DuckDB allows one writer: every task that writes the warehouse runs here"
+
+
+def run_airflow(args: list[str], cfg: Settings | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run an ``airflow`` CLI command in Northstar's Airflow environment."""
+    cfg = cfg or settings()
+    airflow = Path(os.sys.executable).with_name("airflow")
+    return subprocess.run(
+        [str(airflow), *args],
+        env=airflow_environment(cfg),
+        check=check,
+        capture_output=True,
+        text=True,
+    )
+
+
+def sandbox_connections(cfg: Settings) -> dict[str, dict]:
+    """Airflow connection definitions that point the pipeline at the sandbox servers."""
+    from sandbox.credentials import ensure_credentials
+
+    creds = ensure_credentials(cfg)
+    sf, sn = creds["salesforce"], creds["servicenow"]
+    ca = str(cfg.sandbox_ca_cert)
+    return {
+        "salesforce_default": {
+            "conn_type": "salesforce",
+            "description": "Northstar sandbox Salesforce (replace with your org: see README)",
+            "login": sf["username"],
+            "password": sf["password"],
+            "extra": json.dumps(
+                {
+                    "instance_url": cfg.sandbox_salesforce_url,
+                    "security_token": sf["security_token"],
+                    "ca_bundle": ca,
+                }
+            ),
+        },
+        "servicenow_default": {
+            "conn_type": "http",
+            "description": "Northstar sandbox ServiceNow (replace with your instance: see README)",
+            "host": cfg.sandbox_servicenow_url,
+            "login": sn["username"],
+            "password": sn["password"],
+            "extra": json.dumps({"ca_bundle": ca}),
+        },
+    }
+
+
+def setup(cfg: Settings | None = None, airflow: bool = True) -> None:
+    cfg = cfg or settings()
+    cfg.paths.ensure()
+    if not airflow:
+        return
+    run_airflow(["db", "migrate"], cfg)
+    run_airflow(["pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION], cfg)
+    connections = sandbox_connections(cfg)
+    if os.environ.get("NORTHSTAR_SALESFORCE_URL"):
+        connections.pop("salesforce_default")
+    if os.environ.get("NORTHSTAR_SERVICENOW_URL"):
+        connections.pop("servicenow_default")
+    if connections:
+        # A 0600 temp file, not command-line arguments: secrets must not show up in `ps`.
+        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=cfg.paths.var, delete=False) as handle:
+            os.chmod(handle.name, 0o600)
+            json.dump(connections, handle)
+        try:
+            run_airflow(["connections", "import", "--overwrite", handle.name], cfg)
+        finally:
+            Path(handle.name).unlink(missing_ok=True)
+    log.info("setup done: airflow home %s, pool %s, connections %s", cfg.paths.airflow_home, WAREHOUSE_POOL,
+             ", ".join(connections) or "unchanged")

@@ -1,0 +1,17 @@
+# One image for every Northstar service (Airflow components, MLflow, the sandbox, dbt docs).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONUNBUFFERED=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/northstar/.venv \
+    PATH=/opt/northstar/.venv/bin:$PATH \
+    NORTHSTAR_HOME=/var/lib/northstar \
+    DBT_SEND_ANONYMOUS_USAGE_STATS=False \
+    AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
+
+RUN pip install --no-cache-dir uv && useradd --create-home --uid 50000 northstar
+WORKDIR /opt/northstar
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --extra deploy --no-install-project
+COPY . .
+RUN uv sync --frozen --no-dev --extra deploy && mkdir -p /var/lib/northstar && chown -R northstar /var/lib/northstar
+USER northstar

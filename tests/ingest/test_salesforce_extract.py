@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import requests
 from simple_salesforce.exceptions import (
@@ -287,3 +288,246 @@ def test_expired_session_relogs_in_once():
 
     with pytest.raises(SalesforceExpiredSession):
         conn.call(always_expired)
+
+
+# --- integration: against the sandbox Salesforce server ---------------------------------------
+
+SEED = 11
+FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.05, max_delay=0.4)
+
+
+@pytest.fixture(scope="module")
+def sf_sandbox(tmp_path_factory):
+    """A seeded small world served over HTTPS on a free port (one per test module)."""
+    import subprocess
+    import sys
+
+    from sandbox.credentials import _random_credentials
+    from sandbox.server import start_in_thread
+
+    root = tmp_path_factory.mktemp("sf_world")
+    state = root / "state"
+    env = {**__import__("os").environ, "NORTHSTAR_HOME": str(root / "var")}
+    subprocess.run(
+        [sys.executable, "-m", "sandbox", "seed", "--scale", "small", "--seed", str(SEED),
+         "--state", str(state), "--drop", str(root / "drop"), "--truth", str(root / "truth")],
+        check=True, env=env, capture_output=True, timeout=120,
+    )
+    handle = start_in_thread(state, credentials=_random_credentials())
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def sf_store(sf_sandbox):
+    from sandbox.salesforce.store import SalesforceStore
+
+    store = SalesforceStore(sf_sandbox.state_dir / "salesforce.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sf_faults(sf_sandbox):
+    faults = sf_sandbox.salesforce_app.faults
+    faults.configure({"reset": True})
+    yield faults
+    faults.configure({"reset": True})
+
+
+@pytest.fixture
+def sf_extract(sf_sandbox, sf_faults, tmp_path):
+    """Run extract_salesforce against the sandbox into this test's landing folder."""
+    from ingest.salesforce import ExtractConfig, extract_salesforce, login
+
+    creds = sf_sandbox.credentials["salesforce"]
+    from northstar.settings import Secret
+
+    endpoint = Endpoint(
+        url=sf_sandbox.salesforce_url,
+        username=creds["username"],
+        password=Secret(creds["password"]),
+        security_token=Secret(creds["security_token"]),
+        ca_bundle=sf_sandbox.ca_cert,
+    )
+    landing = tmp_path / "landing"
+
+    def run(objects=None, full_refresh=False, **config):
+        config.setdefault("retry", FAST_RETRY)
+        config.setdefault("bulk_poll_wait", 0.0)
+        cfg = ExtractConfig(**config)
+        return extract_salesforce(
+            landing, objects=objects, full_refresh=full_refresh, config=cfg, connect=lambda: login(endpoint)
+        )
+
+    run.landing = landing
+    return run
+
+
+def _landed(landing, report, name) -> pa.Table:
+    path = report.objects[name].path
+    return pq.read_table(landing / path)
+
+
+def _store_objects(store):
+    from ingest.salesforce import DEFAULT_OBJECTS
+
+    return [name for name in DEFAULT_OBJECTS if name in store.objects()]
+
+
+@pytest.mark.integration
+def test_first_run_lands_every_record_including_deleted(sf_extract, sf_store):
+    objects = _store_objects(sf_store)
+    assert set(objects) == {"User", "Account", "Contact", "Case", "Task", "Event", "Opportunity",
+                            "Brokerage_Account__c"}
+    # A low threshold sends the big objects through Bulk API 2.0 and the small ones through REST.
+    report = sf_extract(bulk_threshold=3_000, bulk_page_size=1_500, rest_batch_rows=700)
+    assert report.ok, report.as_dict()
+    apis = {name: r.api for name, r in report.objects.items()}
+    assert "bulk2" in apis.values() and "rest" in apis.values()
+    for name in objects:
+        table = _landed(sf_extract.landing, report, name)
+        expected = sf_store.count(name, include_deleted=True)
+        assert table.num_rows == expected == report.objects[name].rows, name
+        assert len(set(table["Id"].to_pylist())) == expected, name
+        assert report.objects[name].deleted_rows == expected - sf_store.count(name), name
+        assert report.objects[name].mode == "full"
+    account = _landed(sf_extract.landing, report, "Account")
+    assert account.schema.field("SystemModstamp").type == TIMESTAMP
+    assert account.schema.field("Fee_Schedule_Bps__c").type == pa.float64()
+    assert account.schema.field("Client_Since__c").type == pa.date32()
+    assert account.schema.field("Analytics_Consent__c").type == pa.bool_()
+    manifest = pq.read_table(report.manifest_path)
+    assert sorted(manifest["object"].to_pylist()) == sorted(objects)
+    assert set(manifest["status"].to_pylist()) == {"ok"}
+
+
+@pytest.mark.integration
+def test_bulk_and_rest_land_identical_values(sf_extract):
+    via_rest = sf_extract(objects=["Account", "Task"], bulk_threshold=0, full_refresh=True)
+    via_bulk = sf_extract(objects=["Account", "Task"], bulk_objects=frozenset({"Account", "Task"}),
+                          bulk_page_size=400, full_refresh=True)
+    for name in ("Account", "Task"):
+        assert via_rest.objects[name].api == "rest" and via_bulk.objects[name].api == "bulk2"
+        rest = _landed(sf_extract.landing, via_rest, name).drop_columns(["_run_id", "_extracted_at"]).sort_by("Id")
+        bulk = _landed(sf_extract.landing, via_bulk, name).drop_columns(["_run_id", "_extracted_at"]).sort_by("Id")
+        assert rest.equals(bulk), name
+
+
+@pytest.mark.integration
+def test_incremental_runs_pick_up_exactly_the_changes(sf_extract, sf_store):
+    objects = ["Account", "Contact", "Case"]
+    first = sf_extract(objects=objects)
+    assert first.ok
+    accounts = [r["Id"] for r in sf_store.select("Account", ["Id"], limit=5)]
+    contacts = [r["Id"] for r in sf_store.select("Contact", ["Id"], limit=4)]
+    sf_store.update_records("Account", [{"Id": i, "Risk_Profile__c": "Growth"} for i in accounts[:3]])
+    sf_store.delete_records("Account", accounts[3:5])
+    sf_store.delete_records("Contact", contacts)
+
+    second = sf_extract(objects=objects)
+    assert second.ok
+    assert all(r.mode == "incremental" for r in second.objects.values())
+    account = _landed(sf_extract.landing, second, "Account")
+    assert sorted(account["Id"].to_pylist()) == sorted(accounts)
+    deleted = dict(zip(account["Id"].to_pylist(), account["_is_deleted"].to_pylist(), strict=True))
+    assert [deleted[i] for i in accounts] == [False, False, False, True, True]
+    assert second.objects["Account"].deleted_rows == 2
+    contact = _landed(sf_extract.landing, second, "Contact")
+    assert sorted(contact["Id"].to_pylist()) == sorted(contacts)
+    assert all(contact["_is_deleted"].to_pylist())
+    assert second.objects["Case"].rows == 0
+    assert second.objects["Account"].watermark_after > first.objects["Account"].watermark_after
+
+    third = sf_extract(objects=objects)
+    assert third.ok
+    assert {name: r.rows for name, r in third.objects.items()} == dict.fromkeys(objects, 0)
+    manifest = pq.read_table(third.manifest_path).to_pylist()
+    assert {row["object"] for row in manifest} == set(objects)
+    assert all(row["watermark_after"] == row["watermark_before"] for row in manifest)
+
+
+@pytest.mark.integration
+def test_watermark_stays_when_writing_fails(sf_extract, sf_store, monkeypatch):
+    from ingest.salesforce import extract as extract_module
+
+    first = sf_extract(objects=["Opportunity"])
+    before = json.loads(watermark_file(sf_extract.landing).read_text())
+    ids = [r["Id"] for r in sf_store.select("Opportunity", ["Id"], limit=2)]
+    sf_store.update_records("Opportunity", [{"Id": i, "StageName": "Closed Won"} for i in ids])
+
+    def disk_full(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(extract_module.LandingFile, "commit", disk_full)
+    failed = sf_extract(objects=["Opportunity"])
+    assert not failed.ok and failed.failed == ["Opportunity"]
+    assert "No space left" in failed.objects["Opportunity"].error
+    assert json.loads(watermark_file(sf_extract.landing).read_text()) == before
+    manifest = pq.read_table(failed.manifest_path).to_pylist()
+    assert manifest[0]["status"] == "failed"
+    assert manifest[0]["watermark_after"] == manifest[0]["watermark_before"]
+    assert not list((sf_extract.landing / "salesforce" / "Opportunity").rglob("*.tmp"))
+
+    # A crash after the data is written but before the manifest: the watermark does not move either.
+    monkeypatch.undo()
+    monkeypatch.setattr(extract_module, "_write_manifest", lambda *a, **k: (_ for _ in ()).throw(OSError("crash")))
+    with pytest.raises(OSError, match="crash"):
+        sf_extract(objects=["Opportunity"])
+    assert json.loads(watermark_file(sf_extract.landing).read_text()) == before
+
+    monkeypatch.undo()
+    rerun = sf_extract(objects=["Opportunity"])
+    assert rerun.ok
+    assert sorted(_landed(sf_extract.landing, rerun, "Opportunity")["Id"].to_pylist()) == sorted(ids)
+    assert rerun.objects["Opportunity"].watermark_after > first.objects["Opportunity"].watermark_after
+
+
+@pytest.mark.integration
+def test_extraction_survives_limits_503_and_an_expired_session(sf_extract, sf_faults, sf_store):
+    import threading
+
+    # REST and Bulk both see: two 503s, then one expired session.
+    sf_faults.configure({"unavailable": 2, "expire_session": 1, "in_progress_polls": 2})
+    report = sf_extract(objects=["Account", "User"], bulk_objects=frozenset({"Account"}), bulk_page_size=300)
+    assert report.ok, report.as_dict()
+    assert report.objects["Account"].rows == sf_store.count("Account", include_deleted=True)
+
+    # The daily limit runs out mid-run and the window rolls over a moment later.
+    sf_faults.configure({"reset": True, "api_limit_after": 4})
+    timer = threading.Timer(0.6, lambda: sf_faults.configure({"reset": True}))
+    timer.start()
+    try:
+        limited = sf_extract(objects=["Contact", "Case"], full_refresh=True)
+    finally:
+        timer.cancel()
+    assert limited.ok, limited.as_dict()
+    assert limited.objects["Contact"].rows == sf_store.count("Contact", include_deleted=True)
+    assert limited.objects["Case"].rows == sf_store.count("Case", include_deleted=True)
+
+    # A limit that never lifts fails the objects after the bounded retries, watermarks untouched.
+    sf_faults.configure({"reset": True, "api_limit_after": 0})
+    exhausted = sf_extract(objects=["Event"])
+    assert exhausted.failed == ["Event"]
+    assert "REQUEST_LIMIT_EXCEEDED" in exhausted.objects["Event"].error
+
+
+@pytest.mark.integration
+def test_new_custom_field_lands_and_is_recorded_as_drift(sf_extract, sf_store):
+    from sandbox.salesforce.store import FieldSpec
+
+    first = sf_extract(objects=["Account"])
+    assert "Wallet_Share__c" not in _landed(sf_extract.landing, first, "Account").column_names
+    sf_store.define_object("Account", [FieldSpec("Wallet_Share__c", "percent")], sf_store.key_prefix("Account"))
+    some = [r["Id"] for r in sf_store.select("Account", ["Id"], limit=3)]
+    sf_store.update_records("Account", [{"Id": i, "Wallet_Share__c": 42.5} for i in some])
+    second = sf_extract(objects=["Account"])
+    assert second.ok
+    result = second.objects["Account"]
+    assert result.fields_added == ["Wallet_Share__c"] and result.fields_removed == []
+    table = _landed(sf_extract.landing, second, "Account")
+    assert table.schema.field("Wallet_Share__c").type == pa.float64()
+    assert sorted(table["Id"].to_pylist()) == sorted(some)
+    assert set(table["Wallet_Share__c"].to_pylist()) == {42.5}
+    manifest = pq.read_table(second.manifest_path).to_pylist()[0]
+    assert manifest["fields_added"] == ["Wallet_Share__c"]

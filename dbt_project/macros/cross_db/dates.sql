@@ -1,0 +1,67 @@
+{#- Every DuckDB-specific date function the models need, behind one name each. Another adapter
+    gets its own implementation through adapter.dispatch. -#}
+
+{#- A date from a value that may already be a date or a string in ISO, MM/DD/YYYY (atlas) or
+    DD.MM.YYYY (meridian) form. -#}
+{% macro parse_date(expr) -%}
+    {{ return(adapter.dispatch('parse_date', 'northstar')(expr)) }}
+{%- endmacro %}
+
+{% macro default__parse_date(expr) -%}
+    cast({{ expr }} as date)
+{%- endmacro %}
+
+{% macro duckdb__parse_date(expr) -%}
+    coalesce(
+        try_cast(cast({{ expr }} as varchar) as date),
+        cast(try_strptime(cast({{ expr }} as varchar), '%m/%d/%Y') as date),
+        cast(try_strptime(cast({{ expr }} as varchar), '%d.%m.%Y') as date)
+    )
+{%- endmacro %}
+
+{#- A naive UTC timestamp from a timestamptz, a naive UTC timestamp or an ISO string. -#}
+{% macro to_utc_timestamp(expr) -%}
+    {{ return(adapter.dispatch('to_utc_timestamp', 'northstar')(expr)) }}
+{%- endmacro %}
+
+{% macro default__to_utc_timestamp(expr) -%}
+    cast({{ expr }} as timestamp)
+{%- endmacro %}
+
+{% macro duckdb__to_utc_timestamp(expr) -%}
+    timezone('UTC', cast({{ expr }} as timestamptz))
+{%- endmacro %}
+
+{#- Weekdays from start_date (exclusive) to end_date (inclusive); both are business days. -#}
+{% macro business_days_between(start_date, end_date) -%}
+    {{ return(adapter.dispatch('business_days_between', 'northstar')(start_date, end_date)) }}
+{%- endmacro %}
+
+{% macro default__business_days_between(start_date, end_date) -%}
+    greatest(
+        0,
+        {{ dbt.datediff(start_date, end_date, 'day') }}
+        - 2 * {{ dbt.datediff(dbt.date_trunc('week', start_date), dbt.date_trunc('week', end_date), 'week') }}
+    )
+{%- endmacro %}
+
+{#- The last day of the month of a date. -#}
+{% macro month_end(expr) -%}
+    cast({{ dbt.last_day(expr, 'month') }} as date)
+{%- endmacro %}
+
+{#- One row per month-end from start_date to end_date (inclusive), column month_end_on. -#}
+{% macro month_end_series(start_date, end_date) -%}
+    {{ return(adapter.dispatch('month_end_series', 'northstar')(start_date, end_date)) }}
+{%- endmacro %}
+
+{% macro duckdb__month_end_series(start_date, end_date) -%}
+    select cast(last_day(cast(generated as date)) as date) as month_end_on
+    from (
+        select unnest(generate_series(
+            cast(date_trunc('month', cast({{ start_date }} as date)) as timestamp),
+            cast(date_trunc('month', cast({{ end_date }} as date)) as timestamp),
+            interval 1 month
+        )) as generated
+    ) as months
+{%- endmacro %}

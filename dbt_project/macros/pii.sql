@@ -1,0 +1,19 @@
+{#- The only two ways PII leaves staging. The salt comes from the environment so the hashes cannot
+    be reversed by hashing a dictionary of names; the same value always hashes to the same key,
+    so hashed columns can still be joined and counted. -#}
+
+{% macro hash_pii(expr) -%}
+    case
+        when {{ expr }} is null then null
+        else {{ sha256_hex(dbt.concat(["'" ~ env_var('NORTHSTAR_PII_SALT', 'northstar') ~ "|'", "lower(trim(cast(" ~ expr ~ " as " ~ dbt.type_string() ~ ")))"])) }}
+    end
+{%- endmacro %}
+
+{#- j***@example.com: the first character of the local part and the domain survive. -#}
+{% macro mask_email(expr) -%}
+    case
+        when {{ expr }} is null then null
+        when {{ expr }} not like '%@%' then '***'
+        else {{ dbt.concat(["left(" ~ expr ~ ", 1)", "'***@'", dbt.split_part(expr, "'@'", 2)]) }}
+    end
+{%- endmacro %}

@@ -1,0 +1,33 @@
+{#- Which business dates a reconciliation run re-matches. Intraday runs pass the dates that got
+    new landing data in var('business_dates'); without it every date is (re)matched. -#}
+
+{% macro business_dates_to_process() -%}
+    {%- set dates = var('business_dates', []) -%}
+    {%- if dates is string -%}
+        {%- set dates = dates.split(',') | map('trim') | reject('equalto', '') | list -%}
+    {%- endif -%}
+    {{ return(dates) }}
+{%- endmacro %}
+
+{#- A predicate: the column is one of the dates being re-matched. -#}
+{% macro in_business_dates(column) -%}
+    {%- set dates = business_dates_to_process() -%}
+    {%- if dates | length == 0 -%}
+        1 = 1
+    {%- else -%}
+        {{ column }} in ({% for d in dates %}cast('{{ d }}' as date){% if not loop.last %}, {% endif %}{% endfor %})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A predicate: the column lies within the match window around the dates being re-matched, so a
+    counterpart reported on a neighbouring day (time zones, late confirms) is still found. -#}
+{% macro near_business_dates(column) -%}
+    {%- set dates = business_dates_to_process() -%}
+    {%- if dates | length == 0 -%}
+        1 = 1
+    {%- else -%}
+        {%- set window = var('recon_match_window_days', 5) | int -%}
+        {{ column }} between {{ dbt.dateadd('day', -window, "cast('" ~ (dates | min) ~ "' as date)") }}
+        and {{ dbt.dateadd('day', window, "cast('" ~ (dates | max) ~ "' as date)") }}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,48 @@
+-- FIX drop copies per order: partial fills summed, volume-weighted average price. A fill
+-- repeated under the same ExecID is counted once here and reported as a `duplicate` break.
+with
+
+executions as (
+    select * from {{ ref('stg_broker__fix_executions') }}
+    where {{ near_business_dates('business_date') }}
+),
+
+first_report as (
+    select
+        *,
+        row_number() over (
+            partition by executing_broker, exec_id order by business_date, source_file, source_line
+        ) as report_rank
+    from executions
+),
+
+fills as (
+    select * from first_report
+    where report_rank = 1
+),
+
+aggregated as (
+    select
+        order_id,
+        executing_broker,
+        min(business_date) as business_date,
+        min(trade_date) as trade_date,
+        min(block_account) as block_account,
+        min(instrument_id) as instrument_id,
+        min(asset_class) as asset_class,
+        min(side) as side,
+        min(currency) as currency,
+        min(settle_date) as settle_date,
+        sum(fill_quantity) as quantity,
+        sum(fill_quantity * fill_price) / nullif(sum(fill_quantity), 0) as average_price,
+        sum(commission) as commission,
+        count(*) as fill_count
+    from fills
+    group by order_id, executing_broker
+),
+
+final as (
+    select * from aggregated
+)
+
+select * from final

@@ -1,0 +1,84 @@
+-- Internal book vs FIX drop copy, many-to-one: allocations summed per order against fills summed
+-- per order, compared within the asset class's tolerances (seed recon_tolerances). Matching is by
+-- order id (ClOrdID) alone, never by date, so a fill reported on the next UTC day still matches.
+with
+
+internal_orders as (
+    select * from {{ ref('int_internal_orders_aggregated') }}
+),
+
+broker_orders as (
+    select * from {{ ref('int_broker_orders_aggregated') }}
+),
+
+tolerances as (
+    select * from {{ ref('recon_tolerances') }}
+),
+
+joined as (
+    select
+        coalesce(internal_orders.order_id, broker_orders.order_id) as order_id,
+        coalesce(internal_orders.business_date, broker_orders.trade_date, broker_orders.business_date)
+            as business_date,
+        coalesce(broker_orders.executing_broker, internal_orders.executing_broker) as executing_broker,
+        internal_orders.prime_broker,
+        coalesce(internal_orders.asset_class, broker_orders.asset_class) as asset_class,
+        coalesce(internal_orders.instrument_id, broker_orders.instrument_id) as instrument_id,
+        internal_orders.order_id is not null as has_internal,
+        broker_orders.order_id is not null as has_broker,
+        internal_orders.side as internal_side,
+        broker_orders.side as broker_side,
+        internal_orders.currency as internal_currency,
+        broker_orders.currency as broker_currency,
+        internal_orders.quantity as internal_quantity,
+        broker_orders.quantity as broker_quantity,
+        internal_orders.average_price as internal_average_price,
+        broker_orders.average_price as broker_average_price,
+        coalesce(internal_orders.allocation_count, 0) as allocation_count,
+        coalesce(broker_orders.fill_count, 0) as fill_count
+    from internal_orders
+    full outer join broker_orders
+        on internal_orders.order_id = broker_orders.order_id
+),
+
+compared as (
+    select
+        joined.*,
+        joined.broker_quantity - joined.internal_quantity as quantity_difference,
+        joined.broker_average_price - joined.internal_average_price as price_difference,
+        abs(joined.broker_average_price - joined.internal_average_price)
+        / nullif(abs(joined.internal_average_price), 0) * 10000 as price_difference_bps,
+        coalesce(tolerances.price_abs_tolerance, 0) as price_abs_tolerance,
+        coalesce(tolerances.price_bps_tolerance, 0) as price_bps_tolerance,
+        coalesce(tolerances.quantity_tolerance, 0) as quantity_tolerance
+    from joined
+    left join tolerances
+        on joined.asset_class = tolerances.asset_class
+),
+
+flagged as (
+    select
+        *,
+        has_broker and not has_internal as is_missing_internal,
+        has_internal and not has_broker as is_missing_broker,
+        has_internal and has_broker and internal_side != broker_side as has_side_break,
+        has_internal and has_broker and internal_currency != broker_currency as has_currency_break,
+        has_internal and has_broker and abs(quantity_difference) > quantity_tolerance as has_quantity_break,
+        has_internal and has_broker
+        and abs(price_difference) > price_abs_tolerance
+        and coalesce(price_difference_bps, 0) > price_bps_tolerance as has_price_break
+    from compared
+),
+
+final as (
+    select
+        *,
+        case
+            when is_missing_internal or is_missing_broker or has_side_break or has_currency_break
+                or has_quantity_break or has_price_break then 'break'
+            else 'matched'
+        end as match_status
+    from flagged
+)
+
+select * from final

@@ -1,0 +1,56 @@
+with
+
+source as (
+    {{ broker_current_rows(source('broker', 'fix_executions')) }}
+),
+
+asset_class_aliases as (
+    select * from {{ ref('asset_class_aliases') }}
+    where source_system = 'fix'
+),
+
+renamed as (
+    select
+        {{ dbt.hash(dbt.concat(['source._source_file', "'|'", 'cast(source._source_line as varchar)'])) }}
+            as execution_id,
+        cast(source.exec_id as varchar) as exec_id,
+        cast(source.order_id as varchar) as order_id,
+        cast(source.broker_order_id as varchar) as broker_order_id,
+        upper(cast(source.broker as varchar)) as executing_broker,
+        cast(source.business_date as date) as business_date,
+        {{ parse_date('source.trade_date') }} as trade_date,
+        {{ to_utc_timestamp('source.transact_time') }} as transacted_at,
+        {{ parse_date('source.settle_date') }} as settle_date,
+        cast(source.exec_type as varchar) as exec_type,
+        cast(source.ord_status as varchar) as order_status,
+        cast(source.account as varchar) as block_account,
+        cast(source.instrument_id as varchar) as instrument_id,
+        coalesce(asset_class_aliases.asset_class, upper(cast(source.security_type as varchar))) as asset_class,
+        case upper(cast(source.side as varchar))
+            when '1' then 'BUY'
+            when '2' then 'SELL'
+            else upper(cast(source.side as varchar))
+        end as side,
+        cast(source.order_qty as double) as order_quantity,
+        cast(source.last_qty as double) as fill_quantity,
+        cast(source.last_px as double) as fill_price,
+        cast(source.cum_qty as double) as cumulative_quantity,
+        cast(source.leaves_qty as double) as leaves_quantity,
+        upper(cast(source.currency as varchar)) as currency,
+        cast(source.commission as double) as commission,
+        cast(source._source_file as varchar) as source_file,
+        cast(source._source_line as integer) as source_line,
+        cast(source._file_sha256 as varchar) as file_sha256,
+        cast(source._file_version as integer) as file_version,
+        cast(source._run_id as varchar) as run_id,
+        {{ to_utc_timestamp('source._landed_at') }} as landed_at
+    from source
+    left join asset_class_aliases
+        on cast(source.security_type as varchar) = asset_class_aliases.source_value
+),
+
+final as (
+    select * from renamed
+)
+
+select * from final

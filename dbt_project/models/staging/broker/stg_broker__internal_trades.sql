@@ -1,0 +1,48 @@
+with
+
+source as (
+    {{ broker_current_rows(source('broker', 'internal_trades')) }}
+),
+
+asset_class_aliases as (
+    select * from {{ ref('asset_class_aliases') }}
+    where source_system = 'internal'
+),
+
+renamed as (
+    select
+        {{ dbt.hash(dbt.concat(['source._source_file', "'|'", 'cast(source._source_line as varchar)'])) }}
+            as trade_record_id,
+        cast(source.trade_id as varchar) as trade_id,
+        cast(source.order_id as varchar) as order_id,
+        cast(source.business_date as date) as business_date,
+        {{ parse_date('source.trade_date') }} as trade_date,
+        {{ to_utc_timestamp('source.trade_time') }} as traded_at,
+        {{ parse_date('source.settle_date') }} as settle_date,
+        cast(source.account_number as varchar) as account_number,
+        cast(source.instrument_id as varchar) as instrument_id,
+        coalesce(asset_class_aliases.asset_class, upper(cast(source.asset_class as varchar))) as asset_class,
+        upper(cast(source.side as varchar)) as side,
+        cast(source.quantity as double) as quantity,
+        cast(source.price as double) as price,
+        upper(cast(source.currency as varchar)) as currency,
+        upper(cast(source.executing_broker as varchar)) as executing_broker,
+        lower(cast(source.prime_broker as varchar)) as prime_broker,
+        cast(source.commission as double) as commission,
+        cast(source.fees as double) as fees,
+        cast(source._source_file as varchar) as source_file,
+        cast(source._source_line as integer) as source_line,
+        cast(source._file_sha256 as varchar) as file_sha256,
+        cast(source._file_version as integer) as file_version,
+        cast(source._run_id as varchar) as run_id,
+        {{ to_utc_timestamp('source._landed_at') }} as landed_at
+    from source
+    left join asset_class_aliases
+        on cast(source.asset_class as varchar) = asset_class_aliases.source_value
+),
+
+final as (
+    select * from renamed
+)
+
+select * from final

@@ -1,0 +1,66 @@
+-- Every prime broker's dialect in one shape: side BUY/SELL, canonical asset class, prices on the
+-- internal book's convention (equities/ETFs per share, bonds in % of par, FX forwards as the
+-- forward rate, options premium per share with the contract multiplier alongside).
+with
+
+source as (
+    {{ broker_current_rows(source('broker', 'pb_confirms')) }}
+),
+
+asset_class_aliases as (
+    select * from {{ ref('asset_class_aliases') }}
+),
+
+renamed as (
+    select
+        {{ dbt.hash(dbt.concat(['source._source_file', "'|'", 'cast(source._source_line as varchar)'])) }}
+            as confirm_id,
+        cast(source.trade_id as varchar) as trade_id,
+        lower(cast(source.prime_broker as varchar)) as prime_broker,
+        cast(source.business_date as date) as business_date,
+        {{ parse_date('source.trade_date') }} as trade_date,
+        {{ parse_date('source.settle_date') }} as settle_date,
+        cast(source.account_number as varchar) as account_number,
+        cast(source.instrument_id as varchar) as instrument_id,
+        coalesce(asset_class_aliases.asset_class, upper(cast(source.asset_class as varchar))) as asset_class,
+        case upper(cast(source.side as varchar))
+            when 'B' then 'BUY'
+            when 'S' then 'SELL'
+            else upper(cast(source.side as varchar))
+        end as side,
+        cast(source.quantity as double) as quantity,
+        case lower(cast(source.price_convention as varchar))
+            when 'fraction_of_par' then cast(source.price as double) * 100
+            when 'per_contract' then cast(source.price as double) / coalesce(nullif(cast(source.contract_multiplier as double), 0), 100)
+            else cast(source.price as double)
+        end as price,
+        cast(source.price as double) as price_as_delivered,
+        lower(cast(source.price_convention as varchar)) as price_convention,
+        case
+            when coalesce(asset_class_aliases.asset_class, '') = 'OPTION'
+                then coalesce(nullif(cast(source.contract_multiplier as double), 1), 100)
+            else coalesce(cast(source.contract_multiplier as double), 1)
+        end as contract_multiplier,
+        upper(cast(source.currency as varchar)) as currency,
+        cast(source.gross_amount as double) as gross_amount,
+        cast(source.commission as double) as commission,
+        cast(source.fees as double) as fees,
+        upper(cast(source.executing_broker as varchar)) as executing_broker,
+        cast(source._source_file as varchar) as source_file,
+        cast(source._source_line as integer) as source_line,
+        cast(source._file_sha256 as varchar) as file_sha256,
+        cast(source._file_version as integer) as file_version,
+        cast(source._run_id as varchar) as run_id,
+        {{ to_utc_timestamp('source._landed_at') }} as landed_at
+    from source
+    left join asset_class_aliases
+        on
+            lower(cast(source.prime_broker as varchar)) = asset_class_aliases.source_system
+            and cast(source.asset_class as varchar) = asset_class_aliases.source_value
+),
+
+final as (
+    select * from renamed
+)
+
+select * from final

@@ -1,0 +1,28 @@
+with
+
+source as (
+    {{ salesforce_current_records(source('salesforce', 'brokerage_account')) }}
+),
+
+renamed as (
+    select
+        cast(id as varchar) as brokerage_account_id,
+        cast(coalesce(account_number__c, name) as varchar) as account_number,
+        cast(household__c as varchar) as account_id,
+        cast(custodian__c as varchar) as custodian,
+        cast(account_type__c as varchar) as brokerage_account_type,
+        cast(status__c as varchar) as status,
+        coalesce(cast(status__c as varchar) = 'Open', false) as is_open,
+        cast(opened_date__c as date) as opened_on,
+        cast(closed_date__c as date) as closed_on,
+        {{ to_utc_timestamp('createddate') }} as created_at,
+        {{ to_utc_timestamp('systemmodstamp') }} as system_modstamp_at,
+        {{ to_utc_timestamp('_extracted_at') }} as extracted_at
+    from source
+),
+
+final as (
+    select * from renamed
+)
+
+select * from final

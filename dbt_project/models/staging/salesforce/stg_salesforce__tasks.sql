@@ -1,0 +1,29 @@
+with
+
+source as (
+    {{ salesforce_current_records(source('salesforce', 'task')) }}
+),
+
+renamed as (
+    select
+        cast(id as varchar) as task_id,
+        cast(whatid as varchar) as account_id,
+        cast(whoid as varchar) as contact_id,
+        cast(ownerid as varchar) as owner_user_id,
+        cast(subject as varchar) as subject,
+        cast(type as varchar) as task_type,
+        cast(tasksubtype as varchar) as task_subtype,
+        cast(status as varchar) as status,
+        cast(activitydate as date) as activity_on,
+        cast(calldurationinseconds as integer) as call_duration_seconds,
+        {{ to_utc_timestamp('createddate') }} as created_at,
+        {{ to_utc_timestamp('systemmodstamp') }} as system_modstamp_at,
+        {{ to_utc_timestamp('_extracted_at') }} as extracted_at
+    from source
+),
+
+final as (
+    select * from renamed
+)
+
+select * from final

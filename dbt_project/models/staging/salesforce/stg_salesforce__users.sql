@@ -1,0 +1,27 @@
+with
+
+source as (
+    {{ salesforce_current_records(source('salesforce', 'user')) }}
+),
+
+renamed as (
+    select
+        cast(id as varchar) as user_id,
+        cast(username as varchar) as username,
+        cast(firstname as varchar) as first_name,
+        cast(lastname as varchar) as last_name,
+        cast(email as varchar) as email,
+        cast(title as varchar) as title,
+        cast(region__c as varchar) as region,
+        cast(isactive as boolean) as is_active,
+        {{ to_utc_timestamp('createddate') }} as created_at,
+        {{ to_utc_timestamp('systemmodstamp') }} as system_modstamp_at,
+        {{ to_utc_timestamp('_extracted_at') }} as extracted_at
+    from source
+),
+
+final as (
+    select * from renamed
+)
+
+select * from final

@@ -1,0 +1,169 @@
+"""``python -m sandbox seed``: build the whole synthetic world, chunk by chunk, and ``mutate`` it later.
+
+Order of work: advisors; then per chunk of households the simulation, their CRM records (into the
+sandbox org), their billing rows and their truth; then per business day and chunk of allocations the
+trade book, FIX drop copies and prime-broker confirms with injected breaks; then ``--hostile``
+deliveries; finally the truth files and ``world.json`` (what was seeded, for ``mutate``).
+Memory stays bounded: only per-account trading attributes (a few arrays) outlive a chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from sandbox.world import crm, hostile, trading
+from sandbox.world.billing import BillingWriter
+from sandbox.world.config import (
+    SCALES,
+    STREAM_ADVISORS,
+    STREAM_CRM,
+    TRADING_DAYS,
+    business_days_ending,
+    rng,
+)
+from sandbox.world.households import T_HIST, market_returns, simulate_chunk
+from sandbox.world.truth import ANOMALY_COLUMNS, BREAK_COLUMNS, household_truth, write_parquet
+
+DROP_SUBFOLDERS = ("oms", "fix", "prime", "billing", "_redeliveries")
+TRUTH_FILES = ("households.parquet", "breaks.parquet", "anomalies.parquet", "hostile_files.csv",
+               "crm_mutations.parquet")
+
+
+@dataclass
+class SeedReport:
+    scale: str
+    seed: int
+    as_of: str
+    hostile: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"scale": self.scale, "seed": self.seed, "as_of": self.as_of, "hostile": self.hostile,
+                "seconds": self.seconds, "rows": self.rows}
+
+
+def _clean(drop: Path, truth: Path) -> None:
+    drop.mkdir(parents=True, exist_ok=True)
+    truth.mkdir(parents=True, exist_ok=True)
+    for sub in DROP_SUBFOLDERS:
+        shutil.rmtree(drop / sub, ignore_errors=True)
+    for extra in hostile.EXTRA_ROOT_FILES:
+        (drop / extra).unlink(missing_ok=True)
+    for name in TRUTH_FILES:
+        (truth / name).unlink(missing_ok=True)
+
+
+def seed_world(
+    scale: str, seed: int, as_of: date, drop: Path, truth: Path, state: Path, hostile_inputs: bool = False,
+    log=print,
+) -> SeedReport:
+    tier = SCALES[scale]
+    report = SeedReport(scale, seed, as_of.isoformat(), hostile_inputs)
+    started = time.monotonic()
+    _clean(drop, truth)
+    state.mkdir(parents=True, exist_ok=True)
+
+    # advisors
+    ids = crm.IdCounter()
+    writer = crm.CrmWriter(state / "salesforce.db")
+    users = crm.user_frame(rng(seed, STREAM_ADVISORS), tier.advisors, ids, as_of)
+    writer.write("User", users)
+    user_ids = users["Id"].to_numpy().astype(str)
+    user_region = np.array([list(crm.REGION_NAMES).index(x) for x in users["Region__c"].to_list()])
+    clock = crm.WorldClock(as_of)
+    market = market_returns(seed)
+
+    # households, chunk by chunk
+    billing = BillingWriter(drop, as_of)
+    truth_frames = []
+    acct_parts: dict[str, list[np.ndarray]] = {"number": [], "prime": [], "open": [], "habit": []}
+    next_account = 1
+    n_chunks = -(-tier.households // tier.household_chunk)
+    t_crm = t_sim = 0.0
+    for chunk in range(n_chunks):
+        start = chunk * tier.household_chunk
+        n = min(tier.household_chunk, tier.households - start)
+        t = time.monotonic()
+        hh = simulate_chunk(seed, chunk, start, n, tier.advisors, as_of, market)
+        t_sim += time.monotonic() - t
+        acct_numbers = np.char.add("BA", np.char.zfill((next_account + np.arange(hh.n_accounts)).astype(str), 8))
+        next_account += hh.n_accounts
+        t = time.monotonic()
+        frames = crm.household_frames(rng(seed, STREAM_CRM, chunk), hh, ids, user_ids, user_region,
+                                      acct_numbers, clock)
+        for name, frame in frames.items():
+            writer.write(name, frame)
+        t_crm += time.monotonic() - t
+        billing.write(hh, acct_numbers)
+        truth_frames.append(household_truth(hh))
+        a = hh.acct_household
+        acct_parts["number"].append(acct_numbers)
+        acct_parts["prime"].append(hh.acct_custodian)
+        acct_parts["open"].append(hh.close_t[a] >= T_HIST)
+        habit = hh.mv[a, T_HIST - 1] * hh.acct_share
+        habit = np.where(habit > 0, habit, 10 ** hh.wealth_log10[a] * hh.acct_share)
+        acct_parts["habit"].append(habit * np.exp(rng(seed, STREAM_CRM, 50_000 + chunk).normal(np.log(0.03), 0.5, len(a))))
+        if n_chunks > 1:
+            log(f"households chunk {chunk + 1}/{n_chunks} done ({time.monotonic() - started:.0f}s)")
+    billing.close()
+    writer.finish(ids)
+    report.rows.update({f"crm.{k}": v for k, v in writer.rows.items()})
+    report.rows["billing"] = billing.rows
+    report.seconds["households_sim"] = round(t_sim, 1)
+    report.seconds["crm"] = round(t_crm, 1)
+    report.rows["households"] = write_parquet(truth_frames, truth / "households.parquet")
+    del truth_frames
+    report.seconds["households_total"] = round(time.monotonic() - started, 1)
+
+    # trading
+    t = time.monotonic()
+    accounts = trading.TradingAccounts(
+        number=np.concatenate(acct_parts["number"]), prime=np.concatenate(acct_parts["prime"]),
+        is_open=np.concatenate(acct_parts["open"]), habit_usd=np.concatenate(acct_parts["habit"]),
+    )
+    del acct_parts
+    pools = accounts.pools()
+    days = business_days_ending(as_of, TRADING_DAYS)
+    universe = trading.build_universe(seed, days)
+    trades = trading.TradingWriter(drop)
+    breaks, anomalies = [], []
+    trade_chunks = -(-tier.trades_per_day // tier.trade_chunk)
+    for d, day in enumerate(days):
+        order_seq = trade_seq = 0
+        for c in range(trade_chunks):
+            n_alloc = min(tier.trade_chunk, tier.trades_per_day - c * tier.trade_chunk)
+            out, n_orders = trading.generate_chunk(seed, d, c, trade_chunks, day, n_alloc, order_seq, trade_seq,
+                                                   universe, accounts, pools)
+            order_seq += n_orders
+            trade_seq += n_alloc
+            trades.write(day, out)
+            breaks.append(out.breaks)
+            anomalies.append(out.anomalies)
+        log(f"trading day {day} done ({time.monotonic() - started:.0f}s)")
+    trades.close()
+    report.rows.update({str(Path(k).relative_to(drop)): v for k, v in trades.rows.items()})
+    report.rows["truth.breaks"] = write_parquet(
+        [b.select(list(BREAK_COLUMNS)) for b in breaks], truth / "breaks.parquet", BREAK_COLUMNS)
+    report.rows["truth.anomalies"] = write_parquet(
+        [a.select(list(ANOMALY_COLUMNS)) for a in anomalies], truth / "anomalies.parquet", ANOMALY_COLUMNS)
+    report.seconds["trading"] = round(time.monotonic() - t, 1)
+
+    hostile_rows = hostile.write_hostile(seed, drop, truth, days) if hostile_inputs else []
+    if hostile_inputs:
+        report.rows["truth.hostile_files"] = len(hostile_rows)
+
+    (state / "world.json").write_text(json.dumps({
+        "scale": scale, "seed": seed, "as_of": as_of.isoformat(), "households": tier.households,
+        "mutations": 0, "id_counters": ids.next, "drop": str(drop), "truth": str(truth),
+    }, indent=2))
+    report.seconds["total"] = round(time.monotonic() - started, 1)
+    return report
+

@@ -72,7 +72,7 @@ def run_dag(dag_id: str, logical_date: str, cfg: Settings) -> float:
     with log_path.open("w") as handle:
         completed = subprocess.run(
             [airflow, "dags", "test", dag_id, logical_date],
-            env=airflow_environment(cfg),
+            env={**airflow_environment(cfg), "NORTHSTAR_TASK_RETRIES": "0"},
             stdout=handle,
             stderr=subprocess.STDOUT,
         )

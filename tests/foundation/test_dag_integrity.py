@@ -60,6 +60,7 @@ def dagbag(tmp_path_factory):
     home = tmp_path_factory.mktemp("af")
     env = airflow_environment(load_settings(), base={**__import__("os").environ, "AIRFLOW_HOME": str(home)})
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
+    env.pop("NORTHSTAR_TASK_RETRIES", None)
     proc = subprocess.run(
         [sys.executable, "-c", DAGBAG_PROBE, str(REPO_ROOT / "dags"), json.dumps(HEAVY_MODULES)],
         env=env, capture_output=True, text=True, timeout=300,

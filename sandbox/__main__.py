@@ -62,7 +62,61 @@ def _run_mutate(args) -> int:
     return 0
 
 
-SUBCOMMANDS = [add_seed, add_mutate]
+def add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="run the HTTPS Salesforce and ServiceNow servers in the foreground")
+    p.add_argument("--salesforce-port", type=int, help="default: settings().salesforce_port (8443)")
+    p.add_argument("--servicenow-port", type=int, help="default: settings().servicenow_port (8444)")
+    p.add_argument("--host", help="address to bind (default: settings().sandbox_host; 0.0.0.0 in a container)")
+    p.add_argument("--state", type=Path, help="sandbox state folder (default: settings().paths.sandbox_state)")
+    p.set_defaults(func=_run_serve)
+
+
+def add_faults(sub) -> None:
+    p = sub.add_parser("faults", help="switch fault injection on a running server, or read its stats")
+    p.add_argument("--salesforce", metavar="JSON", help='e.g. \'{"api_limit_after": 5}\' (see sandbox/faults.py)')
+    p.add_argument("--servicenow", metavar="JSON", help='e.g. \'{"unavailable": 2}\'')
+    p.add_argument("--reset", action="store_true", help="clear every fault on both servers")
+    p.add_argument("--stats", action="store_true", help="print both servers' request and write counters")
+    p.add_argument("--reset-stats", action="store_true", help="zero both servers' counters")
+    p.add_argument("--state", type=Path, help="sandbox state folder (for server.ready and cert.pem)")
+    p.set_defaults(func=_run_faults)
+
+
+def _run_serve(args) -> int:
+    from northstar.settings import settings
+    from sandbox.server import serve
+
+    cfg = settings()
+    return serve(
+        args.state or cfg.paths.sandbox_state,
+        args.salesforce_port if args.salesforce_port is not None else cfg.salesforce_port,
+        args.servicenow_port if args.servicenow_port is not None else cfg.servicenow_port,
+        host=args.host or cfg.sandbox_host,
+    )
+
+
+def _run_faults(args) -> int:
+    from sandbox.server import admin_call
+
+    state = args.state
+    out = {}
+    for system in ("salesforce", "servicenow"):
+        body = json.loads(getattr(args, system)) if getattr(args, system) else None
+        if args.reset:
+            body = {"reset": True, **(body or {})}
+        if body is not None:
+            out.setdefault(system, {})["faults"] = admin_call(system, "POST", "faults", body, state_dir=state)
+        if args.reset_stats:
+            out.setdefault(system, {})["stats"] = admin_call(system, "POST", "reset-stats", state_dir=state)
+        if args.stats:
+            out.setdefault(system, {})["stats"] = admin_call(system, "GET", "stats", state_dir=state)
+    if not out:
+        out = {s: {"faults": admin_call(s, "GET", "faults", state_dir=state)} for s in ("salesforce", "servicenow")}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+SUBCOMMANDS = [add_seed, add_mutate, add_serve, add_faults]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -364,6 +364,17 @@ class SalesforceStore:
         name = self.resolve_object(name)
         with self._begin() as conn:
             start = conn.execute("select next_seq from _objects where name = ?", (name,)).fetchone()[0]
+            # Ids inserted explicitly (by the seed) may already use the counter range: skip past them.
+            # Base62 digits sort in ASCII order, so max(Id) is the highest counter in use.
+            highest = conn.execute(
+                f'select max("Id") from {table_name(name)} where "Id" >= ? and "Id" < ?',  # noqa: S608
+                (prefix + "5g", prefix + "5h"),
+            ).fetchone()[0]
+            if highest:
+                used = 0
+                for ch in highest[5:15]:
+                    used = used * 62 + _BASE62.index(ch)
+                start = max(start, used + 1)
             conn.execute("update _objects set next_seq = ? where name = ?", (start + n, name))
         return [new_id(prefix, start + i) for i in range(n)]
 
@@ -510,6 +521,50 @@ class SalesforceStore:
         return self.connection().execute(
             f"select count(*) from {table_name(name)}{where}", params or []  # noqa: S608 - identifiers validated by check_identifier
         ).fetchone()[0]
+
+    def select_ids(self, name: str, where_sql: str | None = None, params: list | None = None,
+                   order_sql: str | None = None, limit: int | None = None, offset: int | None = None,
+                   include_deleted: bool = False) -> list[str]:
+        """The matching Ids in result order: a query cursor's snapshot."""
+        name = self.resolve_object(name)
+        order = f'{order_sql}, "Id"' if order_sql else None
+        sql, all_params = self._select_sql(name, ["Id"], where_sql, params, order, limit, offset, include_deleted)
+        return [row[0] for row in self.connection().execute(sql, all_params)]
+
+    def select_by_ids(self, name: str, columns: list[str], ids: list[str]) -> list[dict]:
+        """Rows for the given Ids, in the order of ids (deleted rows included)."""
+        name = self.resolve_object(name)
+        specs = self.fields(name)
+        wanted = list(dict.fromkeys(["Id", *columns]))
+        convs = [output_converter(specs[c].type) for c in wanted]
+        found: dict[str, dict] = {}
+        cols_sql = ", ".join(quote(c) for c in wanted)
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            sql = (
+                f"select {cols_sql} from {table_name(name)} "  # noqa: S608 - identifiers validated
+                f'where "Id" in ({", ".join("?" for _ in chunk)})'
+            )
+            for row in self.connection().execute(sql, chunk):
+                found[row[0]] = {c: conv(v) for c, conv, v in zip(wanted, convs, row, strict=True)}
+        return [found[i] for i in ids if i in found]
+
+    def ids_by_values(self, name: str, field: str, values: list) -> dict[str, list[str]]:
+        """{value: [Id, ...]} for the non-deleted records whose field has one of the values."""
+        name = self.resolve_object(name)
+        specs = self.fields(name)
+        conv = storage_converter(specs[field].type)
+        out: dict[str, list[str]] = {}
+        distinct = list(dict.fromkeys(conv(v) for v in values if v not in (None, "")))
+        for start in range(0, len(distinct), 5000):
+            chunk = distinct[start : start + 5000]
+            sql = (
+                f'select {quote(field)}, "Id" from {table_name(name)} '  # noqa: S608 - identifiers validated
+                f'where "IsDeleted" = 0 and {quote(field)} in ({", ".join("?" for _ in chunk)})'
+            )
+            for value, record_id in self.connection().execute(sql, chunk):
+                out.setdefault(str(value), []).append(record_id)
+        return out
 
     def _select_sql(self, name, columns, where_sql, params, order_sql, limit, offset, include_deleted):
         clauses = [] if include_deleted else ['"IsDeleted" = 0']

@@ -141,6 +141,8 @@ class ExtractReport:
     run_id: str
     manifest_path: str | None
     objects: dict[str, ObjectResult]
+    retries: int = 0  # transient faults retried (limits, 5xx, connection errors)
+    relogins: int = 0  # logins after an expired session (beyond simple-salesforce's own REST refresh)
 
     @property
     def ok(self) -> bool:
@@ -155,6 +157,8 @@ class ExtractReport:
             "run_id": self.run_id,
             "manifest": self.manifest_path,
             "ok": self.ok,
+            "retries": self.retries,
+            "relogins": self.relogins,
             "objects": {name: r.summary() for name, r in self.objects.items()},
         }
 
@@ -505,6 +509,8 @@ def extract_salesforce(
         run_id=run_id,
         manifest_path=str(manifest),
         objects={name: item.result for name, item in landed.items()},
+        retries=conn.retries,
+        relogins=conn.relogins,
     )
     if raise_on_failure and not report.ok:
         raise SalesforceExtractFailed(report)

@@ -484,7 +484,7 @@ def test_watermark_stays_when_writing_fails(sf_extract, sf_store, monkeypatch):
 
 
 @pytest.mark.integration
-def test_extraction_survives_limits_503_and_an_expired_session(sf_extract, sf_faults, sf_store):
+def test_extraction_survives_limits_503_and_an_expired_session(sf_extract, sf_faults, sf_store, monkeypatch):
     import threading
 
     # REST and Bulk both see: two 503s, then one expired session.
@@ -492,6 +492,26 @@ def test_extraction_survives_limits_503_and_an_expired_session(sf_extract, sf_fa
     report = sf_extract(objects=["Account", "User"], bulk_objects=frozenset({"Account"}), bulk_page_size=300)
     assert report.ok, report.as_dict()
     assert report.objects["Account"].rows == sf_store.count("Account", include_deleted=True)
+
+    assert report.retries >= 2
+
+    # Faults aimed at the Bulk API 2.0 calls, which simple-salesforce never retries or refreshes:
+    # armed right after the object's describe, they hit the job creation and polling.
+    from ingest.salesforce import extract as extract_module
+
+    choose_api = extract_module._choose_api
+
+    def arm_then_choose(conn, name, since, cfg):
+        sf_faults.configure({"expire_session": 1, "unavailable": 1})
+        return choose_api(conn, name, since, cfg)
+
+    monkeypatch.setattr(extract_module, "_choose_api", arm_then_choose)
+    bulk = sf_extract(objects=["Task"], bulk_objects=frozenset({"Task"}), bulk_page_size=500)
+    monkeypatch.undo()
+    assert bulk.ok, bulk.as_dict()
+    assert bulk.objects["Task"].api == "bulk2"
+    assert bulk.objects["Task"].rows == sf_store.count("Task", include_deleted=True)
+    assert bulk.relogins == 1 and bulk.retries == 1
 
     # The daily limit runs out mid-run and the window rolls over a moment later.
     sf_faults.configure({"reset": True, "api_limit_after": 4})
@@ -531,3 +551,33 @@ def test_new_custom_field_lands_and_is_recorded_as_drift(sf_extract, sf_store):
     assert set(table["Wallet_Share__c"].to_pylist()) == {42.5}
     manifest = pq.read_table(second.manifest_path).to_pylist()[0]
     assert manifest["fields_added"] == ["Wallet_Share__c"]
+
+
+@pytest.mark.integration
+def test_cli_logs_in_with_the_configured_endpoint(sf_sandbox, sf_store, tmp_path, monkeypatch, capsys):
+    """``python -m ingest salesforce`` with credentials from NORTHSTAR_SALESFORCE_* (no code-side endpoint)."""
+    from ingest.__main__ import main
+    from northstar import settings as settings_module
+
+    creds = sf_sandbox.credentials["salesforce"]
+    monkeypatch.setenv("NORTHSTAR_HOME", str(tmp_path / "var"))
+    monkeypatch.setenv("NORTHSTAR_NO_AIRFLOW_CONNECTIONS", "1")
+    monkeypatch.setenv("NORTHSTAR_SALESFORCE_URL", sf_sandbox.salesforce_url)
+    monkeypatch.setenv("NORTHSTAR_SALESFORCE_USERNAME", creds["username"])
+    monkeypatch.setenv("NORTHSTAR_SALESFORCE_PASSWORD", creds["password"])
+    monkeypatch.setenv("NORTHSTAR_SALESFORCE_SECURITY_TOKEN", creds["security_token"])
+    monkeypatch.setenv("NORTHSTAR_SALESFORCE_CA_BUNDLE", str(sf_sandbox.ca_cert))
+    settings_module.reset_cache()
+    try:
+        code = main(["salesforce", "--objects", "User,Brokerage_Account__c", "--run-id", "manual__1"])
+    finally:
+        settings_module.reset_cache()
+    out = capsys.readouterr()
+    assert code == 0, out.out
+    summary = json.loads(out.out)
+    assert summary["objects"]["User"]["rows"] == sf_store.count("User", include_deleted=True)
+    landing = tmp_path / "var" / "landing"
+    assert (landing / "_manifest" / "salesforce" / "manual__1.parquet").exists()
+    assert watermark_file(landing).exists()
+    for secret in (creds["password"], creds["security_token"]):
+        assert secret not in out.out and secret not in out.err

@@ -386,7 +386,8 @@ class SalesforceStore:
         converters = [storage_converter(specs[c].type) for c in columns]
         id_pos = columns.index("Id")
         stamp_cols = [columns.index(c) for c in ("CreatedDate", "LastModifiedDate", "SystemModstamp")]
-        deleted_pos = columns.index("IsDeleted")
+        # Salesforce checkboxes are never null: a missing boolean is false.
+        bool_cols = [i for i, c in enumerate(columns) if specs[c].type == "boolean"]
         sql = (
             f"insert into {table_name(name)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608 - identifiers validated by check_identifier
             f"values ({', '.join('?' for _ in columns)})"
@@ -405,8 +406,9 @@ class SalesforceStore:
                     for pos in stamp_cols:
                         if row[pos] is None:
                             row[pos] = now_text
-                    if row[deleted_pos] is None:
-                        row[deleted_pos] = 0
+                    for pos in bool_cols:
+                        if row[pos] is None:
+                            row[pos] = 0
                     rows.append(row)
                 if missing:
                     fresh = iter(self.allocate_ids(name, missing))

@@ -31,3 +31,10 @@
         and {{ dbt.dateadd('day', window, "cast('" ~ (dates | max) ~ "' as date)") }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- When this reconciliation run observed the breaks: dbt's run start, or var('recon_observed_at')
+    so a replay is reproducible. -#}
+{% macro recon_observed_at() -%}
+    {%- set observed = var('recon_observed_at', run_started_at.strftime('%Y-%m-%d %H:%M:%S')) -%}
+    cast('{{ observed }}' as timestamp)
+{%- endmacro %}

@@ -1,0 +1,38 @@
+-- Billing statements rolled up from brokerage account to household per month.
+with
+
+statements as (
+    select * from {{ ref('stg_broker__billing_statements') }}
+),
+
+brokerage_accounts as (
+    select * from {{ ref('stg_salesforce__brokerage_accounts') }}
+),
+
+households as (
+    select * from {{ ref('stg_salesforce__accounts') }}
+),
+
+aggregated as (
+    select
+        households.household_id,
+        statements.period_end_on,
+        min(statements.currency) as currency,
+        sum(statements.market_value) as aum,
+        sum(statements.net_flows) as net_flows,
+        sum(statements.fees_billed) as fees_billed,
+        sum(case when statements.is_account_open then 1 else 0 end) as open_account_count,
+        count(*) as billed_account_count
+    from statements
+    inner join brokerage_accounts
+        on statements.account_number = brokerage_accounts.account_number
+    inner join households
+        on brokerage_accounts.account_id = households.account_id
+    group by households.household_id, statements.period_end_on
+),
+
+final as (
+    select * from aggregated
+)
+
+select * from final

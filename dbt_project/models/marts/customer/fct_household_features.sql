@@ -1,0 +1,286 @@
+-- Point-in-time features per household and cutoff date, for training on rolling origins and for
+-- scoring. A feature for cutoff C uses only what was known by the end of day C: billing
+-- statements for months ending on or before C, interactions and opportunities dated on or before
+-- C, cases open at C (closed after C counts as open), household attributes as of C from the
+-- snapshot. Labels look at the 12 billed months after C and are null until all 12 are billed.
+{%- set cutoffs = var('feature_cutoffs', []) -%}
+{%- if cutoffs is string -%}
+    {%- set cutoffs = cutoffs.split(',') | map('trim') | reject('equalto', '') | list -%}
+{%- endif -%}
+{%- set months_back = var('feature_cutoff_months', 36) | int %}
+
+with
+
+household_months as (
+    select * from {{ ref('int_household_months_aggregated') }}
+),
+
+households as (
+    select * from {{ ref('stg_salesforce__accounts') }}
+),
+
+contacts as (
+    select * from {{ ref('stg_salesforce__contacts') }}
+),
+
+brokerage_accounts as (
+    select * from {{ ref('stg_salesforce__brokerage_accounts') }}
+),
+
+interactions as (
+    select * from {{ ref('int_interactions_unioned') }}
+),
+
+opportunities as (
+    select * from {{ ref('stg_salesforce__opportunities') }}
+),
+
+household_versions as (
+    select * from {{ ref('households_snapshot') }}
+),
+
+billing_calendar as (
+    select max(period_end_on) as last_billed_on
+    from household_months
+),
+
+cutoffs as (
+    {% if cutoffs | length > 0 %}
+        {% for cutoff in cutoffs %}
+            select cast('{{ cutoff }}' as date) as cutoff_on
+            {% if not loop.last %}union all{% endif %}
+        {% endfor %}
+    {% else %}
+        {{ month_end_series(
+            "(select " ~ dbt.dateadd('month', -(months_back - 1), 'max(period_end_on)') ~ " from household_months)",
+            "(select max(period_end_on) from household_months)",
+        ) }}
+    {% endif %}
+),
+
+household_cutoffs as (
+    select
+        households.household_id,
+        households.account_id,
+        households.client_since_on,
+        cutoffs.month_end_on as cutoff_on,
+        case
+            when cutoffs.month_end_on = {{ month_end('cutoffs.month_end_on') }} then cutoffs.month_end_on
+            else {{ month_end(dbt.dateadd('month', -1, 'cutoffs.month_end_on')) }}
+        end as feature_month_on
+    from households
+    cross join (select {% if cutoffs | length > 0 %}cutoff_on{% else %}month_end_on{% endif %} as month_end_on from cutoffs) as cutoffs
+    where households.client_since_on <= cutoffs.month_end_on
+),
+
+windows as (
+    select
+        household_cutoffs.*,
+        {{ month_end(dbt.dateadd('month', -3, 'feature_month_on')) }} as month_3_back_on,
+        {{ month_end(dbt.dateadd('month', -12, 'feature_month_on')) }} as month_12_back_on,
+        {{ month_end(dbt.dateadd('month', 12, 'feature_month_on')) }} as month_12_ahead_on,
+        {{ dbt.dateadd('day', -90, 'cutoff_on') }} as day_90_back_on,
+        {{ dbt.dateadd('day', -365, 'cutoff_on') }} as day_365_back_on
+    from household_cutoffs
+),
+
+billing_features as (
+    select
+        windows.household_id,
+        windows.cutoff_on,
+        sum(case when hm.period_end_on = windows.feature_month_on then hm.aum end) as aum_at_cutoff,
+        sum(case when hm.period_end_on = windows.month_12_back_on then hm.aum end) as aum_12m_before,
+        avg(case when hm.period_end_on > windows.month_3_back_on then hm.aum end) as aum_avg_3m,
+        avg(case when hm.period_end_on > windows.month_12_back_on then hm.aum end) as aum_avg_12m,
+        sum(case when hm.period_end_on > windows.month_3_back_on then hm.fees_billed else 0 end) as fees_3m,
+        sum(case when hm.period_end_on > windows.month_12_back_on then hm.fees_billed else 0 end) as fees_12m,
+        sum(case when hm.period_end_on > windows.month_3_back_on then hm.net_flows else 0 end) as net_flows_3m,
+        sum(case when hm.period_end_on > windows.month_12_back_on then hm.net_flows else 0 end) as net_flows_12m,
+        sum(case when hm.period_end_on = windows.feature_month_on then hm.open_account_count else 0 end)
+            as billed_open_accounts_at_cutoff
+    from windows
+    inner join household_months as hm
+        on
+            windows.household_id = hm.household_id
+            and hm.period_end_on between windows.month_12_back_on and windows.feature_month_on
+    group by windows.household_id, windows.cutoff_on
+),
+
+labels as (
+    select
+        windows.household_id,
+        windows.cutoff_on,
+        sum(hm.fees_billed) as revenue_next_12m,
+        sum(case when hm.open_account_count > 0 then 1 else 0 end) as active_months_next_12m
+    from windows
+    inner join household_months as hm
+        on
+            windows.household_id = hm.household_id
+            and hm.period_end_on > windows.feature_month_on
+            and hm.period_end_on <= windows.month_12_ahead_on
+    group by windows.household_id, windows.cutoff_on
+),
+
+interaction_features as (
+    select
+        windows.household_id,
+        windows.cutoff_on,
+        {% for kind in ['call', 'email', 'meeting', 'case', 'complaint'] %}
+            sum(case when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_90_back_on then 1 else 0 end)
+                as {{ kind }}s_90d,
+            sum(case when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_365_back_on then 1 else 0 end)
+                as {{ kind }}s_365d,
+        {% endfor %}
+        sum(
+            case
+                when i.interaction_type in ('case', 'complaint')
+                    and ((i.closed_at is null and i.is_open) or cast(i.closed_at as date) > windows.cutoff_on)
+                    then 1
+                else 0
+            end
+        ) as open_cases_at_cutoff,
+        max(i.occurred_on) as last_interaction_on
+    from windows
+    inner join interactions as i
+        on
+            windows.household_id = i.household_id
+            and i.occurred_on <= windows.cutoff_on
+    group by windows.household_id, windows.cutoff_on
+),
+
+opportunity_features as (
+    select
+        windows.household_id,
+        windows.cutoff_on,
+        sum(case when not o.is_closed or o.close_on > windows.cutoff_on then 1 else 0 end) as open_opportunities,
+        sum(case when cast(o.created_at as date) > windows.day_365_back_on then 1 else 0 end)
+            as opportunities_created_365d,
+        sum(
+            case
+                when o.is_won and o.close_on <= windows.cutoff_on and o.close_on > windows.day_365_back_on
+                    then o.amount
+                else 0
+            end
+        ) as won_opportunity_amount_365d
+    from windows
+    inner join opportunities as o
+        on
+            windows.account_id = o.account_id
+            and cast(o.created_at as date) <= windows.cutoff_on
+    group by windows.household_id, windows.cutoff_on
+),
+
+account_features as (
+    select
+        windows.household_id,
+        windows.cutoff_on,
+        sum(
+            case when b.opened_on <= windows.cutoff_on and (b.closed_on is null or b.closed_on > windows.cutoff_on) then 1 else 0 end
+        ) as open_account_count
+    from windows
+    inner join brokerage_accounts as b
+        on windows.account_id = b.account_id
+    group by windows.household_id, windows.cutoff_on
+),
+
+attributes_at_cutoff as (
+    select *
+    from (
+        select
+            windows.household_id,
+            windows.cutoff_on,
+            v.risk_profile,
+            v.aum_band,
+            v.fee_schedule_bps,
+            v.has_analytics_consent,
+            row_number() over (
+                partition by windows.household_id, windows.cutoff_on
+                order by
+                    case when cast(v.dbt_valid_from as date) <= windows.cutoff_on then 0 else 1 end,
+                    case when cast(v.dbt_valid_from as date) <= windows.cutoff_on then v.dbt_valid_from end desc,
+                    v.dbt_valid_from
+            ) as version_rank
+        from windows
+        inner join household_versions as v
+            on windows.household_id = v.household_id
+    ) as ranked
+    where version_rank = 1
+),
+
+primary_contacts as (
+    select *
+    from (
+        select
+            *,
+            row_number() over (partition by account_id order by is_primary desc, created_at, contact_id) as contact_rank
+        from contacts
+    ) as ranked
+    where contact_rank = 1
+),
+
+final as (
+    select
+        {{ dbt.hash(dbt.concat(['windows.household_id', "'|'", 'cast(windows.cutoff_on as varchar)'])) }} as feature_key,
+        windows.household_id,
+        windows.cutoff_on,
+        windows.feature_month_on,
+        coalesce(billing_features.billed_open_accounts_at_cutoff, 0) > 0 as is_active_at_cutoff,
+        cast({{ dbt.datediff('windows.client_since_on', 'windows.cutoff_on', 'day') }} as double) / 365.25
+            as tenure_years,
+        {{ age_band('primary_contacts.birth_on', 'windows.cutoff_on') }} as primary_contact_age_band,
+        attributes_at_cutoff.risk_profile,
+        attributes_at_cutoff.aum_band,
+        attributes_at_cutoff.fee_schedule_bps,
+        attributes_at_cutoff.has_analytics_consent,
+        cast(coalesce(account_features.open_account_count, 0) as bigint) as open_account_count,
+        billing_features.aum_at_cutoff,
+        billing_features.aum_avg_3m,
+        billing_features.aum_avg_12m,
+        billing_features.aum_at_cutoff / nullif(billing_features.aum_12m_before, 0) - 1 as aum_growth_12m,
+        coalesce(billing_features.fees_3m, 0) as fees_3m,
+        coalesce(billing_features.fees_12m, 0) as fees_12m,
+        coalesce(billing_features.net_flows_3m, 0) as net_flows_3m,
+        coalesce(billing_features.net_flows_12m, 0) as net_flows_12m,
+        billing_features.fees_12m / nullif(billing_features.aum_avg_12m, 0) * 10000 as fee_bps_trailing_12m,
+        {% for kind in ['call', 'email', 'meeting', 'case', 'complaint'] %}
+            cast(coalesce(interaction_features.{{ kind }}s_90d, 0) as bigint) as {{ kind }}s_90d,
+            cast(coalesce(interaction_features.{{ kind }}s_365d, 0) as bigint) as {{ kind }}s_365d,
+        {% endfor %}
+        cast(coalesce(interaction_features.open_cases_at_cutoff, 0) as bigint) as open_cases_at_cutoff,
+        cast({{ dbt.datediff('interaction_features.last_interaction_on', 'windows.cutoff_on', 'day') }} as bigint)
+            as days_since_last_interaction,
+        cast(coalesce(opportunity_features.open_opportunities, 0) as bigint) as open_opportunities,
+        cast(coalesce(opportunity_features.opportunities_created_365d, 0) as bigint) as opportunities_created_365d,
+        coalesce(opportunity_features.won_opportunity_amount_365d, 0) as won_opportunity_amount_365d,
+        billing_calendar.last_billed_on >= windows.month_12_ahead_on as is_label_window_complete,
+        case
+            when billing_calendar.last_billed_on >= windows.month_12_ahead_on
+                then coalesce(labels.revenue_next_12m, 0)
+        end as revenue_next_12m,
+        case
+            when billing_calendar.last_billed_on < windows.month_12_ahead_on then null
+            when coalesce(billing_features.billed_open_accounts_at_cutoff, 0) = 0 then null
+            else coalesce(labels.active_months_next_12m, 0) < 12
+        end as is_attrited_within_12m
+    from windows
+    cross join billing_calendar
+    left join billing_features
+        on windows.household_id = billing_features.household_id and windows.cutoff_on = billing_features.cutoff_on
+    left join labels
+        on windows.household_id = labels.household_id and windows.cutoff_on = labels.cutoff_on
+    left join interaction_features
+        on windows.household_id = interaction_features.household_id
+        and windows.cutoff_on = interaction_features.cutoff_on
+    left join opportunity_features
+        on windows.household_id = opportunity_features.household_id
+        and windows.cutoff_on = opportunity_features.cutoff_on
+    left join account_features
+        on windows.household_id = account_features.household_id and windows.cutoff_on = account_features.cutoff_on
+    left join attributes_at_cutoff
+        on windows.household_id = attributes_at_cutoff.household_id
+        and windows.cutoff_on = attributes_at_cutoff.cutoff_on
+    left join primary_contacts
+        on windows.account_id = primary_contacts.account_id
+)
+
+select * from final

@@ -1,0 +1,114 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='break_key',
+        on_schema_change='append_new_columns',
+    )
+}}
+
+-- The break register. A break's key is a hash of its business date, reason code and natural
+-- keys, so finding the same break on a later run updates the same row (last_seen_at) and keeps
+-- first_seen_at; a break of a re-matched date that is no longer found is cleared.
+with
+
+identified as (
+    select * from {{ ref('int_trade_breaks_identified') }}
+    where {{ in_business_dates('business_date') }}
+),
+
+recon_calendar as (
+    select max(business_date) as as_of_date
+    from {{ ref('stg_broker__internal_trades') }}
+),
+
+{% if is_incremental() %}
+previous as (
+    select * from {{ this }}
+    where {{ in_business_dates('business_date') }}
+),
+{% endif %}
+
+still_open as (
+    select
+        identified.*,
+        'open' as status,
+        {% if is_incremental() %}
+            coalesce(previous.first_seen_at, {{ recon_observed_at() }}) as first_seen_at,
+        {% else %}
+            {{ recon_observed_at() }} as first_seen_at,
+        {% endif %}
+        {{ recon_observed_at() }} as last_seen_at,
+        cast(null as timestamp) as cleared_at
+    from identified
+    {% if is_incremental() %}
+        left join previous
+            on identified.break_key = previous.break_key
+    {% endif %}
+),
+
+{% if is_incremental() %}
+cleared as (
+    select
+        previous.break_key,
+        previous.business_date,
+        previous.break_type,
+        previous.break_level,
+        previous.order_id,
+        previous.trade_id,
+        previous.broker,
+        previous.asset_class,
+        previous.instrument_id,
+        previous.account_number,
+        previous.internal_value,
+        previous.broker_value,
+        previous.difference,
+        'cleared' as status,
+        previous.first_seen_at,
+        previous.last_seen_at,
+        coalesce(previous.cleared_at, {{ recon_observed_at() }}) as cleared_at
+    from previous
+    where not exists (
+        select 1 from identified
+        where identified.break_key = previous.break_key
+    )
+),
+{% endif %}
+
+register as (
+    select * from still_open
+    {% if is_incremental() %}
+        union all
+        select * from cleared
+    {% endif %}
+),
+
+final as (
+    select
+        register.break_key,
+        register.business_date,
+        register.break_type,
+        register.break_level,
+        register.order_id,
+        register.trade_id,
+        register.broker,
+        register.asset_class,
+        register.instrument_id,
+        register.account_number,
+        register.internal_value,
+        register.broker_value,
+        register.difference,
+        register.status,
+        register.first_seen_at,
+        register.last_seen_at,
+        register.cleared_at,
+        cast(
+            {{ business_days_between('register.business_date', 'coalesce(recon_calendar.as_of_date, register.business_date)') }}
+            as integer
+        ) as age_business_days,
+        {{ dbt.concat(["'northstar-break-'", 'register.break_key']) }} as incident_correlation_id
+    from register
+    cross join recon_calendar
+)
+
+select * from final

@@ -95,6 +95,8 @@ class SandboxApp:
         return self.dispatch(request)
 
     def admin(self, request: Request) -> Response:
+        if request.path.rstrip("/") == "/__sandbox/health":  # liveness only: no data, no auth
+            return Response.json({"status": "ok", "app": self.name})
         if request.basic_auth() != self.admin_credentials():
             return Response.json({"error": "admin endpoints need the sandbox's Basic credentials"}, 401)
         route = request.path.rstrip("/")
@@ -110,8 +112,6 @@ class SandboxApp:
         if route == "/__sandbox/reset-stats" and request.method == "POST":
             self.faults.reset_stats()
             return Response.json(self.faults.stats.as_json())
-        if route == "/__sandbox/health":
-            return Response.json({"status": "ok", "app": self.name})
         return Response.json({"error": f"no admin endpoint {request.method} {route}"}, 404)
 
 

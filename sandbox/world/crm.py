@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from sandbox.salesforce.store import FieldSpec, SalesforceStore
+from sandbox.salesforce.store import FieldSpec, SalesforceStore, quote, table_name
 from sandbox.world.households import (
     ACCOUNT_TYPES,
     AUM_BAND_EDGES,
@@ -177,7 +177,7 @@ _BASE62 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 _SUFFIX = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", dtype=np.uint8)
 
 
-def sf_ids(prefix: str, counters: np.ndarray) -> np.ndarray:
+def sf_ids(prefix: str, counters: np.ndarray) -> pl.Series:
     """``sandbox.salesforce.store.new_id`` for a whole array of counters at once."""
     counters = np.asarray(counters, dtype=np.int64)
     out = np.empty((len(counters), 18), dtype=np.uint8)
@@ -190,7 +190,7 @@ def sf_ids(prefix: str, counters: np.ndarray) -> np.ndarray:
     weights = 1 << np.arange(5)
     for block in range(3):
         out[:, 15 + block] = _SUFFIX[(upper[:, block * 5 : block * 5 + 5] * weights).sum(axis=1)]
-    return out.view("S18").ravel().astype(str)
+    return pl.Series(out.view("S18").ravel()).cast(pl.String)
 
 
 def sf_datetime(ms: np.ndarray) -> pl.Series:
@@ -212,7 +212,7 @@ class IdCounter:
     def __init__(self) -> None:
         self.next = dict.fromkeys(KEY_PREFIX, 1)
 
-    def take(self, obj: str, n: int) -> np.ndarray:
+    def take(self, obj: str, n: int) -> pl.Series:
         start = self.next[obj]
         self.next[obj] = start + n
         return sf_ids(KEY_PREFIX[obj], np.arange(start, start + n))
@@ -284,7 +284,7 @@ def household_frames(
     """Every CRM record one household chunk produces, as one frame per object."""
     n = hh.n
     frames: dict[str, pl.DataFrame] = {}
-    owner = user_ids[hh.advisor]
+    owner = pl.Series(user_ids).gather(hh.advisor)
     state = REGION_STATES[user_region[hh.advisor], r.integers(0, REGION_STATES.shape[1], n)]
     last_name = LAST_NAMES[r.integers(0, len(LAST_NAMES), n)]
     account_ids = ids.take("Account", n)
@@ -324,11 +324,11 @@ def household_frames(
     c_created_s, c_modified_s = _stamps(r, c_created, clock, 600.0)
     frames["Contact"] = pl.DataFrame({
         "Id": contact_ids, "CreatedDate": c_created_s, "LastModifiedDate": c_modified_s,
-        "SystemModstamp": c_modified_s, "AccountId": account_ids[c_hh], "FirstName": first,
+        "SystemModstamp": c_modified_s, "AccountId": account_ids.gather(c_hh), "FirstName": first,
         "LastName": c_last, "Email": email, "Phone": phone, "Birthdate": sf_date(birth),
         "MailingState": state[c_hh], "Is_Primary__c": c_kind == 0,
     })
-    primary_contact = contact_ids[np.flatnonzero(c_kind == 0)]  # one per household, in order
+    primary_contact = contact_ids.gather(np.flatnonzero(c_kind == 0))  # one per household, in order
 
     # brokerage accounts
     a_hh = hh.acct_household
@@ -343,7 +343,7 @@ def household_frames(
     frames["Brokerage_Account__c"] = pl.DataFrame({
         "Id": ids.take("Brokerage_Account__c", na), "CreatedDate": a_created_s,
         "LastModifiedDate": a_modified_s, "SystemModstamp": a_modified_s,
-        "Name": acct_numbers, "Account_Number__c": acct_numbers, "Household__c": account_ids[a_hh],
+        "Name": acct_numbers, "Account_Number__c": acct_numbers, "Household__c": account_ids.gather(a_hh),
         "Custodian__c": CUSTODIANS[hh.acct_custodian], "Account_Type__c": ACCOUNT_TYPES[hh.acct_type],
         "Status__c": np.where(a_closed, "Closed", "Open"), "Opened_Date__c": sf_date(opened),
         "Closed_Date__c": pl.Series(np.where(a_closed, hh.attrited_on[a_hh], np.datetime64("NaT"))
@@ -358,11 +358,11 @@ def household_frames(
         t_hh, t_m = _expand(counts)
         k = len(t_hh)
         when = clock.random_moment(r, t_m)
-        duration = (np.clip(r.lognormal(5.7, 0.6, k), 30, 5400).astype(np.int64) if kind == "Call"
-                    else np.full(k, None))
+        duration = (pl.Series(np.clip(r.lognormal(5.7, 0.6, k), 30, 5400).astype(np.int64)) if kind == "Call"
+                    else pl.repeat(None, k, dtype=pl.Int64, eager=True))
         parts.append(pl.DataFrame({
-            "hh": t_hh, "when": when, "Subject": subjects[r.integers(0, len(subjects), k)],
-            "Type": np.full(k, kind), "CallDurationInSeconds": pl.Series(duration, dtype=pl.Int64),
+            "hh": t_hh, "when": when, "Subject": pl.Series(subjects).gather(r.integers(0, len(subjects), k)),
+            "Type": pl.Series([kind]).gather(np.zeros(k, np.int64)), "CallDurationInSeconds": duration,
         }))
     tasks = pl.concat(parts)
     t_hh = tasks["hh"].to_numpy()
@@ -370,10 +370,10 @@ def household_frames(
     created_s, modified_s = _stamps(r, when, clock, 0.3)
     frames["Task"] = pl.DataFrame({
         "Id": ids.take("Task", len(tasks)), "CreatedDate": created_s, "LastModifiedDate": modified_s,
-        "SystemModstamp": modified_s, "WhatId": account_ids[t_hh], "WhoId": primary_contact[t_hh],
-        "OwnerId": owner[t_hh], "Subject": tasks["Subject"], "Type": tasks["Type"],
+        "SystemModstamp": modified_s, "WhatId": account_ids.gather(t_hh), "WhoId": primary_contact.gather(t_hh),
+        "OwnerId": owner.gather(t_hh), "Subject": tasks["Subject"], "Type": tasks["Type"],
         "TaskSubtype": tasks["Type"], "ActivityDate": sf_date(when.astype("datetime64[D]")),
-        "Status": np.full(len(tasks), "Completed"), "CallDurationInSeconds": tasks["CallDurationInSeconds"],
+        "Status": pl.Series(["Completed"]).gather(np.zeros(len(tasks), np.int64)), "CallDurationInSeconds": tasks["CallDurationInSeconds"],
     })
 
     # events: meetings
@@ -386,8 +386,8 @@ def household_frames(
     created_s, modified_s = _stamps(r, created_ms_e, clock, 5.0)
     frames["Event"] = pl.DataFrame({
         "Id": ids.take("Event", ne), "CreatedDate": created_s, "LastModifiedDate": modified_s,
-        "SystemModstamp": modified_s, "WhatId": account_ids[e_hh], "WhoId": primary_contact[e_hh],
-        "OwnerId": owner[e_hh], "Subject": MEETING_SUBJECTS[r.integers(0, len(MEETING_SUBJECTS), ne)],
+        "SystemModstamp": modified_s, "WhatId": account_ids.gather(e_hh), "WhoId": primary_contact.gather(e_hh),
+        "OwnerId": owner.gather(e_hh), "Subject": MEETING_SUBJECTS[r.integers(0, len(MEETING_SUBJECTS), ne)],
         "Type": np.full(ne, "Meeting"), "StartDateTime": sf_datetime(start), "EndDateTime": sf_datetime(end),
         "DurationInMinutes": minutes.astype(np.int64),
     })
@@ -418,7 +418,7 @@ def household_frames(
     frames["Case"] = pl.DataFrame({
         "Id": ids.take("Case", nk), "CreatedDate": sf_datetime(opened_ms),
         "LastModifiedDate": sf_datetime(modified_ms), "SystemModstamp": sf_datetime(modified_ms),
-        "AccountId": account_ids[c_hh], "ContactId": primary_contact[c_hh], "Subject": subject,
+        "AccountId": account_ids.gather(c_hh), "ContactId": primary_contact.gather(c_hh), "Subject": subject,
         "Type": np.where(is_complaint, "Complaint", "Service Request"), "Priority": priority,
         "Status": status, "Origin": CASE_ORIGINS[r.integers(0, 3, nk)], "IsClosed": is_closed,
         "ClosedDate": pl.Series(np.where(is_closed, sf_datetime(closed_ms).to_numpy(), None)),
@@ -446,7 +446,7 @@ def household_frames(
     frames["Opportunity"] = pl.DataFrame({
         "Id": ids.take("Opportunity", no), "CreatedDate": sf_datetime(opened_ms),
         "LastModifiedDate": sf_datetime(modified_ms), "SystemModstamp": sf_datetime(modified_ms),
-        "AccountId": account_ids[oh], "OwnerId": owner[oh],
+        "AccountId": account_ids.gather(oh), "OwnerId": owner.gather(oh),
         "Name": np.char.add(np.char.add(last_name[oh], " - "), kind), "Type": kind, "Amount": amount,
         "StageName": stage, "CloseDate": sf_date(close_date), "IsClosed": ~is_open, "IsWon": outcome == 1,
     })
@@ -454,7 +454,13 @@ def household_frames(
 
 
 class CrmWriter:
-    """Loads record frames into a fresh sandbox org."""
+    """Loads record frames into a fresh sandbox org.
+
+    The frames already hold every value in the store's storage form (canonical datetime and date
+    text, numbers, booleans as 0/1), so rows go straight to SQLite with ``executemany`` in the
+    store's column order: the per-record conversion of ``insert_records`` would dominate the
+    large tier (tens of millions of rows).
+    """
 
     def __init__(self, db_path: Path) -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -462,15 +468,42 @@ class CrmWriter:
         self.store = SalesforceStore(db_path)
         for name, fields in SCHEMA.items():
             self.store.define_object(name, fields, KEY_PREFIX[name])
+        self.conn = self.store.connection()
+        self.conn.execute("pragma synchronous=off")  # a fresh org: a crash mid-seed means re-seed
+        self.conn.execute("pragma cache_size=-262144")
+        # bulk load: drop the store's secondary indexes now, rebuild them (sorted, fast) in finish()
+        self.indexes = self.conn.execute(
+            "select name, sql from sqlite_master where type = 'index' and sql is not null").fetchall()
+        for index, _ in self.indexes:
+            self.conn.execute(f'drop index "{index}"')
         self.rows: dict[str, int] = dict.fromkeys(SCHEMA, 0)
 
     def write(self, name: str, frame: pl.DataFrame) -> None:
-        if frame.height:
-            self.rows[name] += self.store.insert_records(name, frame.iter_rows(named=True))
+        if not frame.height:
+            return
+        specs = self.store.fields(name)
+        unknown = set(frame.columns) - set(specs)
+        if unknown:
+            raise KeyError(f"{name}: fields not in the schema: {sorted(unknown)}")
+        frame = frame.with_columns(pl.lit(0).alias("IsDeleted")).with_columns(
+            pl.col(c).cast(pl.Int8) for c, dtype in frame.schema.items() if dtype == pl.Boolean)
+        columns = [c for c in specs if c in frame.columns]
+        sql = (f"insert into {table_name(name)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608 - validated identifiers
+               f"values ({', '.join('?' for _ in columns)})")
+        self.conn.execute("begin immediate")
+        try:
+            self.conn.executemany(sql, frame.select(columns).iter_rows())
+        except BaseException:
+            self.conn.execute("rollback")
+            raise
+        self.conn.execute("commit")
+        self.rows[name] += frame.height
 
     def finish(self, ids: IdCounter) -> None:
         """Move each object's id counter past the seed's ids (the server allocates after them)."""
         conn = self.store.connection()
+        for _, sql in self.indexes:
+            conn.execute(sql)
         for name, nxt in ids.next.items():
             conn.execute("update _objects set next_seq = max(next_seq, ?) where name = ?", (nxt, name))
         self.store.close()

@@ -10,7 +10,11 @@ Memory stays bounded: only per-account trading attributes (a few arrays) outlive
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import queue
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,6 +35,7 @@ from sandbox.world.config import (
 from sandbox.world.households import T_HIST, market_returns, simulate_chunk
 from sandbox.world.truth import ANOMALY_COLUMNS, BREAK_COLUMNS, household_truth, write_parquet
 
+PARALLEL_FROM = 50_000  # households: from here on trading runs in its own process
 DROP_SUBFOLDERS = ("oms", "fix", "prime", "billing", "_redeliveries")
 TRUTH_FILES = ("households.parquet", "breaks.parquet", "anomalies.parquet", "hostile_files.csv",
                "crm_mutations.parquet")
@@ -61,6 +66,47 @@ def _clean(drop: Path, truth: Path) -> None:
         (truth / name).unlink(missing_ok=True)
 
 
+def run_trading(seed: int, scale: str, as_of: date, drop: Path, truth: Path, accounts: trading.TradingAccounts,
+                log=print) -> dict[str, int]:
+    """The 5 business days of trading: drop-folder files plus breaks/anomalies truth."""
+    tier = SCALES[scale]
+    started = time.monotonic()
+    rows: dict[str, int] = {}
+    pools = accounts.pools()
+    days = business_days_ending(as_of, TRADING_DAYS)
+    universe = trading.build_universe(seed, days)
+    trades = trading.TradingWriter(drop)
+    breaks, anomalies = [], []
+    trade_chunks = -(-tier.trades_per_day // tier.trade_chunk)
+    for d, day in enumerate(days):
+        order_seq = trade_seq = 0
+        for c in range(trade_chunks):
+            n_alloc = min(tier.trade_chunk, tier.trades_per_day - c * tier.trade_chunk)
+            out, n_orders = trading.generate_chunk(seed, d, c, trade_chunks, day, n_alloc, order_seq, trade_seq,
+                                                   universe, accounts, pools)
+            order_seq += n_orders
+            trade_seq += n_alloc
+            trades.write(day, out)
+            breaks.append(out.breaks.select(list(BREAK_COLUMNS)))
+            anomalies.append(out.anomalies.select(list(ANOMALY_COLUMNS)))
+        log(f"trading day {day} done ({time.monotonic() - started:.0f}s in trading)")
+    trades.close()
+    rows.update({Path(k).relative_to(drop).as_posix(): v for k, v in trades.rows.items()})
+    rows["truth.breaks"] = write_parquet(breaks, truth / "breaks.parquet", BREAK_COLUMNS)
+    rows["truth.anomalies"] = write_parquet(anomalies, truth / "anomalies.parquet", ANOMALY_COLUMNS)
+    rows["seconds.trading"] = int(round(time.monotonic() - started))
+    return rows
+
+
+def _trading_process(seed, scale, as_of, drop, truth, accounts, results) -> None:
+    try:
+        results.put(run_trading(seed, scale, as_of, drop, truth, accounts,
+                                log=lambda msg: print(msg, file=sys.stderr, flush=True)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+        results.put({"error": repr(exc)})
+        raise
+
+
 def seed_world(
     scale: str, seed: int, as_of: date, drop: Path, truth: Path, state: Path, hostile_inputs: bool = False,
     log=print,
@@ -81,27 +127,18 @@ def seed_world(
     clock = crm.WorldClock(as_of)
     market = market_returns(seed)
 
-    # households, chunk by chunk
+    # pass 1, households chunk by chunk: simulation, billing rows, truth, what trading needs
     billing = BillingWriter(drop, as_of)
     truth_frames = []
     acct_parts: dict[str, list[np.ndarray]] = {"number": [], "prime": [], "open": [], "habit": []}
     next_account = 1
     n_chunks = -(-tier.households // tier.household_chunk)
-    t_crm = t_sim = 0.0
     for chunk in range(n_chunks):
         start = chunk * tier.household_chunk
         n = min(tier.household_chunk, tier.households - start)
-        t = time.monotonic()
         hh = simulate_chunk(seed, chunk, start, n, tier.advisors, as_of, market)
-        t_sim += time.monotonic() - t
         acct_numbers = np.char.add("BA", np.char.zfill((next_account + np.arange(hh.n_accounts)).astype(str), 8))
         next_account += hh.n_accounts
-        t = time.monotonic()
-        frames = crm.household_frames(rng(seed, STREAM_CRM, chunk), hh, ids, user_ids, user_region,
-                                      acct_numbers, clock)
-        for name, frame in frames.items():
-            writer.write(name, frame)
-        t_crm += time.monotonic() - t
         billing.write(hh, acct_numbers)
         truth_frames.append(household_truth(hh))
         a = hh.acct_household
@@ -111,51 +148,62 @@ def seed_world(
         habit = hh.mv[a, T_HIST - 1] * hh.acct_share
         habit = np.where(habit > 0, habit, 10 ** hh.wealth_log10[a] * hh.acct_share)
         acct_parts["habit"].append(habit * np.exp(rng(seed, STREAM_CRM, 50_000 + chunk).normal(np.log(0.03), 0.5, len(a))))
-        if n_chunks > 1:
-            log(f"households chunk {chunk + 1}/{n_chunks} done ({time.monotonic() - started:.0f}s)")
     billing.close()
-    writer.finish(ids)
-    report.rows.update({f"crm.{k}": v for k, v in writer.rows.items()})
     report.rows["billing"] = billing.rows
-    report.seconds["households_sim"] = round(t_sim, 1)
-    report.seconds["crm"] = round(t_crm, 1)
     report.rows["households"] = write_parquet(truth_frames, truth / "households.parquet")
     del truth_frames
-    report.seconds["households_total"] = round(time.monotonic() - started, 1)
+    report.seconds["households_and_billing"] = round(time.monotonic() - started, 1)
+    log(f"households and billing done ({time.monotonic() - started:.0f}s)")
 
-    # trading
-    t = time.monotonic()
+    # trading needs only the accounts: on a big world it runs in a second process meanwhile
     accounts = trading.TradingAccounts(
         number=np.concatenate(acct_parts["number"]), prime=np.concatenate(acct_parts["prime"]),
         is_open=np.concatenate(acct_parts["open"]), habit_usd=np.concatenate(acct_parts["habit"]),
     )
+    chunk_accounts = acct_parts["number"]
     del acct_parts
-    pools = accounts.pools()
-    days = business_days_ending(as_of, TRADING_DAYS)
-    universe = trading.build_universe(seed, days)
-    trades = trading.TradingWriter(drop)
-    breaks, anomalies = [], []
-    trade_chunks = -(-tier.trades_per_day // tier.trade_chunk)
-    for d, day in enumerate(days):
-        order_seq = trade_seq = 0
-        for c in range(trade_chunks):
-            n_alloc = min(tier.trade_chunk, tier.trades_per_day - c * tier.trade_chunk)
-            out, n_orders = trading.generate_chunk(seed, d, c, trade_chunks, day, n_alloc, order_seq, trade_seq,
-                                                   universe, accounts, pools)
-            order_seq += n_orders
-            trade_seq += n_alloc
-            trades.write(day, out)
-            breaks.append(out.breaks)
-            anomalies.append(out.anomalies)
-        log(f"trading day {day} done ({time.monotonic() - started:.0f}s)")
-    trades.close()
-    report.rows.update({str(Path(k).relative_to(drop)): v for k, v in trades.rows.items()})
-    report.rows["truth.breaks"] = write_parquet(
-        [b.select(list(BREAK_COLUMNS)) for b in breaks], truth / "breaks.parquet", BREAK_COLUMNS)
-    report.rows["truth.anomalies"] = write_parquet(
-        [a.select(list(ANOMALY_COLUMNS)) for a in anomalies], truth / "anomalies.parquet", ANOMALY_COLUMNS)
-    report.seconds["trading"] = round(time.monotonic() - t, 1)
+    job_args = (seed, scale, as_of, drop, truth, accounts)
+    parallel = tier.households >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+    if parallel:
+        ctx = multiprocessing.get_context("spawn")  # polars' thread pool does not survive fork
+        results = ctx.Queue()
+        job = ctx.Process(target=_trading_process, args=(*job_args, results), name="world-trading")
+        job.start()
+    else:
+        report.rows.update(run_trading(*job_args, log=log))
+    del accounts
 
+    # pass 2, the CRM org (the simulation is deterministic per chunk, so it is re-run, not kept)
+    t = time.monotonic()
+    for chunk in range(n_chunks):
+        start = chunk * tier.household_chunk
+        n = min(tier.household_chunk, tier.households - start)
+        hh = simulate_chunk(seed, chunk, start, n, tier.advisors, as_of, market)
+        frames = crm.household_frames(rng(seed, STREAM_CRM, chunk), hh, ids, user_ids, user_region,
+                                      chunk_accounts[chunk], clock)
+        for name, frame in frames.items():
+            writer.write(name, frame)
+        if n_chunks > 1:
+            log(f"CRM chunk {chunk + 1}/{n_chunks} done ({time.monotonic() - started:.0f}s)")
+    writer.finish(ids)
+    report.rows.update({f"crm.{k}": v for k, v in writer.rows.items()})
+    report.seconds["crm"] = round(time.monotonic() - t, 1)
+
+    if parallel:
+        outcome = None
+        while outcome is None:
+            try:
+                outcome = results.get(timeout=5)
+            except queue.Empty:
+                if not job.is_alive():
+                    outcome = {"error": f"trading process died (exit {job.exitcode})"}
+        job.join()
+        if job.exitcode != 0 or "error" in outcome:
+            raise RuntimeError(f"trading generation failed: {outcome.get('error', job.exitcode)}")
+        report.rows.update(outcome)
+    report.seconds["trading_done_at"] = round(time.monotonic() - started, 1)
+
+    days = business_days_ending(as_of, TRADING_DAYS)
     hostile_rows = hostile.write_hostile(seed, drop, truth, days) if hostile_inputs else []
     if hostile_inputs:
         report.rows["truth.hostile_files"] = len(hostile_rows)

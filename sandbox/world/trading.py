@@ -72,6 +72,18 @@ FX_PAIRS = {  # pair: (forward rate level, USD value of one unit of base currenc
 }
 SOH = "\x01"
 
+CURRENCIES = ["USD", "EUR", "JPY", "CAD", "CHF", "GBP"]
+_S_CCY = pl.Series(CURRENCIES)
+_S_ASSET = pl.Series(ASSET_CLASSES)
+_S_FIX_TYPE = pl.Series(FIX_SECURITY_TYPE)
+_S_ATLAS_TYPE = pl.Series(ATLAS_SEC_TYPE)
+_S_MERIDIAN = pl.Series(MERIDIAN_PRODUCT)
+_S_EXEC = pl.Series(EXEC_BROKERS)
+_S_PRIME = pl.Series(PRIME_BROKERS)
+_S_BLOCK = pl.Series(["BLOCK-ATLAS", "BLOCK-MERIDIAN"])
+_S_SIDE = pl.Series(["BUY", "SELL"])
+_S_BS = pl.Series(["B", "S"])
+
 BOOK_COLUMNS = [
     "trade_id", "order_id", "trade_date", "trade_time", "account_number", "instrument_id", "asset_class",
     "side", "quantity", "price", "currency", "settle_date", "executing_broker", "prime_broker",
@@ -91,16 +103,9 @@ MERIDIAN_COLUMNS = [
 
 
 def fixed(values: np.ndarray, decimals: int = 2) -> pl.Series:
-    """Numbers as fixed-decimal text ('1234.50'), exactly, without float repr surprises."""
-    scale = 10**decimals
-    units = np.round(np.asarray(values, dtype=np.float64) * scale).astype(np.int64)
-    sign = np.where(units < 0, "-", "")
-    units = np.abs(units)
-    frame = pl.DataFrame({"s": sign, "i": units // scale, "f": units % scale})
-    return frame.select(
-        pl.concat_str([pl.col("s"), pl.col("i").cast(pl.String), pl.lit("."),
-                       pl.col("f").cast(pl.String).str.zfill(decimals)])
-    ).to_series()
+    """Numbers as fixed-decimal text ('1234.50'), via polars' Decimal (no float repr surprises)."""
+    rounded = np.round(np.asarray(values, dtype=np.float64), decimals) + 0.0
+    return pl.Series(rounded).cast(pl.Decimal(38, decimals)).cast(pl.String)
 
 
 def plain(values: np.ndarray, decimals: int) -> pl.Series:
@@ -110,7 +115,9 @@ def plain(values: np.ndarray, decimals: int) -> pl.Series:
 
 
 def day_text(days: np.ndarray, fmt: str) -> pl.Series:
-    return pl.Series(np.asarray(days, dtype="datetime64[D]")).dt.strftime(fmt)
+    """Dates as text; formats each distinct date once (a chunk has a handful of dates)."""
+    unique, inverse = np.unique(np.asarray(days, dtype="datetime64[D]"), return_inverse=True)
+    return pl.Series(unique).dt.strftime(fmt).gather(inverse.ravel())
 
 
 # --- instruments --------------------------------------------------------------------------------
@@ -127,6 +134,13 @@ class Universe:
     usd_per_unit: np.ndarray  # USD value of one quantity unit per price unit (for sizing)
     settle: np.ndarray  # datetime64[D] for FX forwards (NaT otherwise)
     by_asset: list[np.ndarray]
+    instrument_s: pl.Series = None
+    currency_code: np.ndarray = None
+
+    def __post_init__(self) -> None:
+        self.instrument_s = pl.Series(self.instrument_id)
+        self.currency_code = np.searchsorted(np.array(CURRENCIES), self.currency, sorter=np.argsort(CURRENCIES))
+        self.currency_code = np.argsort(CURRENCIES)[self.currency_code]
 
 
 def _letters(codes: np.ndarray, width: int) -> np.ndarray:
@@ -204,6 +218,10 @@ class TradingAccounts:
     prime: np.ndarray  # 0 atlas, 1 meridian
     is_open: np.ndarray
     habit_usd: np.ndarray  # the account's typical trade size
+    number_s: pl.Series = None
+
+    def __post_init__(self) -> None:
+        self.number_s = pl.Series(self.number)
 
     def pools(self):
         """Cumulative sampling weights of open / closed accounts per prime broker."""
@@ -228,6 +246,11 @@ class ChunkOutput:
     fix: dict[str, pl.DataFrame]  # broker -> frame with columns sort_key, body (without 8/9/34/10)
     breaks: pl.DataFrame
     anomalies: pl.DataFrame
+
+
+def _ids(prefix: str, seq0: int, n: int) -> pl.Series:
+    return pl.select(pl.concat_str([pl.lit(prefix), (pl.int_range(seq0 + 1, seq0 + n + 1)).cast(pl.String).str.zfill(8)])
+                     ).to_series()
 
 
 def _pick(r, candidates: np.ndarray, k: int) -> np.ndarray:
@@ -356,10 +379,9 @@ def generate_chunk(
     sells = side[order_of] == 1
     fees = np.where(sells & (a_asset != 2) & (a_asset != 3), np.ceil(gross * 0.0000278 * 100) / 100, 0.0)
     settle = np.where(a_asset == 3, universe.settle[a_inst], add_business_days(np.full(n_alloc, bd), 1))
-    currency = universe.currency[a_inst]
-    order_ids = np.char.add(f"O{ymd}", np.char.zfill((order_seq0 + np.arange(n_orders) + 1).astype(str), 8))
-    trade_ids = np.char.add(f"T{ymd}", np.char.zfill((trade_seq0 + np.arange(n_alloc) + 1).astype(str), 8))
-    acct_no = accounts.number[acct]
+    order_ids = _ids(f"O{ymd}", order_seq0, n_orders)
+    trade_ids = _ids(f"T{ymd}", trade_seq0, n_alloc)
+    ccy = universe.currency_code[a_inst]
 
     # --- breaks and benign differences --------------------------------------------------------
     eligible = np.flatnonzero(~special)
@@ -374,14 +396,14 @@ def generate_chunk(
     c_price = price.copy()
     c_side = side[order_of].copy()
     c_settle = settle.copy()
-    c_acct = acct_no.copy()
+    c_acct = acct.copy()
     c_comm = commission.copy()
-    c_ccy = currency.copy()
+    c_ccy = ccy.copy()
     keep_book = np.ones(n_alloc, bool)
     keep_confirm = np.ones(n_alloc, bool)
     dup_confirm = np.zeros(n_alloc, bool)
     drop_fix_order = np.zeros(n_orders, bool)
-    detail = np.full(len(break_rows), "", dtype=object)
+    detail = np.full(len(break_rows), None, dtype=object)
 
     def rows_of(name: str) -> tuple[np.ndarray, np.ndarray]:
         pos = np.flatnonzero(btype == BREAK_TYPES.index(name))
@@ -406,15 +428,16 @@ def generate_chunk(
     pos, i = rows_of("settlement_date")
     c_settle[i] = add_business_days(settle[i], r.choice(np.array([-1, 1, 2]), len(i)))
     pos, i = rows_of("account")
-    for j in i:
+    for j in i:  # a handful per chunk
         idx, cdf = pools[int(alloc_prime[j]), True]
-        other = accounts.number[idx[min(int(np.searchsorted(cdf, r.random())), len(idx) - 1)]]
-        c_acct[j] = other if other != acct_no[j] else accounts.number[idx[0] if idx[0] != acct[j] else idx[-1]]
-    detail[pos] = [f"account {a} vs {b}" for a, b in zip(acct_no[i], c_acct[i], strict=True)]
+        other = idx[min(int(np.searchsorted(cdf, r.random())), len(idx) - 1)]
+        c_acct[j] = other if other != acct[j] else (idx[0] if idx[0] != acct[j] else idx[-1])
+    detail[pos] = [f"account {accounts.number[a]} vs {accounts.number[b]}" for a, b in zip(acct[i], c_acct[i], strict=True)]
     pos, i = rows_of("commission")
     c_comm[i] = np.round(commission[i] + r.uniform(2.0, 60.0, len(i)), 2)
     pos, i = rows_of("currency")
-    c_ccy[i] = np.where(currency[i] == "USD", "EUR", "USD")
+    usd, eur = CURRENCIES.index("USD"), CURRENCIES.index("EUR")
+    c_ccy[i] = np.where(ccy[i] == usd, eur, usd)
     pos, i = rows_of("duplicate")
     dup_confirm[i] = True
 
@@ -424,122 +447,120 @@ def generate_chunk(
     rounding_rows = rounding_rows[differs]
     c_price[rounding_rows] = rounded[differs]
 
-    exec_name = EXEC_BROKERS[exec_broker]
-    prime_name = PRIME_BROKERS[alloc_prime]
+    exec_of_alloc = exec_broker[order_of]
     break_kind = np.array(BREAK_TYPES)[btype]
     order_level = break_kind == "missing_broker"
     late_allocs = np.flatnonzero(np.isin(order_of, late))
     split_orders = np.flatnonzero(n_fill > 1)
     truth = pl.concat([
         pl.DataFrame({
-            "trade_id": pl.Series(np.where(order_level, None, trade_ids[break_rows]), dtype=pl.String),
-            "order_id": order_ids[order_of[break_rows]],
-            "broker": np.where(order_level, exec_name[order_of[break_rows]], prime_name[break_rows]),
-            "kind": np.full(len(break_rows), "break"), "break_type": break_kind,
-            "detail": pl.Series(detail, dtype=pl.String),
+            "trade_id": pl.Series(np.where(order_level, None, trade_ids.gather(break_rows).to_numpy()), dtype=pl.String),
+            "order_id": order_ids.gather(order_of[break_rows]),
+            "broker": pl.Series(np.where(order_level, EXEC_BROKERS[exec_of_alloc[break_rows]],
+                                         PRIME_BROKERS[alloc_prime[break_rows]]), dtype=pl.String),
+            "kind": pl.Series(["break"] * len(break_rows), dtype=pl.String),
+            "break_type": pl.Series(break_kind, dtype=pl.String),
+            "detail": pl.Series(detail.tolist(), dtype=pl.String),
         }),
         pl.DataFrame({
-            "trade_id": trade_ids[rounding_rows], "order_id": order_ids[order_of[rounding_rows]],
-            "broker": prime_name[rounding_rows], "kind": np.full(len(rounding_rows), "benign"),
-            "break_type": np.full(len(rounding_rows), "rounding"),
+            "trade_id": trade_ids.gather(rounding_rows), "order_id": order_ids.gather(order_of[rounding_rows]),
+            "broker": _S_PRIME.gather(alloc_prime[rounding_rows]),
+            "kind": pl.Series(["benign"] * len(rounding_rows), dtype=pl.String),
+            "break_type": pl.Series(["rounding"] * len(rounding_rows), dtype=pl.String),
             "detail": pl.Series([f"price {a} vs {b}" for a, b in zip(price[rounding_rows], c_price[rounding_rows], strict=True)],
                                 dtype=pl.String),
         }),
         pl.DataFrame({
             "trade_id": pl.Series([None] * len(split_orders), dtype=pl.String),
-            "order_id": order_ids[split_orders], "broker": exec_name[split_orders],
-            "kind": np.full(len(split_orders), "benign"), "break_type": np.full(len(split_orders), "split_fill"),
-            "detail": pl.Series(np.char.add(n_fill[split_orders].astype(str), " fills"), dtype=pl.String),
-        }),
+            "order_id": order_ids.gather(split_orders), "broker": _S_EXEC.gather(exec_broker[split_orders]),
+        }).with_columns(pl.lit("benign").alias("kind"), pl.lit("split_fill").alias("break_type"),
+                        (pl.Series(n_fill[split_orders]).cast(pl.String) + " fills").alias("detail")),
         pl.DataFrame({
-            "trade_id": trade_ids[late_allocs], "order_id": order_ids[order_of[late_allocs]],
-            "broker": prime_name[late_allocs], "kind": np.full(len(late_allocs), "benign"),
-            "break_type": np.full(len(late_allocs), "timezone"),
-            "detail": pl.Series(np.full(len(late_allocs), "executed after 20:00 New York: next UTC day"),
-                                dtype=pl.String),
-        }),
+            "trade_id": trade_ids.gather(late_allocs), "order_id": order_ids.gather(order_of[late_allocs]),
+            "broker": _S_PRIME.gather(alloc_prime[late_allocs]),
+        }).with_columns(pl.lit("benign").alias("kind"), pl.lit("timezone").alias("break_type"),
+                        pl.lit("executed after 20:00 New York: next UTC day").alias("detail")),
     ], how="vertical_relaxed").with_columns(pl.lit(business_date).alias("business_date"))
 
     po_allocs = np.flatnonzero(np.isin(order_of, price_outlier_orders))
+    an_rows = np.r_[po_allocs, size_allocs, closed_allocs]
     anomalies = pl.DataFrame({
-        "trade_id": trade_ids[np.r_[po_allocs, size_allocs, closed_allocs]],
-        "order_id": order_ids[order_of[np.r_[po_allocs, size_allocs, closed_allocs]]],
-        "account_number": acct_no[np.r_[po_allocs, size_allocs, closed_allocs]],
-        "anomaly_type": np.r_[np.full(len(po_allocs), "price_outlier"), np.full(len(size_allocs), "size_outlier"),
-                              np.full(len(closed_allocs), "closed_account")],
+        "trade_id": trade_ids.gather(an_rows), "order_id": order_ids.gather(order_of[an_rows]),
+        "account_number": accounts.number_s.gather(acct[an_rows]),
+        "anomaly_type": pl.Series(np.r_[np.full(len(po_allocs), "price_outlier"), np.full(len(size_allocs), "size_outlier"),
+                                        np.full(len(closed_allocs), "closed_account")], dtype=pl.String),
     }).with_columns(pl.lit(business_date).alias("business_date"), pl.lit(None, dtype=pl.String).alias("detail"))
 
     # --- files --------------------------------------------------------------------------------
     trade_time = order_done[order_of]
-    side_text = np.where(side[order_of] == 0, "BUY", "SELL")
+    bd_text = day_text(np.array([bd]), "%Y-%m-%d")[0]
     book = pl.DataFrame({
-        "trade_id": trade_ids, "order_id": order_ids[order_of], "trade_date": day_text(np.full(n_alloc, bd), "%Y-%m-%d"),
-        "trade_time": pl.Series(trade_time).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"), "account_number": acct_no,
-        "instrument_id": universe.instrument_id[a_inst], "asset_class": ASSET_CLASSES[a_asset], "side": side_text,
-        "quantity": qty, "price": plain(price, 6), "currency": currency,
-        "settle_date": day_text(settle, "%Y-%m-%d"), "executing_broker": exec_name[order_of],
-        "prime_broker": prime_name, "commission": fixed(commission), "fees": fixed(fees),
+        "trade_id": trade_ids, "order_id": order_ids.gather(order_of),
+        "trade_date": pl.Series([bd_text]).gather(np.zeros(n_alloc, np.int64)),
+        "trade_time": pl.Series(trade_time).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        "account_number": accounts.number_s.gather(acct),
+        "instrument_id": universe.instrument_s.gather(a_inst), "asset_class": _S_ASSET.gather(a_asset),
+        "side": _S_SIDE.gather(side[order_of]), "quantity": qty, "price": plain(price, 6),
+        "currency": _S_CCY.gather(ccy), "settle_date": day_text(settle, "%Y-%m-%d"),
+        "executing_broker": _S_EXEC.gather(exec_of_alloc), "prime_broker": _S_PRIME.gather(alloc_prime),
+        "commission": fixed(commission), "fees": fixed(fees),
     }).filter(pl.Series(keep_book))
 
-    confirm_rows = np.flatnonzero(keep_confirm)
-    confirm_rows = np.sort(np.r_[confirm_rows, np.flatnonzero(dup_confirm & keep_confirm)])
-    cr = confirm_rows
+    cr = np.sort(np.r_[np.flatnonzero(keep_confirm), np.flatnonzero(dup_confirm & keep_confirm)])
     c_gross = np.round(c_qty[cr] * c_price[cr] * mult[cr], 2)
-    atlas_rows = alloc_prime[cr] == 0
+    atlas_rows = pl.Series(alloc_prime[cr] == 0)
     atlas = pl.DataFrame({
-        "Client Ref": trade_ids[cr], "Trade Dt": day_text(np.full(len(cr), bd), "%m/%d/%Y"),
-        "Settle Dt": day_text(c_settle[cr], "%m/%d/%Y"), "Acct": c_acct[cr],
-        "Security ID": universe.instrument_id[a_inst[cr]], "Sec Type": ATLAS_SEC_TYPE[a_asset[cr]],
-        "B/S": np.where(c_side[cr] == 0, "B", "S"), "Qty": c_qty[cr], "Price": plain(c_price[cr], 6),
-        "Ccy": c_ccy[cr], "Gross Amt": fixed(c_gross), "Comm": fixed(c_comm[cr]), "Fees": fixed(fees[cr]),
-        "Exec Broker": exec_name[order_of[cr]],
-    }).filter(pl.Series(atlas_rows))
+        "Client Ref": trade_ids.gather(cr), "Trade Dt": day_text(np.full(len(cr), bd), "%m/%d/%Y"),
+        "Settle Dt": day_text(c_settle[cr], "%m/%d/%Y"), "Acct": accounts.number_s.gather(c_acct[cr]),
+        "Security ID": universe.instrument_s.gather(a_inst[cr]), "Sec Type": _S_ATLAS_TYPE.gather(a_asset[cr]),
+        "B/S": _S_BS.gather(c_side[cr]), "Qty": c_qty[cr], "Price": plain(c_price[cr], 6),
+        "Ccy": _S_CCY.gather(c_ccy[cr]), "Gross Amt": fixed(c_gross), "Comm": fixed(c_comm[cr]),
+        "Fees": fixed(fees[cr]), "Exec Broker": _S_EXEC.gather(exec_of_alloc[cr]),
+    }).filter(atlas_rows)
     m_px = np.where(a_asset[cr] == 2, c_price[cr] / 100.0, np.where(a_asset[cr] == 4, c_price[cr] * 100.0, c_price[cr]))
     meridian = pl.DataFrame({
-        "ref": trade_ids[cr], "trade_date": day_text(np.full(len(cr), bd), "%d.%m.%Y"),
-        "value_date": day_text(c_settle[cr], "%d.%m.%Y"), "account": c_acct[cr],
-        "instrument": universe.instrument_id[a_inst[cr]], "product": MERIDIAN_PRODUCT[a_asset[cr]],
-        "direction": np.where(c_side[cr] == 0, "BUY", "SELL"), "nominal": c_qty[cr], "px": plain(m_px, 8),
-        "currency": c_ccy[cr], "commission": fixed(c_comm[cr]), "charges": fixed(fees[cr]),
-        "broker": exec_name[order_of[cr]],
-    }).filter(pl.Series(~atlas_rows))
+        "ref": trade_ids.gather(cr), "trade_date": day_text(np.full(len(cr), bd), "%d.%m.%Y"),
+        "value_date": day_text(c_settle[cr], "%d.%m.%Y"), "account": accounts.number_s.gather(c_acct[cr]),
+        "instrument": universe.instrument_s.gather(a_inst[cr]), "product": _S_MERIDIAN.gather(a_asset[cr]),
+        "direction": _S_SIDE.gather(c_side[cr]), "nominal": c_qty[cr], "px": plain(m_px, 8),
+        "currency": _S_CCY.gather(c_ccy[cr]), "commission": fixed(c_comm[cr]), "charges": fixed(fees[cr]),
+        "broker": _S_EXEC.gather(exec_of_alloc[cr]),
+    }).filter(~atlas_rows)
 
-    # FIX bodies (everything after 9= up to the field before 10=), per executing broker
+    # FIX bodies (everything after 34= up to the field before 10=), per executing broker
     keep_fill = ~drop_fix_order[fill_order]
     fo = fill_order
     order_commission = np.bincount(order_of, weights=commission, minlength=n_orders)
     f_comm = np.round(order_commission[fo] * f_qty / order_qty[fo], 2)
     send = f_time + r.integers(5, 900, nf).astype("timedelta64[ms]")
     fills = pl.DataFrame({
-        "broker": exec_name[fo], "send": send, "sending": pl.Series(send).dt.strftime("%Y%m%d-%H:%M:%S%.3f"),
-        "broker_order": np.char.add(np.char.add(exec_name[fo], "-"), order_ids[fo]),
-        "clordid": order_ids[fo], "rank": fill_rank + 1, "last": is_last,
-        "account": np.char.add("BLOCK-", np.char.upper(PRIME_BROKERS[prime[fo]])),
-        "symbol": universe.instrument_id[f_inst], "sectype": FIX_SECURITY_TYPE[asset[fo]],
-        "side": (side[fo] + 1).astype(str), "orderqty": order_qty[fo], "lastqty": f_qty,
+        "broker": exec_broker[fo], "send": send, "sending": pl.Series(send).dt.strftime("%Y%m%d-%H:%M:%S%.3f"),
+        "clordid": order_ids.gather(fo), "rank": fill_rank + 1, "last": is_last,
+        "account": _S_BLOCK.gather(prime[fo]), "symbol": universe.instrument_s.gather(f_inst),
+        "sectype": _S_FIX_TYPE.gather(asset[fo]), "side": side[fo] + 1, "orderqty": order_qty[fo], "lastqty": f_qty,
         "lastpx": plain(f_px, 6), "leaves": order_qty[fo] - cum_qty, "cumqty": cum_qty,
-        "avgpx": plain(f_avg, 6), "currency": universe.currency[f_inst],
+        "avgpx": plain(f_avg, 6), "currency": _S_CCY.gather(universe.currency_code[f_inst]),
         "transact": pl.Series(f_time).dt.strftime("%Y%m%d-%H:%M:%S%.3f"),
-        "tradedate": np.full(nf, ymd), "settldate": day_text(settle[first_alloc[fo]], "%Y%m%d"),
-        "commission": fixed(f_comm),
+        "settldate": day_text(settle[first_alloc[fo]], "%Y%m%d"), "commission": fixed(f_comm),
     }).filter(pl.Series(keep_fill))
     fix = {}
-    for broker in EXEC_BROKERS:
-        part = fills.filter(pl.col("broker") == broker).sort("send", maintain_order=True)
+    for b, broker in enumerate(EXEC_BROKERS):
+        part = fills.filter(pl.col("broker") == b).sort("send", maintain_order=True)
         v44 = FIX_VERSION[broker] == "FIX.4.4"
         exec_type = (pl.lit("150=F") if v44
                      else pl.concat_str([pl.lit("20=0\x01150="), pl.when(pl.col("last")).then(pl.lit("2")).otherwise(pl.lit("1"))]))
+        broker_order = pl.concat_str([pl.lit(broker + "-"), pl.col("clordid")])
         tail = pl.concat_str([
-            pl.lit(SOH + "52="), pl.col("sending"), pl.lit(SOH + "37="), pl.col("broker_order"),
-            pl.lit(SOH + "11="), pl.col("clordid"), pl.lit(SOH + "17="), pl.col("broker_order"), pl.lit("-"),
+            pl.lit(SOH + "52="), pl.col("sending"), pl.lit(SOH + "37="), broker_order,
+            pl.lit(SOH + "11="), pl.col("clordid"), pl.lit(SOH + "17="), broker_order, pl.lit("-"),
             pl.col("rank").cast(pl.String), pl.lit(SOH), exec_type, pl.lit(SOH + "39="),
             pl.when(pl.col("last")).then(pl.lit("2")).otherwise(pl.lit("1")), pl.lit(SOH + "1="), pl.col("account"),
             pl.lit(SOH + "55="), pl.col("symbol"), pl.lit(SOH + "167="), pl.col("sectype"), pl.lit(SOH + "54="),
-            pl.col("side"), pl.lit(SOH + "38="), pl.col("orderqty").cast(pl.String), pl.lit(SOH + "32="),
+            pl.col("side").cast(pl.String), pl.lit(SOH + "38="), pl.col("orderqty").cast(pl.String), pl.lit(SOH + "32="),
             pl.col("lastqty").cast(pl.String), pl.lit(SOH + "31="), pl.col("lastpx"), pl.lit(SOH + "151="),
             pl.col("leaves").cast(pl.String), pl.lit(SOH + "14="), pl.col("cumqty").cast(pl.String),
             pl.lit(SOH + "6="), pl.col("avgpx"), pl.lit(SOH + "15="), pl.col("currency"), pl.lit(SOH + "60="),
-            pl.col("transact"), pl.lit(SOH + "75="), pl.col("tradedate"), pl.lit(SOH + "64="),
+            pl.col("transact"), pl.lit(SOH + "75=" + ymd + SOH + "64="),
             pl.col("settldate"), pl.lit(SOH + "12="), pl.col("commission"), pl.lit(SOH + "13=3" + SOH),
         ])
         fix[broker] = part.select(tail.alias("tail"))

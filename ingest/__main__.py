@@ -1,18 +1,30 @@
-"""``python -m ingest <source>``: land one source's data (each source adds one subcommand here)."""
+"""``python -m ingest <subcommand>``: one module per subcommand, each with ``NAME``, ``add_parser``.
+
+To add a subcommand (e.g. ``salesforce``), write ``ingest/<package>/cli.py`` with ``add_parser(subparsers)``
+that sets ``handler`` and list it in ``SUBCOMMANDS``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
 import sys
 
-from ingest.salesforce.cli import add_parser as add_salesforce_parser
+SUBCOMMANDS = [
+    "ingest.broker_files.cli",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ingest", description="Northstar extract + land stage")
+    parser.add_argument("-v", "--verbose", action="store_true")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    add_salesforce_parser(subparsers)
+    for module_name in SUBCOMMANDS:
+        importlib.import_module(module_name).add_parser(subparsers)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.handler(args)
 
 

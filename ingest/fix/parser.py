@@ -191,7 +191,7 @@ def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
 def _parse_date_time(win: np.ndarray, vs: np.ndarray, ve: np.ndarray, absent: np.ndarray, with_time: bool):
     """FIX ``YYYYMMDD`` or ``YYYYMMDD-HH:MM:SS[.sss|.ssssss]`` -> (days or epoch micros, bad)."""
     m = len(vs)
-    raw = win[np.where(absent, 0, vs)].view(np.uint8).reshape(m, -1).astype(np.int64)
+    raw = win[np.where(absent, 0, vs)].view(np.uint8).reshape(m, win.dtype.itemsize).astype(np.int64)
     d = raw - 48
     length = ve - vs
     digit = (d >= 0) & (d <= 9)

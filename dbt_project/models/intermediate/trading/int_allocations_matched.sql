@@ -96,12 +96,12 @@ flagged as (
         has_internal and has_confirm and internal_side != confirm_side as has_side_break,
         has_internal and has_confirm and internal_currency != confirm_currency as has_currency_break,
         has_internal and has_confirm and internal_account_number != confirm_account_number as has_account_break,
-        has_internal and has_confirm and abs(quantity_difference) > quantity_tolerance as has_quantity_break,
+        has_internal and has_confirm and abs(round(quantity_difference, 6)) > quantity_tolerance as has_quantity_break,
         has_internal and has_confirm
-        and abs(price_difference) > price_abs_tolerance
-        and coalesce(price_difference_bps, 0) > price_bps_tolerance as has_price_break,
+        and abs(round(price_difference, 9)) > price_abs_tolerance
+        and round(coalesce(price_difference_bps, 0), 6) > price_bps_tolerance as has_price_break,
         has_internal and has_confirm
-        and abs(coalesce(commission_difference, 0)) > commission_abs_tolerance as has_commission_break,
+        and abs(round(coalesce(commission_difference, 0), 6)) > commission_abs_tolerance as has_commission_break,
         has_internal and has_confirm
         and abs(coalesce(settlement_days_difference, 0)) > settlement_days_tolerance as has_settlement_date_break
     from compared

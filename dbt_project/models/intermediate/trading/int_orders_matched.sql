@@ -15,6 +15,25 @@ tolerances as (
     select * from {{ ref('recon_tolerances') }}
 ),
 
+-- Confirms whose allocation is missing from the internal book: their quantity was executed, so it
+-- explains a FIX surplus on the order they belong to (found by broker, instrument, side and date),
+-- which is then reported once, as the allocation's `missing_internal`, not again as `quantity`.
+unbooked_confirms as (
+    select
+        confirms.trade_date,
+        confirms.executing_broker,
+        confirms.instrument_id,
+        confirms.side,
+        sum(confirms.quantity) as quantity
+    from {{ ref('stg_broker__pb_confirms') }} as confirms
+    left join {{ ref('stg_broker__internal_trades') }} as internal_trades
+        on confirms.trade_id = internal_trades.trade_id
+    where
+        internal_trades.trade_id is null
+        and {{ near_business_dates('confirms.business_date') }}
+    group by confirms.trade_date, confirms.executing_broker, confirms.instrument_id, confirms.side
+),
+
 joined as (
     select
         coalesce(internal_orders.order_id, broker_orders.order_id) as order_id,
@@ -35,16 +54,25 @@ joined as (
         internal_orders.average_price as internal_average_price,
         broker_orders.average_price as broker_average_price,
         coalesce(internal_orders.allocation_count, 0) as allocation_count,
-        coalesce(broker_orders.fill_count, 0) as fill_count
+        coalesce(broker_orders.fill_count, 0) as fill_count,
+        coalesce(unbooked_confirms.quantity, 0) as unbooked_confirm_quantity
     from internal_orders
     full outer join broker_orders
         on internal_orders.order_id = broker_orders.order_id
+    left join unbooked_confirms
+        on
+            internal_orders.trade_date = unbooked_confirms.trade_date
+            and internal_orders.executing_broker = unbooked_confirms.executing_broker
+            and internal_orders.instrument_id = unbooked_confirms.instrument_id
+            and internal_orders.side = unbooked_confirms.side
 ),
 
 compared as (
     select
         joined.*,
         joined.broker_quantity - joined.internal_quantity as quantity_difference,
+        joined.broker_quantity - joined.internal_quantity - joined.unbooked_confirm_quantity
+            as unexplained_quantity_difference,
         joined.broker_average_price - joined.internal_average_price as price_difference,
         abs(joined.broker_average_price - joined.internal_average_price)
         / nullif(abs(joined.internal_average_price), 0) * 10000 as price_difference_bps,
@@ -63,10 +91,10 @@ flagged as (
         has_internal and not has_broker as is_missing_broker,
         has_internal and has_broker and internal_side != broker_side as has_side_break,
         has_internal and has_broker and internal_currency != broker_currency as has_currency_break,
-        has_internal and has_broker and abs(quantity_difference) > quantity_tolerance as has_quantity_break,
+        has_internal and has_broker and abs(round(unexplained_quantity_difference, 6)) > quantity_tolerance as has_quantity_break,
         has_internal and has_broker
-        and abs(price_difference) > price_abs_tolerance
-        and coalesce(price_difference_bps, 0) > price_bps_tolerance as has_price_break
+        and abs(round(price_difference, 9)) > price_abs_tolerance
+        and round(coalesce(price_difference_bps, 0), 6) > price_bps_tolerance as has_price_break
     from compared
 ),
 

@@ -138,6 +138,7 @@ def land_broker_files(
                 latest[key] = (row["version"], row["sha256"])
     for row in run_rows:
         report.files.append(_outcome_from_row(row))
+    retried = {row["sha256"] for row in run_rows}  # this run's earlier attempt already handled these
 
     for path, dialect in files:
         started = time.monotonic()
@@ -155,8 +156,8 @@ def land_broker_files(
             "quarantine_path": None,
         }
         if sha in seen:
-            if any(r["sha256"] == sha for r in run_rows):
-                continue  # landed by an earlier attempt of this very run: already counted above
+            if sha in retried:
+                continue  # handled by an earlier attempt of this very run: already counted above
             row.update(status="skipped_duplicate", version=None, reason_code="duplicate_file",
                        duplicate_of=seen[sha], rows_in=0, rows_landed=0, rows_quarantined=0)
         else:

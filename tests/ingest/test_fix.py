@@ -1,0 +1,151 @@
+"""FIX drop-copy parsing: each validation fault is caught with its reason, valid 4.4 and 4.2 land typed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from ingest.fix import dictionary
+from ingest.fix.message import encode
+from ingest.fix.parser import parse_fix
+
+pytestmark = pytest.mark.unit
+
+SOH = b"\x01"
+
+
+def execution(version: str = "FIX.4.4", drop: tuple[int, ...] = (), **override: str) -> list[tuple[int, str]]:
+    fields = [
+        (35, "8"), (49, "BRKA" if version == "FIX.4.4" else "BRKC"), (56, "NORTHSTAR"), (34, "12"),
+        (52, "20261030-14:31:05.123"), (37, "B000123"), (11, "ORD0000042"), (17, "EX000777"),
+    ]
+    if version == "FIX.4.2":
+        fields += [(20, "0"), (150, "2")]
+    else:
+        fields += [(150, "F")]
+    fields += [
+        (39, "2"), (1, "BLOCK-ATLAS"), (55, "AAPL"), (167, "CS"), (54, "2"), (38, "1500"), (32, "1500"),
+        (31, "187.2500"), (151, "0"), (14, "1500"), (6, "187.2500"), (15, "USD"), (60, "20261030-14:31:05"),
+        (75, "20261030"), (64, "20261102"), (12, "7.50"), (13, "3"),
+    ]
+    fields = [(t, override.get(f"t{t}", v)) for t, v in fields if t not in drop]
+    return fields
+
+
+def line(version: str = "FIX.4.4", **kw) -> bytes:
+    return encode(version, execution(version, **kw)) + b"\n"
+
+
+def reasons(data: bytes) -> list[str]:
+    return [r.reason_code for r in parse_fix(data).rejects]
+
+
+def test_valid_44_and_42_land_typed():
+    result = parse_fix(line("FIX.4.4") + line("FIX.4.2"))
+    assert result.rejects == []
+    assert result.lines_in == 2 and result.rows_landed == 2
+    first, second = result.executions.to_dicts()
+    assert first["begin_string"] == "FIX.4.4" and second["begin_string"] == "FIX.4.2"
+    assert first["cl_ord_id"] == "ORD0000042"
+    assert first["last_qty"] == Decimal("1500") and first["last_px"] == Decimal("187.25")
+    assert first["side_code"] == "2" and first["side"] == "SELL"
+    assert first["trade_date"] == dt.date(2026, 10, 30) and first["settl_date"] == dt.date(2026, 11, 2)
+    assert first["sending_time"] == dt.datetime(2026, 10, 30, 14, 31, 5, 123000, tzinfo=dt.UTC)
+    assert first["transact_time"] == dt.datetime(2026, 10, 30, 14, 31, 5, tzinfo=dt.UTC)
+    assert first["exec_trans_type"] is None and second["exec_trans_type"] == "0"
+    assert first["_source_line"] == 1 and second["_source_line"] == 2
+
+
+def test_bad_checksum():
+    good = line()
+    cs = int(good.rstrip(b"\n").split(SOH)[-2][3:])
+    bad = good.replace(b"10=%03d" % cs, b"10=%03d" % ((cs + 1) % 256))
+    result = parse_fix(bad)
+    assert [r.reason_code for r in result.rejects] == ["fix_bad_checksum"]
+    assert "CheckSum" in result.rejects[0].reason_detail
+
+
+def test_bad_body_length_with_valid_checksum():
+    fields = execution()
+    body = b"".join(f"{t}={v}".encode() + SOH for t, v in fields)
+    head = b"8=FIX.4.4" + SOH + f"9={len(body) + 3}".encode() + SOH
+    msg = head + body
+    data = msg + f"10={sum(msg) % 256:03d}".encode() + SOH + b"\n"
+    assert reasons(data) == ["fix_bad_body_length"]
+
+
+@pytest.mark.parametrize("tag", [11, 55, 31, 37, 54])
+def test_missing_required_tag(tag):
+    result = parse_fix(line(drop=(tag,)))
+    assert [r.reason_code for r in result.rejects] == ["fix_missing_tag"]
+    assert f"({tag})" in result.rejects[0].reason_detail
+
+
+def test_42_requires_exec_trans_type():
+    assert reasons(line("FIX.4.2", drop=(20,))) == ["fix_missing_tag"]
+
+
+@pytest.mark.parametrize("override", [{"t54": "X"}, {"t39": "Z"}, {"t150": "Q"}, {"t167": "NOPE"}])
+def test_bad_enum(override):
+    assert reasons(line(**override)) == ["fix_bad_enum"]
+
+
+def test_enum_sets_differ_by_version():
+    # ExecType F (Trade) exists in FIX 4.4, not in FIX 4.2
+    assert reasons(line("FIX.4.2", t150="F")) == ["fix_bad_enum"]
+
+
+def test_garbled_lines():
+    good = line()
+    data = (
+        good[: len(good) // 2] + b"\n"  # truncated
+        + good[:-8] + b"\n"  # trailer cut
+        + b"this is not fix at all\n"
+        + good.replace(SOH, b"|")  # wrong delimiter
+        + encode("FIX.4.3", execution()) + b"\n"  # unsupported BeginString
+        + good.replace(b"\x0155=AAPL\x01", b"\x0155=AAPL\x0155=MSFT\x01")  # repeated tag
+    )
+    result = parse_fix(data)
+    assert [r.reason_code for r in result.rejects] == ["fix_garbled"] * 6
+    assert [r.line_number for r in result.rejects] == [1, 2, 3, 4, 5, 6]
+
+
+def test_bad_value_type_is_garbled():
+    assert reasons(line(t31="12.3.4")) == ["fix_garbled"]
+    assert reasons(line(t75="20261399")) == ["fix_garbled"]
+
+
+def test_non_utf8_line_is_rejected_alone():
+    bad = encode("FIX.4.4", [(t, "Soci\xe9t\xe9" if t == 1 else v) for t, v in execution()])
+    bad = bad.replace("Société".encode(), "Société".encode("latin-1"))
+    result = parse_fix(line() + bad + b"\n" + line())
+    assert [r.reason_code for r in result.rejects] == ["not_utf8"]
+    assert result.rows_landed == 2
+
+
+def test_conservation_and_line_numbers_across_chunks():
+    lines = [line(t34=str(i)) for i in range(200)]
+    lines[17] = lines[17].replace(b"35=8", b"35=9")
+    lines[150] = b"garbage\n"
+    data = b"".join(lines) + b"\n"  # trailing blank line is not a record
+    result = parse_fix(data, chunk_bytes=4096)
+    assert result.lines_in == 200
+    assert result.rows_landed + len(result.rejects) == 200
+    assert {r.line_number: r.reason_code for r in result.rejects} == {18: "fix_bad_checksum", 151: "fix_garbled"}
+    assert sorted(result.executions["_source_line"].to_list()) == [i + 1 for i in range(200) if i not in (17, 150)]
+
+
+def test_no_trailing_newline_and_crlf():
+    result = parse_fix(line().rstrip(b"\n") + b"\r\n" + line().rstrip(b"\n"))
+    assert result.rejects == [] and result.rows_landed == 2
+
+
+def test_dictionary_from_quickfix():
+    fix44, fix42 = dictionary.load("FIX.4.4"), dictionary.load("FIX.4.2")
+    assert fix44.tags[150].enums >= {"F"} and "F" not in fix42.tags[150].enums
+    assert 20 not in fix44.tags and fix42.tags[20].required
+    assert fix42.tags[32].name == "LastShares" and dictionary.columns()[32][0] == "last_qty"
+    assert "FXFWD" in fix44.tags[167].enums  # our extension, marked as such in the JSON
+    assert dictionary.snake_case("ClOrdID") == "cl_ord_id"

@@ -13,6 +13,7 @@ import sys
 
 SUBCOMMANDS = [
     "ingest.broker_files.cli",
+    "ingest.salesforce.cli",
 ]
 
 

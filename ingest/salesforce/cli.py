@@ -10,11 +10,13 @@ from pathlib import Path
 
 from ingest.salesforce.extract import DEFAULT_OBJECTS, ExtractConfig, extract_salesforce
 
+NAME = "salesforce"
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``salesforce`` subcommand on an ``ingest`` argparse parser."""
     parser = subparsers.add_parser(
-        "salesforce",
+        NAME,
         help="extract Salesforce objects to landing/salesforce/ (incremental by SystemModstamp)",
         description=__doc__,
     )

@@ -218,6 +218,19 @@ def manifest_path(landing_dir: Path, run_id: str) -> Path:
     return Path(landing_dir) / "_manifest" / "salesforce" / f"{safe}.parquet"
 
 
+def unused_path(path: Path) -> Path:
+    """``path``, or ``<stem>__<n>.parquet`` when a retry of the same run id already wrote it.
+
+    A retried Airflow task keeps its run id but extracts from the watermark the first attempt may
+    already have advanced: overwriting the first attempt's file would lose its rows.
+    """
+    candidate, attempt = path, 1
+    while candidate.exists():
+        attempt += 1
+        candidate = path.with_name(f"{path.stem}__{attempt}{path.suffix}")
+    return candidate
+
+
 class LandingFile:
     """A Parquet file written in batches to a temp name and renamed into place on ``commit``."""
 
@@ -382,7 +395,7 @@ def _extract_object(
             if result.api == "bulk2"
             else _rest_pages(conn, name, soql, fields, cfg.rest_batch_rows)
         )
-        path = landing_path(landing_dir, name, run_started.date(), run_id)
+        path = unused_path(landing_path(landing_dir, name, run_started.date(), run_id))
         landing = LandingFile(path, arrow_schema(fields))
         extracted_ms = int(run_started.timestamp() * 1000)
         max_stamp: datetime | None = None
@@ -440,7 +453,7 @@ def _short(exc: Exception, limit: int = 500) -> str:
 def _write_manifest(landing_dir: Path, run_id: str, results: Sequence[ObjectResult]) -> Path:
     rows = [asdict(r) for r in results]
     table = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
-    path = manifest_path(landing_dir, run_id)
+    path = unused_path(manifest_path(landing_dir, run_id))
     write_parquet_atomic(table, path)
     return path
 
@@ -501,7 +514,8 @@ def extract_salesforce(
         if item.state is None:
             continue
         if item.boundary is not None and item.boundary.num_rows:
-            item.state.boundary_file = watermarks.write_boundary(name, _FILE_SAFE.sub("_", run_id), item.boundary)
+            token = f"{_FILE_SAFE.sub('_', run_id)}_{uuid.uuid4().hex[:8]}"  # unique even on a retried run id
+            item.state.boundary_file = watermarks.write_boundary(name, token, item.boundary)
         updates[name] = item.state
     manifest = _write_manifest(landing_dir, run_id, [item.result for item in landed.values()])
     watermarks.commit(updates)

@@ -352,12 +352,13 @@ def sf_extract(sf_sandbox, sf_faults, tmp_path):
     )
     landing = tmp_path / "landing"
 
-    def run(objects=None, full_refresh=False, **config):
+    def run(objects=None, full_refresh=False, run_id=None, **config):
         config.setdefault("retry", FAST_RETRY)
         config.setdefault("bulk_poll_wait", 0.0)
         cfg = ExtractConfig(**config)
         return extract_salesforce(
-            landing, objects=objects, full_refresh=full_refresh, config=cfg, connect=lambda: login(endpoint)
+            landing, objects=objects, run_id=run_id, full_refresh=full_refresh, config=cfg,
+            connect=lambda: login(endpoint),
         )
 
     run.landing = landing
@@ -439,12 +440,18 @@ def test_incremental_runs_pick_up_exactly_the_changes(sf_extract, sf_store):
     assert second.objects["Case"].rows == 0
     assert second.objects["Account"].watermark_after > first.objects["Account"].watermark_after
 
-    third = sf_extract(objects=objects)
+    third = sf_extract(objects=objects, run_id="scheduled__2026-10-30T01:30:00+00:00")
     assert third.ok
     assert {name: r.rows for name, r in third.objects.items()} == dict.fromkeys(objects, 0)
     manifest = pq.read_table(third.manifest_path).to_pylist()
     assert {row["object"] for row in manifest} == set(objects)
     assert all(row["watermark_after"] == row["watermark_before"] for row in manifest)
+
+    # A retried task keeps its run id: its files go beside the first attempt's, never over them.
+    retried = sf_extract(objects=objects, run_id="scheduled__2026-10-30T01:30:00+00:00")
+    assert retried.objects["Account"].path.endswith("scheduled__2026-10-30T01_30_00_00_00__2.parquet")
+    assert retried.manifest_path.endswith("__2.parquet")
+    assert (sf_extract.landing / third.objects["Account"].path).exists()
 
 
 @pytest.mark.integration

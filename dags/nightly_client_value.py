@@ -27,7 +27,8 @@ with DAG(
         from ingest.salesforce import extract_salesforce as extract
         from northstar.settings import settings
 
-        return extract(settings().paths.landing, run_id=get_current_context()["run_id"]).as_dict()
+        report = extract(settings().paths.landing, run_id=get_current_context()["run_id"], raise_on_failure=True)
+        return report.as_dict()
 
     @task
     def land_billing_files() -> dict:

@@ -37,23 +37,21 @@ class BillingWriter:
     def write(self, hh: HouseholdChunk, acct_numbers: np.ndarray) -> None:
         a = hh.acct_household
         share = hh.acct_share
+        numbers = pl.Series(acct_numbers)
+        status_text = pl.Series(["OPEN", "CLOSED"])
         for t in range(T_HIST):
-            live = hh.join_t[a] <= t
-            if not live.any():
+            idx = np.flatnonzero(hh.join_t[a] <= t)
+            if not len(idx):
                 continue
-            idx = np.flatnonzero(live)
             h = a[idx]
-            status = np.where(hh.close_t[h] <= t, "CLOSED", "OPEN")
             frame = pl.DataFrame({
-                "account_number": acct_numbers[idx],
-                "period_end": np.full(len(idx), self.period_end[t]),
+                "account_number": numbers.gather(idx),
                 "market_value": np.round(hh.mv[h, t] * share[idx], 2) + 0.0,
                 "net_flows": np.round(hh.flows[h, t] * share[idx], 2) + 0.0,
                 "fees_billed": np.round(hh.fees[h, t] * share[idx], 2) + 0.0,
-                "currency": np.full(len(idx), "USD"),
-                "account_status": status,
-            })
-            frame.write_csv(self.handles[t], include_header=self.header[t], float_precision=2)
+                "account_status": status_text.gather((hh.close_t[h] <= t).astype(np.int64)),
+            }).with_columns(pl.lit(self.period_end[t]).alias("period_end"), pl.lit("USD").alias("currency"))
+            frame.select(COLUMNS).write_csv(self.handles[t], include_header=self.header[t], float_precision=2)
             self.header[t] = False
             self.rows += len(idx)
 

@@ -161,8 +161,14 @@ def write_hostile(seed: int, drop: Path, truth: Path, days: list[date]) -> list[
                             columns=["trade_id", "price"])
     fixes = dict(book_prev.filter(pl.col("trade_id").is_in(breaks["trade_id"].implode())).iter_rows())
     original = pl.read_csv(prev_atlas, infer_schema=False)
+    hit = pl.col("Client Ref").is_in(list(fixes))
+    mult = pl.col("Sec Type").replace_strict({"BD": 0.01, "OP": 100.0}, default=1.0, return_dtype=pl.Float64)
     corrected = original.with_columns(
-        pl.col("Price").replace(fixes).alias("Price")) if fixes else original
+        pl.when(hit).then(pl.col("Client Ref").replace_strict(fixes, default=None)).otherwise(pl.col("Price"))
+        .alias("Price")).with_columns(
+        pl.when(hit).then((pl.col("Qty").cast(pl.Float64) * pl.col("Price").cast(pl.Float64) * mult)
+                          .round(2).cast(pl.Decimal(38, 2)).cast(pl.String)).otherwise(pl.col("Gross Amt"))
+        .alias("Gross Amt"))
     target = drop / REDELIVERIES / prev_atlas.relative_to(drop)
     target.parent.mkdir(parents=True, exist_ok=True)
     corrected.write_csv(target)

@@ -167,7 +167,7 @@ def seed_world(
     if parallel:
         ctx = multiprocessing.get_context("spawn")  # polars' thread pool does not survive fork
         results = ctx.Queue()
-        job = ctx.Process(target=_trading_process, args=(*job_args, results), name="world-trading")
+        job = ctx.Process(target=_trading_process, args=(*job_args, results), name="world-trading", daemon=True)
         job.start()
     else:
         report.rows.update(run_trading(*job_args, log=log))

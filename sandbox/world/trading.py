@@ -532,7 +532,7 @@ def generate_chunk(
     fo = fill_order
     order_commission = np.bincount(order_of, weights=commission, minlength=n_orders)
     f_comm = np.round(order_commission[fo] * f_qty / order_qty[fo], 2)
-    send = f_time + r.integers(5, 900, nf).astype("timedelta64[ms]")
+    send = f_time + r.integers(5, 900, n_orders)[fo].astype("timedelta64[ms]")  # per order: fills stay in order
     fills = pl.DataFrame({
         "broker": exec_broker[fo], "send": send, "sending": pl.Series(send).dt.strftime("%Y%m%d-%H:%M:%S%.3f"),
         "clordid": order_ids.gather(fo), "rank": fill_rank + 1, "last": is_last,

@@ -156,10 +156,16 @@ def write_hostile(seed: int, drop: Path, truth: Path, days: list[date]) -> list[
     # --- deliveries that arrive later (staged in _redeliveries/) ---------------------------------
     prev_atlas = drop / "prime" / "atlas" / f"ATLAS_CONF_{prev.strftime('%Y%m%d')}.csv"
     breaks = pl.read_parquet(truth / "breaks.parquet").filter(
-        (pl.col("break_type") == "price") & (pl.col("business_date") == prev) & (pl.col("broker") == "atlas"))
+        (pl.col("business_date") == prev) & (pl.col("broker") == "atlas"))
     book_prev = pl.read_csv(drop / "oms" / f"trade_book_{prev.strftime('%Y%m%d')}.csv", infer_schema=False,
-                            columns=["trade_id", "price"])
-    fixes = dict(book_prev.filter(pl.col("trade_id").is_in(breaks["trade_id"].implode())).iter_rows())
+                            columns=["trade_id", "price", "commission"])
+
+    def book_values(break_type: str, column: str) -> dict[str, str]:
+        ids = breaks.filter(pl.col("break_type") == break_type)["trade_id"].implode()
+        return dict(book_prev.filter(pl.col("trade_id").is_in(ids)).select("trade_id", column).iter_rows())
+
+    fixes = book_values("price", "price")
+    comm_fixes = book_values("commission", "commission")
     original = pl.read_csv(prev_atlas, infer_schema=False)
     hit = pl.col("Client Ref").is_in(list(fixes))
     mult = pl.col("Sec Type").replace_strict({"BD": 0.01, "OP": 100.0}, default=1.0, return_dtype=pl.Float64)
@@ -168,12 +174,15 @@ def write_hostile(seed: int, drop: Path, truth: Path, days: list[date]) -> list[
         .alias("Price")).with_columns(
         pl.when(hit).then((pl.col("Qty").cast(pl.Float64) * pl.col("Price").cast(pl.Float64) * mult)
                           .round(2).cast(pl.Decimal(38, 2)).cast(pl.String)).otherwise(pl.col("Gross Amt"))
-        .alias("Gross Amt"))
+        .alias("Gross Amt")).with_columns(
+        pl.when(pl.col("Client Ref").is_in(list(comm_fixes)))
+        .then(pl.col("Client Ref").replace_strict(comm_fixes, default=None)).otherwise(pl.col("Comm")).alias("Comm"))
     target = drop / REDELIVERIES / prev_atlas.relative_to(drop)
     target.parent.mkdir(parents=True, exist_ok=True)
     corrected.write_csv(target)
     record(target, "", 0, f"corrected redelivery of {prev_atlas.relative_to(drop).as_posix()} (same name, new "
-                          f"content: price breaks {sorted(fixes)} corrected); move into place after the first ingest")
+                          f"content: price breaks {sorted(fixes)} and commission breaks "
+                          f"{sorted(comm_fixes)} corrected); move into place after the first ingest")
 
     late_src = drop / "fix" / f"BRKC_{day1.strftime('%Y%m%d')}.fix"
     late = drop / REDELIVERIES / late_src.relative_to(drop)

@@ -26,19 +26,20 @@ def _landing_section(cfg: Settings) -> list[str]:
         relation = con.read_parquet([str(f) for f in files], union_by_name=True)
         columns = set(relation.columns)
         if {"rows_landed", "rows_quarantined"} <= columns:
-            landed, quarantined, n = con.sql(
+            landed, quarantined, n = con.execute(
                 "select sum(rows_landed), sum(rows_quarantined), count(*) from relation"
             ).fetchone()
             lines.append(f"  {source_dir.name:14} {n:6} manifest rows, {landed or 0:,} rows landed, "
                          f"{quarantined or 0:,} quarantined")
         elif "rows" in columns:
-            rows, n = con.sql("select sum(rows), count(*) from relation").fetchone()
+            rows, n = con.execute("select sum(rows), count(*) from relation").fetchone()
             lines.append(f"  {source_dir.name:14} {n:6} manifest rows, {rows or 0:,} rows extracted")
     quarantine = cfg.paths.landing / "quarantine"
     if quarantine.exists():
         files = list(quarantine.rglob("*.parquet"))
         if files:
-            n = con.read_parquet([str(f) for f in files], union_by_name=True).count("*").fetchone()[0]
+            quarantined_rows = con.read_parquet([str(f) for f in files], union_by_name=True)  # noqa: F841
+            n = con.execute("select count(*) from quarantined_rows").fetchone()[0]
             lines.append(f"  quarantine     {n:,} records with a reason code in {quarantine}")
     return lines
 
@@ -49,7 +50,7 @@ def _warehouse_section(cfg: Settings) -> list[str]:
     if not path.exists():
         return [*lines, "  not built yet"]
     with duckdb.connect(str(path), read_only=True) as con:
-        rows = con.sql(
+        rows = con.execute(
             "select table_schema, table_name, table_type from information_schema.tables "
             "where table_schema not in ('information_schema', 'pg_catalog') order by 1, 2"
         ).fetchall()
@@ -58,7 +59,7 @@ def _warehouse_section(cfg: Settings) -> list[str]:
             if kind == "BASE TABLE" and (table.startswith(("fct_", "dim_")) or schema.endswith("marts")):
                 # Identifiers come from information_schema, quoted: not user input.
                 quoted = ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table))
-                count = con.sql(f"select count(*) from {quoted}").fetchone()[0]  # noqa: S608
+                count = con.execute(f"select count(*) from {quoted}").fetchone()[0]  # noqa: S608
                 by_schema.setdefault(schema, []).append(f"{table} ({count:,})")
             else:
                 by_schema.setdefault(schema, [])

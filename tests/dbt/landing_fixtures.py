@@ -65,16 +65,16 @@ INTERNAL_COLUMNS = [
 ]
 
 FIX_COLUMNS = [
-    ("broker", pa.string()),
+    ("sender_comp_id", pa.string()),
     ("msg_seq_num", pa.int64()),
     ("sending_time", TS),
-    ("broker_order_id", pa.string()),
     ("order_id", pa.string()),
+    ("cl_ord_id", pa.string()),
     ("exec_id", pa.string()),
     ("exec_type", pa.string()),
     ("ord_status", pa.string()),
     ("account", pa.string()),
-    ("instrument_id", pa.string()),
+    ("symbol", pa.string()),
     ("security_type", pa.string()),
     ("side", pa.string()),
     ("order_qty", pa.float64()),
@@ -86,7 +86,7 @@ FIX_COLUMNS = [
     ("currency", pa.string()),
     ("transact_time", TS),
     ("trade_date", pa.date32()),
-    ("settle_date", pa.date32()),
+    ("settl_date", pa.date32()),
     ("commission", pa.float64()),
     ("comm_type", pa.string()),
 ]

@@ -24,14 +24,13 @@ unbooked_confirms as (
         confirms.executing_broker,
         confirms.instrument_id,
         confirms.side,
-        sum(confirms.quantity) as quantity
+        confirms.quantity
     from {{ ref('stg_broker__pb_confirms') }} as confirms
     left join {{ ref('stg_broker__internal_trades') }} as internal_trades
         on confirms.trade_id = internal_trades.trade_id
     where
         internal_trades.trade_id is null
         and {{ near_business_dates('confirms.business_date') }}
-    group by confirms.trade_date, confirms.executing_broker, confirms.instrument_id, confirms.side
 ),
 
 joined as (
@@ -55,24 +54,44 @@ joined as (
         broker_orders.average_price as broker_average_price,
         coalesce(internal_orders.allocation_count, 0) as allocation_count,
         coalesce(broker_orders.fill_count, 0) as fill_count,
-        coalesce(unbooked_confirms.quantity, 0) as unbooked_confirm_quantity
+        coalesce(internal_orders.trade_date, broker_orders.trade_date) as trade_date,
+        coalesce(internal_orders.side, broker_orders.side) as side,
+        coalesce(broker_orders.quantity, 0) - coalesce(internal_orders.quantity, 0) as fix_surplus_quantity
     from internal_orders
     full outer join broker_orders
         on internal_orders.order_id = broker_orders.order_id
-    left join unbooked_confirms
+),
+
+-- A FIX surplus is explained when unbooked confirms of the same broker, instrument, side and
+-- trade date add up to it, or one of them equals it (two orders sharing the pool).
+explanations as (
+    select
+        joined.order_id,
+        joined.executing_broker,
+        sum(unbooked_confirms.quantity) as unbooked_confirm_quantity,
+        max(case when round(unbooked_confirms.quantity - joined.fix_surplus_quantity, 6) = 0 then 1 else 0 end)
+            as has_exact_unbooked_confirm
+    from joined
+    inner join unbooked_confirms
         on
-            internal_orders.trade_date = unbooked_confirms.trade_date
-            and internal_orders.executing_broker = unbooked_confirms.executing_broker
-            and internal_orders.instrument_id = unbooked_confirms.instrument_id
-            and internal_orders.side = unbooked_confirms.side
+            joined.trade_date = unbooked_confirms.trade_date
+            and joined.executing_broker = unbooked_confirms.executing_broker
+            and joined.instrument_id = unbooked_confirms.instrument_id
+            and joined.side = unbooked_confirms.side
+    where joined.fix_surplus_quantity > 0
+    group by joined.order_id, joined.executing_broker
 ),
 
 compared as (
     select
         joined.*,
         joined.broker_quantity - joined.internal_quantity as quantity_difference,
-        joined.broker_quantity - joined.internal_quantity - joined.unbooked_confirm_quantity
-            as unexplained_quantity_difference,
+        coalesce(explanations.unbooked_confirm_quantity, 0) as unbooked_confirm_quantity,
+        coalesce(
+            explanations.has_exact_unbooked_confirm = 1
+            or round(joined.fix_surplus_quantity - explanations.unbooked_confirm_quantity, 6) = 0,
+            false
+        ) as is_surplus_explained,
         joined.broker_average_price - joined.internal_average_price as price_difference,
         abs(joined.broker_average_price - joined.internal_average_price)
         / nullif(abs(joined.internal_average_price), 0) * 10000 as price_difference_bps,
@@ -80,6 +99,10 @@ compared as (
         coalesce(tolerances.price_bps_tolerance, 0) as price_bps_tolerance,
         coalesce(tolerances.quantity_tolerance, 0) as quantity_tolerance
     from joined
+    left join explanations
+        on
+            joined.order_id = explanations.order_id
+            and joined.executing_broker = explanations.executing_broker
     left join tolerances
         on joined.asset_class = tolerances.asset_class
 ),
@@ -87,11 +110,12 @@ compared as (
 flagged as (
     select
         *,
-        has_broker and not has_internal as is_missing_internal,
+        has_broker and not has_internal and not is_surplus_explained as is_missing_internal,
         has_internal and not has_broker as is_missing_broker,
         has_internal and has_broker and internal_side != broker_side as has_side_break,
         has_internal and has_broker and internal_currency != broker_currency as has_currency_break,
-        has_internal and has_broker and abs(round(unexplained_quantity_difference, 6)) > quantity_tolerance as has_quantity_break,
+        has_internal and has_broker and abs(round(quantity_difference, 6)) > quantity_tolerance
+        and not is_surplus_explained as has_quantity_break,
         has_internal and has_broker
         and abs(round(price_difference, 9)) > price_abs_tolerance
         and round(coalesce(price_difference_bps, 0), 6) > price_bps_tolerance as has_price_break

@@ -21,7 +21,6 @@ our rules of engagement), ``fix_bad_enum`` (MsgType other than ExecutionReport i
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -35,6 +34,7 @@ SOH = 1
 NEWLINE = 10
 EQUALS = 61
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
+DEFAULT_THREADS = 1  # numpy's gathers hold the GIL: threads measured no faster here
 
 DECIMAL = pl.Decimal(38, 10)
 _DECIMAL_TYPES = {"QTY", "PRICE", "AMT", "PRICEOFFSET", "FLOAT", "PERCENTAGE"}
@@ -74,7 +74,7 @@ class _Layout:
     col: dict[int, int]  # tag number -> column index
     lut: np.ndarray  # first 3 bytes of a field (little-endian) -> column index * 4 + tag length
     required: dict[int, np.ndarray]  # version code -> bool mask over column indices
-    enums: dict[int, dict[int, frozenset[str]]]  # version code -> tag -> allowed values
+    enums: dict[int, dict[int, tuple[np.ndarray, frozenset[bytes]]]]  # version -> tag -> allowed (words, bytes)
     columns: dict[int, tuple[str, str]]  # tag -> (column name, FIX type)
 
 
@@ -87,7 +87,8 @@ def _layout() -> _Layout:
     for begin_string, code in VERSION_CODES.items():
         spec = dictionary.load(begin_string.decode())
         required[code] = np.isin(tags, spec.required_tags)
-        enums[code] = {t.tag: t.enums for t in spec.tags.values() if t.enums}
+        enums[code] = {t.tag: _enum_words(frozenset({"8"}) if t.tag == 35 else t.enums)
+                       for t in spec.tags.values() if t.enums}
     return _Layout(tags=tags, col=col, lut=lut, required=required, enums=enums, columns=cols)
 
 
@@ -154,27 +155,25 @@ def _windows(buf: np.ndarray, width: int) -> np.ndarray:
 _INLINE = 12  # Arrow string views hold up to 12 bytes inline
 _MASK_LO = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 _MASK_HI = np.array([(1 << (8 * k)) - 1 for k in range(5)], dtype=np.uint64)
-_U32 = np.uint64(32)
+_U = np.uint64
 
 
-def _string_views(buf: np.ndarray, vs: np.ndarray, ve: np.ndarray, absent: np.ndarray) -> pl.Series:
-    """Arrow ``string_view`` over ``buf`` for the values ``buf[vs:ve]``: 16-byte views, no string copies.
+def _string_views(buf: np.ndarray, vs: np.ndarray, length: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                  absent: np.ndarray | None) -> pl.Series:
+    """Arrow ``string_view`` over ``buf`` for the values ``buf[vs:vs+length]``: no string copies.
 
-    A view is ``int32 length`` then either the bytes inline (up to 12, zero padded) or a 4-byte prefix,
-    buffer index 0 and the offset into ``buf``.
+    A view is 16 bytes: ``int32 length`` then the bytes inline (up to 12, zero padded) or a 4-byte
+    prefix, buffer index 0 and the offset into ``buf``. ``lo``/``hi`` are the value's first 8 and next
+    4 bytes, already masked to its length.
     """
     m = len(vs)
-    length = np.where(absent, 0, ve - vs)
-    start = np.where(absent, 0, vs)
-    lo = _windows(buf, 8).view("<u8")[start] & _MASK_LO[np.minimum(length, 8)]
-    hi = _windows(buf, 4).view("<u4")[start + 8].astype(np.uint64) & _MASK_HI[np.clip(length - 8, 0, 4)]
     views = np.empty((m, 2), dtype=np.uint64)
-    views[:, 0] = length.astype(np.uint64) | (lo << _U32)
-    views[:, 1] = (lo >> _U32) | (hi << _U32)
+    views[:, 0] = length.astype(np.uint64) | (lo << _U(32))
+    views[:, 1] = (lo >> _U(32)) | (hi << _U(32))
     long = np.flatnonzero(length > _INLINE)
     if len(long):
-        views[long, 1] = vs[long].astype(np.uint64) << _U32  # buffer 0, offset
-    validity = pa.py_buffer(np.packbits(~absent, bitorder="little")) if absent.any() else None
+        views[long, 1] = vs[long].astype(np.uint64) << _U(32)  # buffer 0, offset
+    validity = pa.py_buffer(np.packbits(~absent, bitorder="little")) if absent is not None else None
     array = pa.Array.from_buffers(pa.string_view(), m, [validity, pa.py_buffer(views), pa.py_buffer(buf)])
     return pl.from_arrow(array)
 
@@ -188,35 +187,67 @@ def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     return era * 146097 + doe - 719468
 
 
-def _parse_date_time(win: np.ndarray, vs: np.ndarray, ve: np.ndarray, absent: np.ndarray, with_time: bool):
+_HIGH_NIBBLES = _U(0xF0F0F0F0F0F0F0F0)
+_ASCII_ZEROS = _U(0x3030303030303030)
+_SIXES = _U(0x0606060606060606)
+_LOW_NIBBLES = _U(0x0F0F0F0F0F0F0F0F)
+_BYTE = _U(0xFF)
+
+
+def _all_digits(word: np.ndarray) -> np.ndarray:
+    """Are all 8 bytes of each little-endian word ASCII digits (SWAR, no per-byte loop)?"""
+    return ((word & _HIGH_NIBBLES) == _ASCII_ZEROS) & (((word + _SIXES) & _HIGH_NIBBLES) == _ASCII_ZEROS)
+
+
+def _nibble(word: np.ndarray, byte: int) -> np.ndarray:
+    return ((word >> _U(8 * byte)) & _U(0xF)).astype(np.int64)
+
+
+def _parse_date(w0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``YYYYMMDD`` in a word -> (days since epoch, ok)."""
+    pairs = w0 & _LOW_NIBBLES
+    pairs = (pairs * _U(10) + (pairs >> _U(8))) & _U(0x00FF00FF00FF00FF)  # two-digit numbers
+    year = ((pairs & _BYTE) * _U(100) + ((pairs >> _U(16)) & _BYTE)).astype(np.int64)
+    month = ((pairs >> _U(32)) & _BYTE).astype(np.int64)
+    day = ((pairs >> _U(48)) & _BYTE).astype(np.int64)
+    ok = _all_digits(w0) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    return _days_from_civil(year, month, day), ok
+
+
+_SEP_MASK = _U(0xFF | 0xFF << 24 | 0xFF << 48)
+_SEP_EXPECTED = _U(ord("-") | ord(":") << 24 | ord(":") << 48)
+
+
+def _parse_date_time(w8: np.ndarray, vs: np.ndarray, length: np.ndarray, absent: np.ndarray | None,
+                     with_time: bool) -> tuple[np.ndarray, np.ndarray]:
     """FIX ``YYYYMMDD`` or ``YYYYMMDD-HH:MM:SS[.sss|.ssssss]`` -> (days or epoch micros, bad)."""
-    m = len(vs)
-    raw = win[np.where(absent, 0, vs)].view(np.uint8).reshape(m, win.dtype.itemsize).astype(np.int64)
-    d = raw - 48
-    length = ve - vs
-    digit = (d >= 0) & (d <= 9)
-    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    month = d[:, 4] * 10 + d[:, 5]
-    day = d[:, 6] * 10 + d[:, 7]
-    ok = digit[:, :8].all(axis=1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
-    days = _days_from_civil(year, month, day)
+    days, ok = _parse_date(w8[vs])
     if not with_time:
         ok &= length == 8
-        return days, ~ok & ~absent
-    hh, mi, ss = d[:, 9] * 10 + d[:, 10], d[:, 12] * 10 + d[:, 13], d[:, 15] * 10 + d[:, 16]
-    ok &= (raw[:, 8] == ord("-")) & (raw[:, 11] == ord(":")) & (raw[:, 14] == ord(":"))
-    ok &= digit[:, [9, 10, 12, 13, 15, 16]].all(axis=1) & (hh < 24) & (mi < 60) & (ss <= 60)
-    frac = np.zeros(m, dtype=np.int64)
-    ms = length == 21
-    us = length == 24
+        return days, ~ok if absent is None else ~ok & ~absent
+    w1, w2 = w8[vs + 8], w8[vs + 16]  # "-HH:MM:S", "S[.ffffff]"
+    ok &= (w1 & _SEP_MASK) == _SEP_EXPECTED
+    ok &= _all_digits((w1 & ~_SEP_MASK) | (_ASCII_ZEROS & _SEP_MASK))
+    hh = _nibble(w1, 1) * 10 + _nibble(w1, 2)
+    mi = _nibble(w1, 4) * 10 + _nibble(w1, 5)
+    ss = _nibble(w1, 7) * 10 + _nibble(w2, 0)
+    ms, us = length == 21, length == 24
     ok &= (length == 17) | ms | us
-    ok &= ~(ms | us) | ((raw[:, 17] == ord(".")) & digit[:, 18:21].all(axis=1))
-    ok &= ~us | digit[:, 21:24].all(axis=1)
-    frac = np.where(ms, (d[:, 18] * 100 + d[:, 19] * 10 + d[:, 20]) * 1000, frac)
-    frac = np.where(us, d[:, 18] * 100_000 + d[:, 19] * 10_000 + d[:, 20] * 1000
-                    + d[:, 21] * 100 + d[:, 22] * 10 + d[:, 23], frac)
-    micros = ((days * 86400 + hh * 3600 + mi * 60 + ss) * 1_000_000) + frac
-    return micros, ~ok & ~absent
+    frac_bytes = np.where(us, _U(0xFFFFFFFFFFFFFFFF), np.where(ms, _U(0xFFFFFFFFFF), _U(0xFF)))
+    dot_ok = ~(ms | us) | (((w2 >> _U(8)) & _BYTE) == _U(ord(".")))
+    digits = (w2 & frac_bytes & ~_U(0xFF00)) | (_ASCII_ZEROS & (~frac_bytes | _U(0xFF00)))
+    ok &= dot_ok & _all_digits(digits) & (hh < 24) & (mi < 60) & (ss <= 60)
+    millis = _nibble(w2, 2) * 100 + _nibble(w2, 3) * 10 + _nibble(w2, 4)
+    frac = np.where(ms, millis * 1000, 0)
+    frac = np.where(us, millis * 1000 + _nibble(w2, 5) * 100 + _nibble(w2, 6) * 10 + _nibble(w2, 7), frac)
+    micros = (days * 86400 + hh * 3600 + mi * 60 + ss) * 1_000_000 + frac
+    return micros, ~ok if absent is None else ~ok & ~absent
+
+
+def _enum_words(values: frozenset[str]) -> tuple[np.ndarray, frozenset[bytes]]:
+    """Allowed values of up to 8 bytes as sorted little-endian words (longer ones checked as bytes)."""
+    short = sorted({int.from_bytes(v.encode(), "little") for v in values if len(v.encode()) <= 8})
+    return np.array(short, dtype=np.uint64), frozenset(v.encode() for v in values)
 
 
 class _Chunk:
@@ -374,9 +405,12 @@ class _Chunk:
     def _columns(self, ss, tlen, delim, pos, version, rows) -> tuple[pl.DataFrame, dict]:
         """Typed columns for ``rows``; lines failing an enum or type check come back in ``late``."""
         layout, buf = self.layout, self.buf
-        win8, win24 = _windows(buf, 8), _windows(buf, 24)
+        w8 = _windows(buf, 8).view("<u8")
+        w4 = _windows(buf, 4).view("<u4")
         ver = version[rows]
         m = len(rows)
+        vstart = ss + tlen + 1
+        pos_t = np.ascontiguousarray((pos if m == len(pos) else pos[rows]).T)  # one row per column
         series: dict[str, pl.Series] = {"begin_string": pl.Series(np.where(ver == 44, "FIX.4.4", "FIX.4.2"))}
         bad_enum = np.zeros(m, dtype=bool)
         bad_type = np.zeros(m, dtype=bool)
@@ -385,44 +419,55 @@ class _Chunk:
         for tag, (name, fix_type) in layout.columns.items():
             if tag in _FRAMING_TAGS:
                 continue
-            p = pos[rows, layout.col[tag]]
-            absent = p < 0
-            p = np.maximum(p, 0)
-            vs = ss[p] + tlen[p] + 1
-            ve = delim[p]
-            empty = ~absent & (ve <= vs)
+            p = pos_t[layout.col[tag]]
+            absent = None
+            if p.min(initial=0) < 0:
+                absent = p < 0
+                p = np.maximum(p, 0)
+            vs = vstart[p]
+            length = delim[p] - vs
+            if absent is not None:
+                length[absent] = 0
+            empty = length <= 0 if absent is None else (length <= 0) & ~absent
             if empty.any():
                 for i in np.flatnonzero(empty & ~bad_type).tolist():
                     type_detail[i] = f"{name}({tag}) is empty"
                 bad_type |= empty
             if fix_type in _TIMESTAMP_TYPES or fix_type in _DATE_TYPES:
                 with_time = fix_type in _TIMESTAMP_TYPES
-                values, wrong = _parse_date_time(win24 if with_time else win8, vs, ve, absent, with_time)
+                values, wrong = _parse_date_time(w8, vs, length, absent, with_time)
                 arrow_type = pa.timestamp("us", tz="UTC") if with_time else pa.date32()
+                mask = wrong if absent is None else absent | wrong
                 typed = pl.from_arrow(pa.array(values if with_time else values.astype(np.int32),
-                                               mask=absent | wrong, type=arrow_type))
+                                               mask=mask, type=arrow_type))
                 if wrong.any():
                     for i in np.flatnonzero(wrong & ~bad_type).tolist():
-                        raw = bytes(buf[vs[i]:ve[i]]).decode("utf-8", "backslashreplace")
+                        raw = bytes(buf[vs[i]:vs[i] + length[i]]).decode("utf-8", "backslashreplace")
                         type_detail[i] = f"{name}({tag})={raw!r} is not a {fix_type}"
                     bad_type |= wrong
                 series[name] = typed.rename(name)
                 continue
-            s = _string_views(buf, vs, ve, absent).rename(name)
+            clipped = np.minimum(length, 8)
+            lo = w8[vs] & _MASK_LO[clipped]
+            hi = w4[vs + 8].astype(np.uint64) & _MASK_HI[np.clip(length - 8, 0, 4)]
             for version_code in (44, 42):
                 allowed = layout.enums[version_code].get(tag)
                 if allowed is None:
                     continue
-                if tag == 35:  # only ExecutionReports are drop-copy executions
-                    wrong_s = s != "8"
-                else:
-                    wrong_s = ~s.is_in(allowed)
-                wrong = (ver == version_code) & wrong_s.fill_null(False).to_numpy()
+                words, as_bytes = allowed
+                found = np.minimum(np.searchsorted(words, lo), len(words) - 1)
+                wrong = (ver == version_code) & ((words[found] != lo) | (length > 8))
+                if absent is not None:
+                    wrong &= ~absent
+                for i in np.flatnonzero(wrong & (length > 8)).tolist():  # long codes: compare bytes
+                    wrong[i] = bytes(buf[vs[i]:vs[i] + length[i]]) not in as_bytes
                 if wrong.any():
                     label = "FIX.4.4" if version_code == 44 else "FIX.4.2"
                     for i in np.flatnonzero(wrong & ~bad_enum).tolist():
-                        enum_detail[i] = f"{name}({tag})={s[i]!r} is not a valid {label} value"
+                        raw = bytes(buf[vs[i]:vs[i] + length[i]]).decode("utf-8", "backslashreplace")
+                        enum_detail[i] = f"{name}({tag})={raw!r} is not a valid {label} value"
                     bad_enum |= wrong
+            s = _string_views(buf, vs, length, lo, hi, absent).rename(name)
             typed = _typed(s, fix_type)
             if typed is not s:
                 wrong = (typed.is_null() & s.is_not_null()).to_numpy()
@@ -496,7 +541,7 @@ def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, threads: int 
         line_bases.append(base)
         base += data.count(b"\n", start, end) + (1 if end == len(data) and data[-1:] != b"\n" else 0)
     chunks = [_Chunk(data, s, e, lb, layout) for (s, e), lb in zip(bounds, line_bases, strict=True)]
-    workers = threads or min(len(chunks), os.cpu_count() or 1) or 1
+    workers = min(threads or DEFAULT_THREADS, len(chunks)) or 1
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(_Chunk.run, chunks))

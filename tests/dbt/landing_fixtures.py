@@ -89,6 +89,8 @@ FIX_COLUMNS = [
     ("settl_date", pa.date32()),
     ("commission", pa.float64()),
     ("comm_type", pa.string()),
+    ("price_convention", pa.string()),
+    ("contract_multiplier", pa.int64()),
 ]
 
 CONFIRM_COLUMNS = [
@@ -192,7 +194,8 @@ def _fix_rows(day: date) -> dict[str, list[tuple]]:
         when = when or _t(day, 14, 31)
         return (broker, next(seq), when, "B" + order_id, order_id, exec_id, "F", "2" if cum == order_qty else "1",
                 f"BLOCK-{pb.upper()}", instrument, sectype, side, order_qty, last_qty, last_px, order_qty - cum, cum,
-                last_px, ccy, when, trade_day or day, settle or day + timedelta(days=1), comm, "3")
+                last_px, ccy, when, trade_day or day, settle or day + timedelta(days=1), comm, "3",
+                "pct_of_par" if sectype == "CORP" else "per_unit", 100 if sectype == "OPT" else 1)
 
     if day == D28:
         return {"BRKA": [fill("O00", "E00", "BRKA", "atlas", "MSFT", "CS", "BUY", 10, 10, 400.0, 10, "USD", 1.0)]}

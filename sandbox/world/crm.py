@@ -469,7 +469,9 @@ class CrmWriter:
         for name, fields in SCHEMA.items():
             self.store.define_object(name, fields, KEY_PREFIX[name])
         self.conn = self.store.connection()
-        self.conn.execute("pragma synchronous=off")  # a fresh org: a crash mid-seed means re-seed
+        # a fresh org: a crash mid-seed means re-seed, so no journal while loading (WAL again in finish())
+        self.conn.execute("pragma journal_mode=off")
+        self.conn.execute("pragma synchronous=off")
         self.conn.execute("pragma cache_size=-262144")
         # bulk load: drop the store's secondary indexes now, rebuild them (sorted, fast) in finish()
         self.indexes = self.conn.execute(
@@ -504,6 +506,7 @@ class CrmWriter:
         conn = self.store.connection()
         for _, sql in self.indexes:
             conn.execute(sql)
+        conn.execute("pragma journal_mode=wal")
         for name, nxt in ids.next.items():
             conn.execute("update _objects set next_seq = max(next_seq, ?) where name = ?", (nxt, name))
         self.store.close()

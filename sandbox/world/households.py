@@ -198,8 +198,8 @@ def simulate_chunk(seed: int, chunk: int, start: int, n: int, n_advisors: int, a
         eng_state = 0.85 * eng_state + r.normal(0.0, 0.35, n)
         eng_now = engagement + eng_state + advisor_quality
         recent_complaints = complaints[:, max(0, t - 12) : t].sum(axis=1)
-        lam_call = 0.16 * np.exp(0.65 * eng_now + 0.25 * wz) * (1.0 + 0.6 * (recent_complaints > 0))
-        lam_email = 0.14 * np.exp(0.5 * eng_now + 0.15 * wz)
+        lam_call = 0.09 * np.exp(0.65 * eng_now + 0.25 * wz) * (1.0 + 0.6 * (recent_complaints > 0))
+        lam_email = 0.08 * np.exp(0.5 * eng_now + 0.15 * wz)
         lam_meet = 0.035 * np.exp(0.6 * eng_now + 0.35 * wz)
         calls[:, t] = r.poisson(np.minimum(lam_call, 6.0)) * active
         emails[:, t] = r.poisson(np.minimum(lam_email, 6.0)) * active

@@ -1,9 +1,11 @@
 """``python -m sandbox seed``: build the whole synthetic world, chunk by chunk, and ``mutate`` it later.
 
-Order of work: advisors; then per chunk of households the simulation, their CRM records (into the
-sandbox org), their billing rows and their truth; then per business day and chunk of allocations the
-trade book, FIX drop copies and prime-broker confirms with injected breaks; then ``--hostile``
-deliveries; finally the truth files and ``world.json`` (what was seeded, for ``mutate``).
+Order of work: advisors; pass 1 simulates every chunk of households (truth, and the accounts that
+billing and trading need); then billing (48 monthly files, re-simulating each chunk: the simulation
+is deterministic) and trading (per business day and chunk of allocations: trade book, FIX drop
+copies, prime-broker confirms, injected breaks) run — in a second process on big worlds — while this
+process loads the CRM org chunk by chunk; then ``--hostile`` deliveries and ``world.json`` (what was
+seeded, for ``mutate``).
 Memory stays bounded: only per-account trading attributes (a few arrays) outlive a chunk.
 """
 
@@ -66,6 +68,30 @@ def _clean(drop: Path, truth: Path) -> None:
         (truth / name).unlink(missing_ok=True)
 
 
+def run_billing(seed: int, scale: str, as_of: date, drop: Path, chunk_accounts: list[np.ndarray],
+                log=print) -> dict[str, int]:
+    """The 48 monthly billing files (the household simulation is re-run per chunk: it is deterministic)."""
+    tier = SCALES[scale]
+    started = time.monotonic()
+    market = market_returns(seed)
+    billing = BillingWriter(drop, as_of)
+    for chunk, acct_numbers in enumerate(chunk_accounts):
+        start = chunk * tier.household_chunk
+        n = min(tier.household_chunk, tier.households - start)
+        billing.write(simulate_chunk(seed, chunk, start, n, tier.advisors, as_of, market), acct_numbers)
+    billing.close()
+    log(f"billing done ({time.monotonic() - started:.0f}s in billing)")
+    return {"billing": billing.rows, "seconds.billing": int(round(time.monotonic() - started))}
+
+
+def run_billing_and_trading(seed: int, scale: str, as_of: date, drop: Path, truth: Path,
+                            chunk_accounts: list[np.ndarray], accounts: trading.TradingAccounts,
+                            log=print) -> dict[str, int]:
+    rows = run_billing(seed, scale, as_of, drop, chunk_accounts, log=log)
+    rows.update(run_trading(seed, scale, as_of, drop, truth, accounts, log=log))
+    return rows
+
+
 def run_trading(seed: int, scale: str, as_of: date, drop: Path, truth: Path, accounts: trading.TradingAccounts,
                 log=print) -> dict[str, int]:
     """The 5 business days of trading: drop-folder files plus breaks/anomalies truth."""
@@ -98,10 +124,10 @@ def run_trading(seed: int, scale: str, as_of: date, drop: Path, truth: Path, acc
     return rows
 
 
-def _trading_process(seed, scale, as_of, drop, truth, accounts, results) -> None:
+def _second_process(seed, scale, as_of, drop, truth, chunk_accounts, accounts, results) -> None:
     try:
-        results.put(run_trading(seed, scale, as_of, drop, truth, accounts,
-                                log=lambda msg: print(msg, file=sys.stderr, flush=True)))
+        results.put(run_billing_and_trading(seed, scale, as_of, drop, truth, chunk_accounts, accounts,
+                                            log=lambda msg: print(msg, file=sys.stderr, flush=True)))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
         results.put({"error": repr(exc)})
         raise
@@ -127,8 +153,7 @@ def seed_world(
     clock = crm.WorldClock(as_of)
     market = market_returns(seed)
 
-    # pass 1, households chunk by chunk: simulation, billing rows, truth, what trading needs
-    billing = BillingWriter(drop, as_of)
+    # pass 1, households chunk by chunk: simulation, truth, what billing and trading need
     truth_frames = []
     acct_parts: dict[str, list[np.ndarray]] = {"number": [], "prime": [], "open": [], "habit": []}
     next_account = 1
@@ -139,7 +164,6 @@ def seed_world(
         hh = simulate_chunk(seed, chunk, start, n, tier.advisors, as_of, market)
         acct_numbers = np.char.add("BA", np.char.zfill((next_account + np.arange(hh.n_accounts)).astype(str), 8))
         next_account += hh.n_accounts
-        billing.write(hh, acct_numbers)
         truth_frames.append(household_truth(hh))
         a = hh.acct_household
         acct_parts["number"].append(acct_numbers)
@@ -148,29 +172,28 @@ def seed_world(
         habit = hh.mv[a, T_HIST - 1] * hh.acct_share
         habit = np.where(habit > 0, habit, 10 ** hh.wealth_log10[a] * hh.acct_share)
         acct_parts["habit"].append(habit * np.exp(rng(seed, STREAM_CRM, 50_000 + chunk).normal(np.log(0.03), 0.5, len(a))))
-    billing.close()
-    report.rows["billing"] = billing.rows
     report.rows["households"] = write_parquet(truth_frames, truth / "households.parquet")
     del truth_frames
-    report.seconds["households_and_billing"] = round(time.monotonic() - started, 1)
-    log(f"households and billing done ({time.monotonic() - started:.0f}s)")
+    report.seconds["households"] = round(time.monotonic() - started, 1)
+    log(f"households simulated ({time.monotonic() - started:.0f}s)")
 
-    # trading needs only the accounts: on a big world it runs in a second process meanwhile
+    # billing and trading need only the accounts: on a big world they run in a second process meanwhile
     accounts = trading.TradingAccounts(
         number=np.concatenate(acct_parts["number"]), prime=np.concatenate(acct_parts["prime"]),
         is_open=np.concatenate(acct_parts["open"]), habit_usd=np.concatenate(acct_parts["habit"]),
     )
     chunk_accounts = acct_parts["number"]
     del acct_parts
-    job_args = (seed, scale, as_of, drop, truth, accounts)
+    job_args = (seed, scale, as_of, drop, truth, chunk_accounts, accounts)
     parallel = tier.households >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
     if parallel:
         ctx = multiprocessing.get_context("spawn")  # polars' thread pool does not survive fork
         results = ctx.Queue()
-        job = ctx.Process(target=_trading_process, args=(*job_args, results), name="world-trading", daemon=True)
+        job = ctx.Process(target=_second_process, args=(*job_args, results), name="world-billing-trading",
+                          daemon=True)
         job.start()
     else:
-        report.rows.update(run_trading(*job_args, log=log))
+        report.rows.update(run_billing_and_trading(*job_args, log=log))
     del accounts
 
     # pass 2, the CRM org (the simulation is deterministic per chunk, so it is re-run, not kept)
@@ -199,9 +222,9 @@ def seed_world(
                     outcome = {"error": f"trading process died (exit {job.exitcode})"}
         job.join()
         if job.exitcode != 0 or "error" in outcome:
-            raise RuntimeError(f"trading generation failed: {outcome.get('error', job.exitcode)}")
+            raise RuntimeError(f"billing/trading generation failed: {outcome.get('error', job.exitcode)}")
         report.rows.update(outcome)
-    report.seconds["trading_done_at"] = round(time.monotonic() - started, 1)
+    report.seconds["billing_and_trading_done_at"] = round(time.monotonic() - started, 1)
 
     days = business_days_ending(as_of, TRADING_DAYS)
     hostile_rows = hostile.write_hostile(seed, drop, truth, days) if hostile_inputs else []

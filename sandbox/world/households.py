@@ -250,6 +250,12 @@ def simulate_chunk(seed: int, chunk: int, start: int, n: int, n_advisors: int, a
         p_partial = 0.006 * np.exp(0.4 * service + 0.4 * price + 0.5 * (unresolved > 0))
         partial = r.random(n) < p_partial
         flow = flow - np.where(partial, mv * r.uniform(0.15, 0.6, n), 0.0)
+        # liquidity events: an inheritance or a business sale brings money in; a house, a gift or
+        # a second adviser takes it out (retirees draw down more often)
+        event = r.random(n) < 0.012 * np.exp(0.3 * np.abs(growth))
+        inflow = r.random(n) < np.where(life_stage == 2, 0.35, 0.55) + 0.1 * np.tanh(growth)
+        size = np.where(inflow, r.uniform(0.2, 1.5, n), -r.uniform(0.2, 0.6, n))
+        flow = flow + np.where(event, size * mv, 0.0)
         flow = np.maximum(flow, -0.7 * mv)
         leaving_first = decide_t == t
         leaving_rest = (decide_t == t - 1) & alive

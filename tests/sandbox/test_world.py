@@ -226,7 +226,7 @@ def test_truth_has_signal_but_is_not_a_formula(clean_world):
     assert {"household_id", "revenue_next_12m", "left_within_12m", "attrited_on"} <= set(households.columns)
     active = households.filter(~pl.col("left_before_as_of"))
     rho = active.select(pl.corr("fees_trailing_12m", "revenue_next_12m", method="spearman")).item()
-    assert 0.3 < rho < 0.97, rho
+    assert 0.3 < rho < 0.95, rho
     assert households["left_before_as_of"].sum() > 50  # history to learn attrition from
 
     # complaints raise attrition (a bigger simulated population for a stable rate)

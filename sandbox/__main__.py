@@ -31,8 +31,8 @@ def add_seed(sub) -> None:
 def add_mutate(sub) -> None:
     p = sub.add_parser("mutate", help="later CRM changes and soft deletes (one deterministic round per call)")
     p.add_argument("--seed", type=int, help="default: the seed the world was seeded with")
-    p.add_argument("--truth", type=Path)
-    p.add_argument("--state", type=Path)
+    p.add_argument("--truth", type=Path, help="default: the truth folder the world was seeded with")
+    p.add_argument("--state", type=Path, help="sandbox state folder (default: settings)")
     p.set_defaults(func=_run_mutate)
 
 
@@ -57,8 +57,9 @@ def _run_seed(args) -> int:
 def _run_mutate(args) -> int:
     from sandbox.world.mutate import mutate_world
 
-    _, truth, state = _paths(args)
-    print(json.dumps(mutate_world(state, truth, seed=args.seed), indent=2))
+    _, _, state = _paths(args)
+    # default truth folder: the one the world was seeded into (world.json), so the log stays with it
+    print(json.dumps(mutate_world(state, args.truth, seed=args.seed), indent=2))
     return 0
 
 

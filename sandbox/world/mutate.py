@@ -35,9 +35,11 @@ def _sample(r: np.random.Generator, ids: list[str], share: float) -> list[str]:
     return [ids[i] for i in np.sort(r.choice(len(ids), min(k, len(ids)), replace=False))]
 
 
-def mutate_world(state: Path, truth: Path, seed: int | None = None, now: datetime | None = None) -> dict:
+def mutate_world(state: Path, truth: Path | None = None, seed: int | None = None,
+                 now: datetime | None = None) -> dict:
     meta_path = state / "world.json"
     meta = json.loads(meta_path.read_text())
+    truth = Path(truth or meta["truth"])
     seed = meta["seed"] if seed is None else seed
     round_no = int(meta.get("mutations", 0)) + 1
     r = rng(seed, STREAM_MUTATE, round_no)

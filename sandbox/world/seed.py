@@ -233,7 +233,7 @@ def seed_world(
 
     (state / "world.json").write_text(json.dumps({
         "scale": scale, "seed": seed, "as_of": as_of.isoformat(), "households": tier.households,
-        "mutations": 0, "id_counters": ids.next, "drop": str(drop), "truth": str(truth),
+        "mutations": 0, "id_counters": ids.next, "drop": str(drop.resolve()), "truth": str(truth.resolve()),
     }, indent=2))
     report.seconds["total"] = round(time.monotonic() - started, 1)
     return report

@@ -69,11 +69,35 @@ def _warehouse_section(cfg: Settings) -> list[str]:
     return lines
 
 
+def _recon_section(cfg: Settings) -> list[str]:
+    path: Path = cfg.paths.warehouse
+    lines = ["Trade reconciliation"]
+    if not path.exists():
+        return [*lines, "  not built yet"]
+    with duckdb.connect(str(path), read_only=True) as con:
+        present = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        if not {"fct_recon_summary", "fct_trade_breaks"} <= present:
+            return [*lines, "  not built yet"]
+        for business_date, compared, matched, breaks in con.execute(
+            "select business_date, sum(items_compared), sum(items_matched), sum(open_breaks) "
+            "from fct_recon_summary group by business_date order by business_date"
+        ).fetchall():
+            rate = matched / compared if compared else 0.0
+            lines.append(f"  {business_date}: {compared:,} items compared, match rate {rate:.2%}, {breaks} open breaks")
+        by_type = con.execute(
+            "select break_type, count(*) from fct_trade_breaks where status = 'open' group by 1 order by 2 desc"
+        ).fetchall()
+        if by_type:
+            lines.append("  open breaks by type: " + ", ".join(f"{kind} {n}" for kind, n in by_type))
+    return lines
+
+
 def render_summary(cfg: Settings | None = None) -> str:
     cfg = cfg or settings()
     sections = [
         _landing_section(cfg),
         _warehouse_section(cfg),
+        _recon_section(cfg),
         [
             "Where to look",
             "  make ui   -> Airflow UI http://127.0.0.1:8080, MLflow UI http://127.0.0.1:5000, "

@@ -91,15 +91,14 @@ def _child_simplefix(path: str) -> dict:
 
     with open(path, "rb") as fh:
         lines = [fh.readline() for _ in range(SIMPLEFIX_SUBSET)]
-    data = b"".join(line.rstrip(b"\n") for line in lines)
+    messages = [line.rstrip(b"\n") for line in lines]
     started = time.perf_counter()
     parser = simplefix.FixParser()
-    parser.append_buffer(data)
     count = 0
-    while True:
+    # One message per append: simplefix re-slices its buffer per message, so one big append is quadratic.
+    for raw in messages:
+        parser.append_buffer(raw)
         msg = parser.get_message()
-        if msg is None:
-            break
         for tag in SIMPLEFIX_TAGS:
             msg.get(tag)
         count += 1

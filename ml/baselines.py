@@ -145,16 +145,42 @@ class BaselineForecast:
     details: dict
 
 
+@dataclass
+class BGNBDGammaGamma:
+    """Both models fitted on one calibration period; forecasts any horizon from that fit."""
+    rfm: pd.DataFrame
+    transactions_model: BGNBD
+    spend_model: GammaGamma
+
+    @classmethod
+    def fit(cls, days: pd.DataFrame, calibration_end) -> BGNBDGammaGamma:
+        rfm = rfm_summary(days, calibration_end)
+        return cls(rfm, BGNBD().fit(rfm["frequency"], rfm["recency"], rfm["T"]),
+                   GammaGamma().fit(rfm["frequency"], rfm["monetary"]))
+
+    def forecast(self, horizon_days: float) -> pd.DataFrame:
+        """Per customer: ``spend``, ``transactions``, ``average_value``, ``p_alive`` over the next ``horizon_days``."""
+        rfm = self.rfm
+        expected_days = self.transactions_model.expected_transactions(
+            horizon_days, rfm["frequency"], rfm["recency"], rfm["T"])
+        average_value = self.spend_model.expected_average_value(rfm["frequency"], rfm["monetary"])
+        return pd.DataFrame({
+            "spend": expected_days * average_value,
+            "transactions": expected_days,
+            "average_value": average_value,
+            "p_alive": self.transactions_model.probability_alive(rfm["frequency"], rfm["recency"], rfm["T"]),
+        }, index=rfm.index)
+
+    @property
+    def details(self) -> dict:
+        return {"bgnbd": self.transactions_model.params, "gamma_gamma": self.spend_model.params}
+
+
 def bgnbd_gamma_gamma_forecast(days: pd.DataFrame, calibration_end, holdout_days: float) -> BaselineForecast:
     """Fit BG/NBD and Gamma-Gamma on the calibration period and forecast the next ``holdout_days``."""
-    rfm = rfm_summary(days, calibration_end)
-    transactions_model = BGNBD().fit(rfm["frequency"], rfm["recency"], rfm["T"])
-    spend_model = GammaGamma().fit(rfm["frequency"], rfm["monetary"])
-    expected_days = transactions_model.expected_transactions(holdout_days, rfm["frequency"], rfm["recency"], rfm["T"])
-    average_value = spend_model.expected_average_value(rfm["frequency"], rfm["monetary"])
-    forecast = pd.DataFrame({"spend": expected_days * average_value, "transactions": expected_days},
-                            index=rfm.index)
-    return BaselineForecast(forecast, {"bgnbd": transactions_model.params, "gamma_gamma": spend_model.params})
+    fitted = BGNBDGammaGamma.fit(days, calibration_end)
+    forecast = fitted.forecast(holdout_days)[["spend", "transactions"]]
+    return BaselineForecast(forecast, fitted.details)
 
 
 def carry_forward_forecast(days: pd.DataFrame, calibration_end, holdout_days: float,

@@ -22,10 +22,10 @@
 {% macro age_band(birth_on, as_of_on) -%}
     case
         when {{ birth_on }} is null then 'unknown'
-        when {{ dbt.datediff(birth_on, as_of_on, 'day') }} < 40 * 365.25 then 'under_40'
-        when {{ dbt.datediff(birth_on, as_of_on, 'day') }} < 55 * 365.25 then '40_54'
-        when {{ dbt.datediff(birth_on, as_of_on, 'day') }} < 65 * 365.25 then '55_64'
-        when {{ dbt.datediff(birth_on, as_of_on, 'day') }} < 75 * 365.25 then '65_74'
+        when {{ days_between(birth_on, as_of_on) }} < 40 * 365.25 then 'under_40'
+        when {{ days_between(birth_on, as_of_on) }} < 55 * 365.25 then '40_54'
+        when {{ days_between(birth_on, as_of_on) }} < 65 * 365.25 then '55_64'
+        when {{ days_between(birth_on, as_of_on) }} < 75 * 365.25 then '65_74'
         else '75_plus'
     end
 {%- endmacro %}

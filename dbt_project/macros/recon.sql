@@ -38,3 +38,13 @@
     {%- set observed = var('recon_observed_at', run_started_at.strftime('%Y-%m-%d %H:%M:%S')) -%}
     cast('{{ observed }}' as timestamp)
 {%- endmacro %}
+
+{#- A stable surrogate key: md5 over the '|'-joined expressions (nulls as empty strings),
+    rendered over several lines so compiled SQL stays readable. -#}
+{% macro surrogate_key(expressions) -%}
+    {%- set parts = [] -%}
+    {%- for expression in expressions -%}
+        {%- do parts.append("coalesce(cast(" ~ expression ~ " as " ~ dbt.type_string() ~ "), '')") -%}
+    {%- endfor -%}
+    {{ dbt.hash("\n            " ~ (parts | join("\n            || '|' || ")) ~ "\n        ") }}
+{%- endmacro %}

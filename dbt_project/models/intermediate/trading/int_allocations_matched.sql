@@ -76,7 +76,7 @@ compared as (
         abs(joined.confirm_price - joined.internal_price)
         / nullif(abs(joined.internal_price), 0) * 10000 as price_difference_bps,
         joined.confirm_commission - joined.internal_commission as commission_difference,
-        {{ dbt.datediff('joined.internal_settle_date', 'joined.confirm_settle_date', 'day') }}
+        {{ days_between('joined.internal_settle_date', 'joined.confirm_settle_date') }}
             as settlement_days_difference,
         coalesce(tolerances.price_abs_tolerance, 0) as price_abs_tolerance,
         coalesce(tolerances.price_bps_tolerance, 0) as price_bps_tolerance,

@@ -160,10 +160,9 @@ unioned as (
 
 final as (
     select
-        {{ dbt.hash(dbt.concat([
-            'cast(business_date as varchar)', "'|'", 'break_type', "'|'", 'break_level', "'|'",
-            "coalesce(order_id, '')", "'|'", "coalesce(trade_id, '')", "'|'", "coalesce(broker, '')",
-        ])) }} as break_key,
+        {{ surrogate_key(
+            ['business_date', 'break_type', 'break_level', 'order_id', 'trade_id', 'broker']
+        ) }} as break_key,
         business_date,
         break_type,
         break_level,

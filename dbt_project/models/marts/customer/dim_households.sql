@@ -24,7 +24,7 @@ primary_contacts as (
         select
             *,
             row_number() over (
-                partition by account_id order by is_primary desc, created_at, contact_id
+                partition by account_id order by is_primary desc, created_at asc, contact_id asc
             ) as contact_rank
         from contacts
     ) as ranked

@@ -51,10 +51,13 @@ cutoffs as (
             {% if not loop.last %}union all{% endif %}
         {% endfor %}
     {% else %}
-        {{ month_end_series(
-            "(select " ~ dbt.dateadd('month', -(months_back - 1), 'max(period_end_on)') ~ " from household_months)",
-            "(select max(period_end_on) from household_months)",
-        ) }}
+        select month_end_on as cutoff_on
+        from (
+            {{ month_end_series(
+                "(select " ~ dbt.dateadd('month', -(months_back - 1), 'max(period_end_on)') ~ " from household_months)",
+                "(select max(period_end_on) from household_months)",
+            ) }}
+        ) as month_ends
     {% endif %}
 ),
 
@@ -63,14 +66,14 @@ household_cutoffs as (
         households.household_id,
         households.account_id,
         households.client_since_on,
-        cutoffs.month_end_on as cutoff_on,
+        cutoffs.cutoff_on,
         case
-            when cutoffs.month_end_on = {{ month_end('cutoffs.month_end_on') }} then cutoffs.month_end_on
-            else {{ month_end(dbt.dateadd('month', -1, 'cutoffs.month_end_on')) }}
+            when cutoffs.cutoff_on = {{ month_end('cutoffs.cutoff_on') }} then cutoffs.cutoff_on
+            else {{ month_end(dbt.dateadd('month', -1, 'cutoffs.cutoff_on')) }}
         end as feature_month_on
     from households
-    cross join (select {% if cutoffs | length > 0 %}cutoff_on{% else %}month_end_on{% endif %} as month_end_on from cutoffs) as cutoffs
-    where households.client_since_on <= cutoffs.month_end_on
+    cross join cutoffs
+    where households.client_since_on <= cutoffs.cutoff_on
 ),
 
 windows as (
@@ -116,8 +119,8 @@ labels as (
     inner join household_months as hm
         on
             windows.household_id = hm.household_id
-            and hm.period_end_on > windows.feature_month_on
-            and hm.period_end_on <= windows.month_12_ahead_on
+            and windows.feature_month_on < hm.period_end_on
+            and windows.month_12_ahead_on >= hm.period_end_on
     group by windows.household_id, windows.cutoff_on
 ),
 
@@ -126,9 +129,15 @@ interaction_features as (
         windows.household_id,
         windows.cutoff_on,
         {% for kind in ['call', 'email', 'meeting', 'case', 'complaint'] %}
-            sum(case when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_90_back_on then 1 else 0 end)
+            sum(
+                case when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_90_back_on then 1 else 0 end
+            )
                 as {{ kind }}s_90d,
-            sum(case when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_365_back_on then 1 else 0 end)
+            sum(
+                case
+                    when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_365_back_on then 1 else 0
+                end
+            )
                 as {{ kind }}s_365d,
         {% endfor %}
         sum(
@@ -144,7 +153,7 @@ interaction_features as (
     inner join interactions as i
         on
             windows.household_id = i.household_id
-            and i.occurred_on <= windows.cutoff_on
+            and windows.cutoff_on >= i.occurred_on
     group by windows.household_id, windows.cutoff_on
 ),
 
@@ -175,7 +184,12 @@ account_features as (
         windows.household_id,
         windows.cutoff_on,
         sum(
-            case when b.opened_on <= windows.cutoff_on and (b.closed_on is null or b.closed_on > windows.cutoff_on) then 1 else 0 end
+            case
+                when
+                    b.opened_on <= windows.cutoff_on and (b.closed_on is null or b.closed_on > windows.cutoff_on)
+                    then 1
+                else 0
+            end
         ) as open_account_count
     from windows
     inner join brokerage_accounts as b
@@ -212,7 +226,9 @@ primary_contacts as (
     from (
         select
             *,
-            row_number() over (partition by account_id order by is_primary desc, created_at, contact_id) as contact_rank
+            row_number()
+                over (partition by account_id order by is_primary desc, created_at asc, contact_id asc)
+                as contact_rank
         from contacts
     ) as ranked
     where contact_rank = 1
@@ -220,12 +236,14 @@ primary_contacts as (
 
 final as (
     select
-        {{ dbt.hash(dbt.concat(['windows.household_id', "'|'", 'cast(windows.cutoff_on as varchar)'])) }} as feature_key,
+        {{ surrogate_key(['windows.household_id', 'windows.cutoff_on']) }}
+            as feature_key,
         windows.household_id,
         windows.cutoff_on,
         windows.feature_month_on,
         coalesce(billing_features.billed_open_accounts_at_cutoff, 0) > 0 as is_active_at_cutoff,
-        cast({{ dbt.datediff('windows.client_since_on', 'windows.cutoff_on', 'day') }} as double) / 365.25
+        cast({{ days_between('windows.client_since_on', 'windows.cutoff_on') }} as double)
+        / 365.25
             as tenure_years,
         {{ age_band('primary_contacts.birth_on', 'windows.cutoff_on') }} as primary_contact_age_band,
         attributes_at_cutoff.risk_profile,
@@ -247,7 +265,7 @@ final as (
             cast(coalesce(interaction_features.{{ kind }}s_365d, 0) as bigint) as {{ kind }}s_365d,
         {% endfor %}
         cast(coalesce(interaction_features.open_cases_at_cutoff, 0) as bigint) as open_cases_at_cutoff,
-        cast({{ dbt.datediff('interaction_features.last_interaction_on', 'windows.cutoff_on', 'day') }} as bigint)
+        cast({{ days_between('interaction_features.last_interaction_on', 'windows.cutoff_on') }} as bigint)
             as days_since_last_interaction,
         cast(coalesce(opportunity_features.open_opportunities, 0) as bigint) as open_opportunities,
         cast(coalesce(opportunity_features.opportunities_created_365d, 0) as bigint) as opportunities_created_365d,
@@ -270,15 +288,15 @@ final as (
         on windows.household_id = labels.household_id and windows.cutoff_on = labels.cutoff_on
     left join interaction_features
         on windows.household_id = interaction_features.household_id
-        and windows.cutoff_on = interaction_features.cutoff_on
+            and windows.cutoff_on = interaction_features.cutoff_on
     left join opportunity_features
         on windows.household_id = opportunity_features.household_id
-        and windows.cutoff_on = opportunity_features.cutoff_on
+            and windows.cutoff_on = opportunity_features.cutoff_on
     left join account_features
         on windows.household_id = account_features.household_id and windows.cutoff_on = account_features.cutoff_on
     left join attributes_at_cutoff
         on windows.household_id = attributes_at_cutoff.household_id
-        and windows.cutoff_on = attributes_at_cutoff.cutoff_on
+            and windows.cutoff_on = attributes_at_cutoff.cutoff_on
     left join primary_contacts
         on windows.account_id = primary_contacts.account_id
 )

@@ -6,7 +6,7 @@ household_months as (
 
 final as (
     select
-        {{ dbt.hash(dbt.concat(['household_id', "'|'", 'cast(period_end_on as varchar)'])) }} as household_month_id,
+        {{ surrogate_key(['household_id', 'period_end_on']) }} as household_month_id,
         household_id,
         period_end_on as month_end_on,
         currency,

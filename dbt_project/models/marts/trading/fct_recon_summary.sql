@@ -40,14 +40,20 @@ break_counts as (
 ),
 
 dates_and_brokers as (
-    select business_date, broker from match_counts
+    select
+        business_date,
+        broker
+    from match_counts
     union
-    select business_date, broker from break_counts
+    select
+        business_date,
+        broker
+    from break_counts
 ),
 
 final as (
     select
-        {{ dbt.hash(dbt.concat(['cast(dates_and_brokers.business_date as varchar)', "'|'", "coalesce(dates_and_brokers.broker, '')"])) }}
+        {{ surrogate_key(['dates_and_brokers.business_date', 'dates_and_brokers.broker']) }}
             as recon_summary_id,
         dates_and_brokers.business_date,
         dates_and_brokers.broker,

@@ -17,16 +17,23 @@ identified as (
     where {{ in_business_dates('business_date') }}
 ),
 
+-- the latest business date any source has delivered: the "today" breaks are aged against
 recon_calendar as (
     select max(business_date) as as_of_date
-    from {{ ref('stg_broker__internal_trades') }}
+    from (
+        select business_date from {{ ref('stg_broker__internal_trades') }}
+        union all
+        select business_date from {{ ref('stg_broker__fix_executions') }}
+        union all
+        select business_date from {{ ref('stg_broker__pb_confirms') }}
+    ) as delivered
 ),
 
 {% if is_incremental() %}
-previous as (
-    select * from {{ this }}
-    where {{ in_business_dates('business_date') }}
-),
+    previous as (
+        select * from {{ this }}
+        where {{ in_business_dates('business_date') }}
+    ),
 {% endif %}
 
 still_open as (
@@ -48,31 +55,31 @@ still_open as (
 ),
 
 {% if is_incremental() %}
-cleared as (
-    select
-        previous.break_key,
-        previous.business_date,
-        previous.break_type,
-        previous.break_level,
-        previous.order_id,
-        previous.trade_id,
-        previous.broker,
-        previous.asset_class,
-        previous.instrument_id,
-        previous.account_number,
-        previous.internal_value,
-        previous.broker_value,
-        previous.difference,
-        'cleared' as status,
-        previous.first_seen_at,
-        previous.last_seen_at,
-        coalesce(previous.cleared_at, {{ recon_observed_at() }}) as cleared_at
-    from previous
-    where not exists (
-        select 1 from identified
-        where identified.break_key = previous.break_key
-    )
-),
+    cleared as (
+        select
+            previous.break_key,
+            previous.business_date,
+            previous.break_type,
+            previous.break_level,
+            previous.order_id,
+            previous.trade_id,
+            previous.broker,
+            previous.asset_class,
+            previous.instrument_id,
+            previous.account_number,
+            previous.internal_value,
+            previous.broker_value,
+            previous.difference,
+            'cleared' as status,
+            previous.first_seen_at,
+            previous.last_seen_at,
+            coalesce(previous.cleared_at, {{ recon_observed_at() }}) as cleared_at
+        from previous
+        where not exists (
+                select 1 from identified
+                where identified.break_key = previous.break_key
+            )
+    ),
 {% endif %}
 
 register as (
@@ -103,7 +110,7 @@ final as (
         register.last_seen_at,
         register.cleared_at,
         cast(
-            {{ business_days_between('register.business_date', 'coalesce(recon_calendar.as_of_date, register.business_date)') }}
+            {{ business_days_between('register.business_date', 'recon_calendar.as_of_date') }}
             as integer
         ) as age_business_days,
         {{ dbt.concat(["'northstar-break-'", 'register.break_key']) }} as incident_correlation_id

@@ -84,9 +84,8 @@ items as (
 
 final as (
     select
-        {{ dbt.hash(dbt.concat([
-            'items.match_level', "'|'", "coalesce(items.trade_id, items.order_id)", "'|'", "coalesce(items.broker, '')",
-        ])) }} as match_key,
+        {{ surrogate_key(['items.match_level', 'coalesce(items.trade_id, items.order_id)', 'items.broker']) }}
+            as match_key,
         items.business_date,
         items.match_level,
         items.order_id,

@@ -6,7 +6,7 @@ source as (
 
 renamed as (
     select
-        {{ dbt.hash(dbt.concat(['cast(source.account_number as varchar)', "'|'", 'cast(source.period_end as varchar)'])) }}
+        {{ surrogate_key(['source.account_number', 'source.period_end']) }}
             as billing_statement_id,
         cast(source.account_number as varchar) as account_number,
         {{ parse_date('source.period_end') }} as period_end_on,

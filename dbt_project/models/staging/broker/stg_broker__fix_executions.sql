@@ -11,7 +11,7 @@ asset_class_aliases as (
 
 renamed as (
     select
-        {{ dbt.hash(dbt.concat(['source._source_file', "'|'", 'cast(source._source_line as varchar)'])) }}
+        {{ surrogate_key(['source._source_file', 'source._source_line']) }}
             as execution_id,
         cast(source.exec_id as varchar) as exec_id,
         cast(source.cl_ord_id as varchar) as order_id,

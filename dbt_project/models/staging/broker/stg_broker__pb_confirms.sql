@@ -13,7 +13,7 @@ asset_class_aliases as (
 
 renamed as (
     select
-        {{ dbt.hash(dbt.concat(['source._source_file', "'|'", 'cast(source._source_line as varchar)'])) }}
+        {{ surrogate_key(['source._source_file', 'source._source_line']) }}
             as confirm_id,
         cast(source.trade_id as varchar) as trade_id,
         lower(cast(source.prime_broker as varchar)) as prime_broker,
@@ -31,7 +31,9 @@ renamed as (
         cast(source.quantity as double) as quantity,
         case lower(cast(source.price_convention as varchar))
             when 'fraction_of_par' then cast(source.price as double) * 100
-            when 'per_contract' then cast(source.price as double) / coalesce(nullif(cast(source.contract_multiplier as double), 0), 100)
+            when
+                'per_contract'
+                then cast(source.price as double) / coalesce(nullif(cast(source.contract_multiplier as double), 0), 100)
             else cast(source.price as double)
         end as price,
         cast(source.price as double) as price_as_delivered,

@@ -482,7 +482,7 @@ class _Chunk:
                     bad_enum |= wrong
             s = _string_views(buf, vs, length, lo, hi, absent).rename(name)
             typed = _typed(s, fix_type)
-            if typed is not s:
+            if typed is not s and typed.null_count() != s.null_count():  # null counts are cached: cheap
                 wrong = (typed.is_null() & s.is_not_null()).to_numpy()
                 if wrong.any():
                     for i in np.flatnonzero(wrong & ~bad_type).tolist():

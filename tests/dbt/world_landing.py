@@ -22,7 +22,7 @@ class WorldLanding:
     drop: Path
 
 
-def build_world_landing(root: Path, scale: str = "small", seed: int = 7) -> WorldLanding:
+def build_world_landing(root: Path, scale: str = "small", seed: int = 7, hostile: bool = False) -> WorldLanding:
     from ingest.broker_files import land_broker_files
     from ingest.salesforce import extract_salesforce, login
     from northstar.settings import Endpoint, Secret
@@ -34,7 +34,7 @@ def build_world_landing(root: Path, scale: str = "small", seed: int = 7) -> Worl
     env = {**os.environ, "NORTHSTAR_HOME": str(root / "var")}
     subprocess.run(
         [sys.executable, "-m", "sandbox", "seed", "--scale", scale, "--seed", str(seed),
-         "--state", str(state), "--drop", str(drop), "--truth", str(truth)],
+         "--state", str(state), "--drop", str(drop), "--truth", str(truth), *(["--hostile"] if hostile else [])],
         check=True, env=env, capture_output=True, timeout=300,
     )
     handle = start_in_thread(state, credentials=_random_credentials())
@@ -55,4 +55,4 @@ def build_world_landing(root: Path, scale: str = "small", seed: int = 7) -> Worl
 
 
 if __name__ == "__main__":
-    print(build_world_landing(Path(sys.argv[1])))
+    print(build_world_landing(Path(sys.argv[1]), hostile="--hostile" in sys.argv[2:]))

@@ -19,11 +19,18 @@
             {%- endif -%}
         {%- endfor -%}
     {%- endfor -%}
-    {%- for node in models if node.config.get('access', node.get('access')) == 'public' or node.get('access') == 'public' -%}
+    {%- set public_models = [] -%}
+    {%- for node in models -%}
+        {%- if node.config.get('access', node.get('access')) == 'public' or node.get('access') == 'public' -%}
+            {%- do public_models.append(node) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for node in public_models -%}
         {%- for column in node.columns.values() -%}
             {%- set meta = column.get('meta', {}) or {} -%}
             {%- set config_meta = (column.get('config', {}) or {}).get('meta', {}) or {} -%}
-            {%- if column.name | lower in pii_names or meta.get('pii') is sameas true or config_meta.get('pii') is sameas true -%}
+            {%- set tagged = meta.get('pii') is sameas true or config_meta.get('pii') is sameas true -%}
+            {%- if column.name | lower in pii_names or tagged -%}
                 {%- do findings.append((node.name, column.name)) -%}
             {%- endif -%}
         {%- endfor -%}

@@ -3,29 +3,52 @@
 -- an email whose local part is one character and ***, never a raw address.
 with
 
-household_columns as (
-    select household_name_hash as value, 'dim_households.household_name_hash' as column_name from {{ ref('dim_households') }}
+hashed_columns as (
+    select
+        household_name_hash as masked_value,
+        'dim_households.household_name_hash' as column_name
+    from {{ ref('dim_households') }}
     union all
-    select primary_contact_email_hash, 'dim_households.primary_contact_email_hash' from {{ ref('dim_households') }}
+    select
+        primary_contact_email_hash as masked_value,
+        'dim_households.primary_contact_email_hash' as column_name
+    from {{ ref('dim_households') }}
     union all
-    select advisor_name_hash, 'dim_advisors.advisor_name_hash' from {{ ref('dim_advisors') }}
+    select
+        advisor_name_hash as masked_value,
+        'dim_advisors.advisor_name_hash' as column_name
+    from {{ ref('dim_advisors') }}
     union all
-    select username_hash, 'dim_advisors.username_hash' from {{ ref('dim_advisors') }}
+    select
+        username_hash as masked_value,
+        'dim_advisors.username_hash' as column_name
+    from {{ ref('dim_advisors') }}
 ),
 
 email_columns as (
-    select primary_contact_email_masked as value, 'dim_households.primary_contact_email_masked' as column_name
+    select
+        primary_contact_email_masked as masked_value,
+        'dim_households.primary_contact_email_masked' as column_name
     from {{ ref('dim_households') }}
     union all
-    select email_masked, 'dim_advisors.email_masked' from {{ ref('dim_advisors') }}
+    select
+        email_masked as masked_value,
+        'dim_advisors.email_masked' as column_name
+    from {{ ref('dim_advisors') }}
 ),
 
 final as (
-    select column_name, value from household_columns
-    where value is not null and (length(value) != 64 or lower(value) != value)
+    select
+        column_name,
+        masked_value
+    from hashed_columns
+    where masked_value is not null and (length(masked_value) != 64 or lower(masked_value) != masked_value)
     union all
-    select column_name, value from email_columns
-    where value is not null and value != '***' and value not like '_***@%'
+    select
+        column_name,
+        masked_value
+    from email_columns
+    where masked_value is not null and masked_value != '***' and masked_value not like '_***@%'
 )
 
 select * from final

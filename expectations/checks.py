@@ -1,0 +1,54 @@
+"""What a suite is made of: datasets (a SQL select over DuckDB) and the checks run against each.
+
+A suite module (``expectations/suites/<gate>.py``) returns a list of ``Dataset``; the runner turns
+each into a GX asset (a query asset on the gate's SQL datasource), each ``Check`` into a GX
+expectation with its ``severity`` and a stable ``name`` (``<gate>.<dataset>.<what>``, the
+``expectation`` column of ``quality.gate_results``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CRITICAL = "critical"
+WARNING = "warning"
+SEVERITIES = (CRITICAL, WARNING)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str  # short, unique within the dataset, e.g. "quantity_positive"
+    severity: str
+    expectation: str  # GX class name in great_expectations.expectations, e.g. "ExpectColumnValuesToBeBetween"
+    kwargs: dict[str, Any]
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity of {self.name} must be one of {SEVERITIES}, not {self.severity!r}")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str  # the GX asset name, e.g. "internal_trades"
+    sql: str  # a select over the gate's DuckDB database
+    key_columns: tuple[str, ...] = ()  # shown with each sample offending row
+    checks: list[Check] = field(default_factory=list)
+
+
+def critical(name: str, expectation: str, description: str, **kwargs: Any) -> Check:
+    return Check(name, CRITICAL, expectation, kwargs, description)
+
+
+def warning(name: str, expectation: str, description: str, **kwargs: Any) -> Check:
+    return Check(name, WARNING, expectation, kwargs, description)
+
+
+def sql_literal(value: Any) -> str:
+    """A SQL string literal (paths and run ids come from our own manifests, but quote them anyway)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_list(values) -> str:
+    return "[" + ", ".join(sql_literal(v) for v in values) + "]"

@@ -1,0 +1,441 @@
+"""Run one quality gate: plan the batch, validate it with Great Expectations, record, decide.
+
+``run_gate`` is what the DAG tasks, the CLI and the benchmark call. It asks the gate's suite module
+for its datasets (SQL selects over DuckDB: the landing Parquet through views, or the warehouse
+read-only), builds the GX objects as code in the file context under ``settings().paths.gx_root``
+(datasource, query assets, one suite per dataset, validation definitions, a checkpoint whose action
+updates the Data Docs site ``gx_root/data_docs``), runs the checkpoint, writes one row per
+expectation to ``quality.gate_results`` in one short write transaction, logs a readable summary and
+raises ``GateFailed`` when any critical expectation failed. Warnings are logged and recorded only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from expectations.checks import CRITICAL, WARNING, Check, Dataset
+from expectations.thresholds import Thresholds, load_thresholds
+from northstar.settings import Settings, settings
+
+log = logging.getLogger(__name__)
+
+GATES = ("landing", "marts", "scores")
+DATA_DOCS_SITE = "northstar"
+RESULTS_TABLE = "quality.gate_results"
+SAMPLE_ROWS = 5
+
+
+class GateFailed(RuntimeError):
+    """A critical expectation failed: nothing downstream of the gate may run.
+
+    ``str(exc)`` is the readable summary (each failed expectation, its observed value, sample rows);
+    ``exc.report`` is the full ``GateReport``.
+    """
+
+    def __init__(self, report: GateReport):
+        self.report = report
+        super().__init__(report.summary())
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str  # <gate>.<dataset>.<check>
+    severity: str
+    success: bool
+    observed_value: str
+    description: str
+    sample_rows: list = field(default_factory=list)
+    unexpected_query: str | None = None
+    error: str | None = None
+
+    def details(self, batch: dict) -> str:
+        return json.dumps(
+            {
+                "description": self.description,
+                "batch": batch,
+                "sample_rows": self.sample_rows,
+                "unexpected_query": self.unexpected_query,
+                "error": self.error,
+            },
+            default=str,
+        )
+
+
+@dataclass
+class GateReport:
+    gate: str
+    run_id: str
+    success: bool
+    validated_at: datetime
+    duration_s: float
+    batch: dict
+    outcomes: list[ExpectationOutcome]
+    data_docs_index: Path | None
+
+    @property
+    def critical_failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == CRITICAL]
+
+    @property
+    def warnings(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == WARNING]
+
+    def summary(self) -> str:
+        verdict = "PASSED" if self.success else "FAILED"
+        lines = [
+            f"{self.gate} gate {verdict} for run {self.run_id}: {len(self.critical_failures)} critical failure(s), "
+            f"{len(self.warnings)} warning(s), {len(self.outcomes)} expectations in {self.duration_s:.1f}s "
+            f"(batch: {json.dumps(self.batch, default=str)})"
+        ]
+        for outcome in self.critical_failures + self.warnings:
+            lines.append(f"  {outcome.severity.upper()} {outcome.expectation}: observed {outcome.observed_value}")
+            lines.append(f"      expected: {outcome.description}")
+            if outcome.error:
+                lines.append(f"      error: {outcome.error}")
+            for row in outcome.sample_rows[:SAMPLE_ROWS]:
+                lines.append(f"      sample: {json.dumps(row, default=str)}")
+            if outcome.unexpected_query:
+                query = " ".join(outcome.unexpected_query.split())
+                lines.append(f"      all offending rows: {query[:600]}")
+        if self.data_docs_index:
+            lines.append(f"  Data Docs: {self.data_docs_index}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        """Small enough for XCom."""
+        return {
+            "gate": self.gate,
+            "run_id": self.run_id,
+            "success": self.success,
+            "expectations": len(self.outcomes),
+            "critical_failures": [o.expectation for o in self.critical_failures],
+            "warnings": [o.expectation for o in self.warnings],
+            "batch": json.loads(json.dumps(self.batch, default=str)),
+            "duration_s": round(self.duration_s, 2),
+            "data_docs": str(self.data_docs_index) if self.data_docs_index else None,
+        }
+
+
+@dataclass
+class GateContext:
+    """What a suite module gets to plan its batch."""
+
+    gate: str
+    run_id: str
+    cfg: Settings
+    thresholds: Thresholds
+    as_of: datetime  # the run's logical time (UTC, naive) for freshness; never wall-clock inside checks
+    options: dict
+    workdir: Path
+    batch: dict = field(default_factory=dict)  # what was validated (run ids, files, scoring run ...)
+
+
+@dataclass
+class Plan:
+    database: Path  # the DuckDB file GX connects to, read-only
+    datasets: list[Dataset]
+    cleanup: list[Path] = field(default_factory=list)
+
+
+def _as_of(context: dict) -> datetime:
+    for key in ("as_of", "data_interval_end", "logical_date"):
+        value = context.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+def run_gate(gate: str, run_id: str | None = None, cfg: Settings | None = None, **context: Any) -> GateReport:
+    """Validate ``gate`` ('landing' | 'marts' | 'scores') for ``run_id``; raise ``GateFailed`` on a critical failure.
+
+    Keyword context (all optional): ``as_of`` / ``data_interval_end`` / ``logical_date`` (the run's
+    logical time, for freshness; default now), ``thresholds`` (dict of overrides), ``build_docs``
+    (default True), ``raise_on_failure`` (default True), and per gate: landing ``ingest_run_ids``
+    (default ``[run_id]``), ``tables``; marts ``domains`` (``customer``, ``trading``; default both);
+    scores ``scoring_run_id`` (default the latest), ``break_scoring_run_id``.
+    """
+    if gate not in GATES:
+        raise ValueError(f"unknown gate {gate!r}; one of {GATES}")
+    cfg = cfg or settings()
+    run_id = run_id or f"manual__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    started = time.monotonic()
+    workdir = cfg.paths.gx_root / "work" / f"{gate}-{_safe(run_id)}-{os.getpid()}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    ctx = GateContext(
+        gate=gate,
+        run_id=run_id,
+        cfg=cfg,
+        thresholds=load_thresholds(context.get("thresholds")),
+        as_of=_as_of(context),
+        options=context,
+        workdir=workdir,
+    )
+    suite_module = import_module(f"expectations.suites.{gate}")
+    try:
+        plan: Plan = suite_module.plan(ctx)
+        outcomes, docs_index = _validate(ctx, plan, build_docs=context.get("build_docs", True))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    validated_at = datetime.now(UTC).replace(tzinfo=None)
+    report = GateReport(
+        gate=gate,
+        run_id=run_id,
+        success=not any(not o.success and o.severity == CRITICAL for o in outcomes),
+        validated_at=validated_at,
+        duration_s=time.monotonic() - started,
+        batch=ctx.batch,
+        outcomes=outcomes,
+        data_docs_index=docs_index,
+    )
+    store_results(report, cfg)
+    if report.success:
+        log.info(report.summary())
+    else:
+        log.error(report.summary())
+    if not report.success and context.get("raise_on_failure", True):
+        raise GateFailed(report)
+    return report
+
+
+# --- Great Expectations ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _gx_lock(cfg: Settings):
+    """One gate at a time mutates the GX file context (its YAML and stores)."""
+    cfg.paths.gx_root.mkdir(parents=True, exist_ok=True)
+    with open(cfg.paths.gx_root / ".gate.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def gx_context(cfg: Settings):
+    """The file data context under ``gx_root`` with the Northstar Data Docs site (``gx_root/data_docs``)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    from expectations import gx_compat
+
+    gx_compat.install()
+    context = gx.get_context(mode="file", project_root_dir=str(cfg.paths.gx_root))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    docs_dir = cfg.paths.gx_root / "data_docs"
+    site = {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+    }
+    sites = context.list_data_docs_sites()
+    if "local_site" in sites:
+        context.delete_data_docs_site("local_site")
+    if DATA_DOCS_SITE in sites:
+        context.update_data_docs_site(DATA_DOCS_SITE, site)
+    else:
+        context.add_data_docs_site(DATA_DOCS_SITE, site)
+    return context
+
+
+def build_data_docs(cfg: Settings | None = None) -> Path:
+    """Rebuild the Data Docs HTML from the stored validation results; returns ``index.html``."""
+    cfg = cfg or settings()
+    with _gx_lock(cfg):
+        context = gx_context(cfg)
+        context.build_data_docs(site_names=[DATA_DOCS_SITE])
+    return cfg.paths.gx_root / "data_docs" / "index.html"
+
+
+def _expectation(check: Check, dataset: Dataset, gate: str):
+    import great_expectations.expectations as gxe
+
+    cls = getattr(gxe, check.expectation)
+    name = f"{gate}.{dataset.name}.{check.name}"
+    kwargs = dict(check.kwargs)
+    if check.expectation != "UnexpectedRowsExpectation":
+        result_format: dict = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
+        if dataset.key_columns:
+            result_format["unexpected_index_column_names"] = list(dataset.key_columns)
+            result_format["return_unexpected_index_query"] = True
+        kwargs.setdefault("result_format", result_format)
+    return cls(
+        severity=check.severity,
+        description=check.description,
+        meta={"northstar_check": name},
+        **kwargs,
+    )
+
+
+def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[ExpectationOutcome], Path | None]:
+    import great_expectations as gx
+
+    checks: dict[str, tuple[Check, Dataset]] = {}
+    with _gx_lock(ctx.cfg):
+        context = gx_context(ctx.cfg)
+        source = context.data_sources.add_or_update_sql(
+            name=f"{ctx.gate}_duckdb",
+            connection_string=f"duckdb:///{plan.database}",
+            kwargs={"connect_args": {"read_only": True}},
+            create_temp_table=False,
+        )
+        definitions = []
+        for dataset in plan.datasets:
+            asset = source.add_query_asset(name=dataset.name, query=dataset.sql)
+            batch_definition = asset.add_batch_definition_whole_table("whole")
+            expectations = []
+            for check in dataset.checks:
+                expectation = _expectation(check, dataset, ctx.gate)
+                checks[expectation.meta["northstar_check"]] = (check, dataset)
+                expectations.append(expectation)
+            suite = context.suites.add_or_update(
+                gx.ExpectationSuite(name=f"{ctx.gate}.{dataset.name}", expectations=expectations,
+                                    meta={"gate": ctx.gate})
+            )
+            definitions.append(
+                context.validation_definitions.add_or_update(
+                    gx.ValidationDefinition(name=f"{ctx.gate}.{dataset.name}", data=batch_definition, suite=suite)
+                )
+            )
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[DATA_DOCS_SITE])]
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(name=f"{ctx.gate}_gate", validation_definitions=definitions,
+                          actions=actions if build_docs else [])
+        )
+        try:
+            result = checkpoint.run(run_id=gx.RunIdentifier(run_name=ctx.run_id, run_time=datetime.now(UTC)))
+        finally:
+            _dispose(source)
+    outcomes: list[ExpectationOutcome] = []
+    for validation in result.run_results.values():
+        for expectation_result in validation.results:
+            outcomes.append(_outcome(expectation_result, checks))
+    index = ctx.cfg.paths.gx_root / "data_docs" / "index.html"
+    return outcomes, index if build_docs and index.exists() else None
+
+
+def _dispose(source) -> None:
+    """Close GX's pooled read-only DuckDB connections before anyone opens the file for writing."""
+    engine = getattr(source, "_execution_engine", None)
+    with contextlib.suppress(Exception):
+        if engine is not None:
+            engine.engine.dispose()
+    with contextlib.suppress(Exception):
+        source.get_engine().dispose()
+
+
+def _outcome(expectation_result, checks: dict[str, tuple[Check, Dataset]]) -> ExpectationOutcome:
+    config = expectation_result.expectation_config
+    name = (config.meta or {}).get("northstar_check") or config.type
+    check, dataset = checks[name]
+    result = expectation_result.result or {}
+    exception = expectation_result.exception_info or {}
+    error = None
+    if exception.get("raised_exception"):
+        error = exception.get("exception_message")
+    else:
+        for info in exception.values() if isinstance(exception, dict) else []:
+            if isinstance(info, dict) and info.get("raised_exception"):
+                error = info.get("exception_message")
+                break
+    observed = _observed(result, error)
+    samples = result.get("partial_unexpected_index_list") or (result.get("details") or {}).get("unexpected_rows")
+    if not samples:
+        samples = [{"value": v} for v in result.get("partial_unexpected_list") or []]
+    return ExpectationOutcome(
+        expectation=name,
+        severity=check.severity,
+        success=bool(expectation_result.success) and error is None,
+        observed_value=observed,
+        description=check.description,
+        sample_rows=list(samples)[:SAMPLE_ROWS],
+        unexpected_query=result.get("unexpected_index_query") if not expectation_result.success else None,
+        error=error,
+    )
+
+
+def _observed(result: dict, error: str | None) -> str:
+    if error:
+        return f"error: {error}"
+    if "observed_value" in result:
+        value = result["observed_value"]
+        if isinstance(value, float):
+            return f"{value:.6g}"
+        return json.dumps(value, default=str) if isinstance(value, list | dict) else str(value)
+    if "unexpected_count" in result:
+        count = result.get("unexpected_count") or 0
+        total = result.get("element_count")
+        percent = result.get("unexpected_percent") or 0.0
+        return f"{count} of {total} rows unexpected ({percent:.2f}%)"
+    return "n/a"
+
+
+# --- quality.gate_results ---------------------------------------------------------------------
+
+RESULTS_DDL = f"""
+create schema if not exists quality;
+create table if not exists {RESULTS_TABLE} (
+    run_id varchar,
+    gate varchar,
+    expectation varchar,
+    severity varchar,
+    success boolean,
+    observed_value varchar,
+    details varchar,
+    validated_at timestamp,
+)
+"""
+
+
+def store_results(report: GateReport, cfg: Settings, attempts: int = 30) -> None:
+    """Replace this (run, gate)'s rows in ``quality.gate_results`` in one short write transaction.
+
+    A retried task overwrites its earlier attempt. The warehouse has one writer at a time: on a
+    lock conflict this waits and retries (the gate tasks belong in the ``warehouse`` pool anyway).
+    """
+    import duckdb
+
+    rows = [
+        (report.run_id, report.gate, o.expectation, o.severity, o.success, o.observed_value,
+         o.details(report.batch), report.validated_at)
+        for o in report.outcomes
+    ]
+    cfg.paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(attempts):
+        try:
+            with duckdb.connect(str(cfg.paths.warehouse)) as con:
+                con.execute(RESULTS_DDL)
+                con.execute("begin transaction")
+                con.execute(f"delete from {RESULTS_TABLE} where run_id = ? and gate = ?", [report.run_id, report.gate])  # noqa: S608 - fixed table name
+                if rows:
+                    con.executemany(f"insert into {RESULTS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)", rows)  # noqa: S608 - fixed table name
+                con.execute("commit")
+            return
+        except duckdb.IOException as exc:  # another process holds the write lock
+            if attempt == attempts - 1:
+                raise
+            log.warning("warehouse busy (%s); retrying gate_results write", exc)
+            time.sleep(2)

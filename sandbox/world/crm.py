@@ -139,6 +139,9 @@ SCHEMA: dict[str, list[FieldSpec]] = {
         _f("ActivityDate", "date"),
         _f("Status", "picklist", picklist_values=("Not Started", "In Progress", "Completed")),
         _f("CallDurationInSeconds", "int"),
+        # written by activate/ (advisor retention Tasks): the idempotency key and the reasons
+        _f("Description", "textarea"),
+        _f("Northstar_Key__c", "string", external_id=True, unique=True, length=80),
     ],
     "Event": [
         _f("WhatId", "reference", reference_to="Account"),

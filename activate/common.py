@@ -1,0 +1,67 @@
+"""Shared pieces of the two senders: the send report, API-call counting, the crash hook type."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import requests
+
+# Called after each external write returns and before its acknowledgement is recorded:
+# after_write(target, object, outbox_ids). Tests raise from it to simulate a process killed there.
+AfterWrite = Callable[[str, str, list[str]], None]
+
+
+def new_send_run_id(target: str) -> str:
+    return f"send-{target}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class PlanReport:
+    target: str
+    run_id: str
+    enqueued: dict[str, int] = field(default_factory=dict)
+    considered: int = 0
+    skipped_no_consent: int = 0
+    unchanged: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SendReport:
+    target: str
+    send_run_id: str
+    started_at: datetime
+    kill_switch: bool = False
+    api_calls: int = 0
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    released: int = 0
+    interrupted: bool = False
+    open_rows: int = 0
+    detail: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["started_at"] = self.started_at.isoformat()
+        return data
+
+
+class CallCounter:
+    """Counts every HTTP response a requests.Session receives (login, REST, Bulk, retries included)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, response: requests.Response, *args, **kwargs) -> requests.Response:
+        self.calls += 1
+        return response
+
+    def attach(self, session: requests.Session) -> None:
+        if self not in session.hooks["response"]:
+            session.hooks["response"].append(self)

@@ -1,0 +1,352 @@
+# ruff: noqa: S608 - this module is SQL text over fixed identifiers; values go through sql_literal / sql_list
+"""The ``marts`` gate: after dbt, before the models and the pushes.
+
+Runs against the warehouse, read-only, on the marts the models and the pushes read: keys unique and
+present, referential integrity to ``dim_households``, value ranges (no negative AUM, fees or
+revenue; feature ranges), feature null rates (over all cutoffs: critical; at the latest cutoff, the
+one scoring uses: warning), freshness of each source against the run's logical time, and per
+business date the reconciliation match rate and the open-break volume. Domains: ``customer``
+(nightly) and ``trading`` (intraday); default both. ``business_dates`` narrows the recon checks.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from expectations.checks import Dataset, critical, sql_list, warning
+from expectations.runner import GateContext, Plan
+
+DOMAINS = ("customer", "trading")
+CUSTOMER_TABLES = ("dim_households", "dim_advisors", "fct_interactions", "fct_household_months", "fct_household_features")
+TRADING_TABLES = ("fct_internal_executions", "fct_broker_executions", "fct_prime_broker_confirms",
+                  "fct_trade_matches", "fct_trade_breaks", "fct_recon_summary")
+SEGMENT_FEATURES_COUNTS = ("calls_90d", "calls_365d", "emails_90d", "emails_365d", "meetings_90d", "meetings_365d",
+                           "cases_90d", "cases_365d", "complaints_90d", "complaints_365d", "open_cases_at_cutoff")
+CORE_FEATURES = ("tenure_years", "fee_schedule_bps", "open_account_count", "aum_at_cutoff", "aum_avg_12m", "fees_12m",
+                 "calls_365d", "emails_365d", "meetings_365d")
+SPARSE_FEATURES = ("aum_growth_12m", "fee_bps_trailing_12m", "days_since_last_interaction")
+
+
+def plan(ctx: GateContext) -> Plan:
+    database = ctx.cfg.paths.warehouse
+    domains = list(ctx.options.get("domains") or DOMAINS)
+    unknown = sorted(set(domains) - set(DOMAINS))
+    if unknown:
+        raise ValueError(f"unknown marts domains {unknown}; one of {DOMAINS}")
+    wanted = [*(CUSTOMER_TABLES if "customer" in domains else ()), *(TRADING_TABLES if "trading" in domains else ())]
+    present: set[str] = set()
+    if database.exists():
+        with duckdb.connect(str(database), read_only=True) as con:
+            for schema, name in con.execute(
+                "select table_schema, table_name from information_schema.tables where table_schema in ('main', 'staging')"
+            ).fetchall():
+                present.add(name if schema == "main" else f"{schema}.{name}")
+    ctx.batch.update({"warehouse": str(database), "domains": domains, "as_of": ctx.as_of.isoformat(),
+                      "missing_tables": sorted(set(wanted) - present),
+                      "business_dates": ctx.options.get("business_dates") or "all"})
+    presence = " union all ".join(
+        f"select '{name}' as table_name, {str(name in present).lower()} as is_built" for name in wanted
+    )
+    datasets = [Dataset(
+        name="marts_built", sql=presence, key_columns=("table_name",),
+        checks=[critical("tables_built", "ExpectColumnValuesToBeInSet", "every mart the gate covers exists",
+                         column="is_built", value_set=[True])],
+    )]
+    builders = {**_CUSTOMER, **_TRADING}
+    for name in wanted:
+        if name in present:
+            datasets.extend(builders[name](ctx))
+    if "customer" in domains:
+        datasets.extend(_customer_freshness(ctx, present))
+    if "trading" in domains:
+        datasets.append(_trading_freshness(ctx, present))
+    if not database.exists():
+        # nothing to connect to: let GX open an empty in-memory stand-in via a scratch file
+        database = ctx.workdir / "empty.duckdb"
+        duckdb.connect(str(database)).close()
+    return Plan(database=database, datasets=datasets)
+
+
+def _unique(column: str, what: str):
+    return critical(f"{column}_unique", "ExpectColumnValuesToBeUnique", f"{what} is unique", column=column)
+
+
+def _not_null(column: str, severity=critical):
+    return severity(f"{column}_not_null", "ExpectColumnValuesToNotBeNull", f"{column} is never null", column=column)
+
+
+def _non_negative(column: str, severity=critical):
+    return severity(f"{column}_non_negative", "ExpectColumnValuesToBeBetween", f"{column} >= 0", column=column, min_value=0)
+
+
+def _references_households(table: str):
+    return critical(
+        "household_id_in_dim_households", "UnexpectedRowsExpectation",
+        f"every household_id of {table} exists in dim_households",
+        unexpected_rows_query="select * from {batch} where household_id is not null and household_id not in "
+        "(select household_id from main.dim_households where household_id is not null)",
+    )
+
+
+def _dim_households(ctx: GateContext) -> list[Dataset]:
+    return [Dataset(
+        name="dim_households", sql="select * from main.dim_households", key_columns=("household_id",),
+        checks=[
+            _unique("household_id", "the household key"),
+            _not_null("household_id"),
+            critical("has_households", "ExpectTableRowCountToBeBetween", "at least one household", min_value=1),
+            _not_null("has_analytics_consent", warning),
+            warning("fee_schedule_bps_range", "ExpectColumnValuesToBeBetween", "fee schedule between 0 and 300 bps",
+                    column="fee_schedule_bps", min_value=0, max_value=300),
+        ],
+    )]
+
+
+def _dim_advisors(ctx: GateContext) -> list[Dataset]:
+    return [Dataset(name="dim_advisors", sql="select * from main.dim_advisors", key_columns=("advisor_id",),
+                    checks=[_unique("advisor_id", "the advisor key"), _not_null("advisor_id")])]
+
+
+def _fct_interactions(ctx: GateContext) -> list[Dataset]:
+    return [Dataset(
+        name="fct_interactions", sql="select * from main.fct_interactions", key_columns=("interaction_id",),
+        checks=[_unique("interaction_id", "the interaction key"), _references_households("fct_interactions")],
+    )]
+
+
+def _fct_household_months(ctx: GateContext) -> list[Dataset]:
+    return [Dataset(
+        name="fct_household_months", sql="select * from main.fct_household_months",
+        key_columns=("household_id", "month_end_on"),
+        checks=[
+            _unique("household_month_id", "the household-month key"),
+            critical("household_month_unique", "ExpectCompoundColumnsToBeUnique", "one row per household and month",
+                     column_list=["household_id", "month_end_on"]),
+            _not_null("household_id"),
+            critical("aum_non_negative", "ExpectColumnValuesToBeBetween", "AUM is never negative", column="aum", min_value=0),
+            _non_negative("fees_billed"),
+            _non_negative("revenue"),
+            _references_households("fct_household_months"),
+        ],
+    )]
+
+
+def _fct_household_features(ctx: GateContext) -> list[Dataset]:
+    t = ctx.thresholds
+    keys = ("household_id", "cutoff_on")
+    ranges = [
+        _non_negative("tenure_years"),
+        _non_negative("aum_at_cutoff"),
+        _non_negative("aum_avg_3m"),
+        _non_negative("aum_avg_12m"),
+        _non_negative("fees_3m"),
+        _non_negative("fees_12m"),
+        _non_negative("open_account_count"),
+        _non_negative("days_since_last_interaction"),
+        *[_non_negative(column) for column in SEGMENT_FEATURES_COUNTS],
+        critical("aum_growth_12m_range", "ExpectColumnValuesToBeBetween", "AUM growth over 12 months is at least -100%",
+                 column="aum_growth_12m", min_value=-1),
+        warning("fee_bps_trailing_12m_range", "ExpectColumnValuesToBeBetween", "trailing fees between 0 and 500 bps of AUM",
+                column="fee_bps_trailing_12m", min_value=0, max_value=500),
+    ]
+    null_rates = [
+        *[critical(f"{column}_null_rate", "ExpectColumnProportionOfNonNullValuesToBeBetween",
+                   f"{column} is null in at most {t.marts_max_core_feature_null_rate:.0%} of rows",
+                   column=column, min_value=1 - t.marts_max_core_feature_null_rate) for column in CORE_FEATURES],
+        *[critical(f"{column}_null_rate", "ExpectColumnProportionOfNonNullValuesToBeBetween",
+                   f"{column} is null in at most {t.marts_max_feature_null_rate:.0%} of rows",
+                   column=column, min_value=1 - t.marts_max_feature_null_rate) for column in SPARSE_FEATURES],
+    ]
+    latest_null_rates = [
+        warning(f"{column}_null_rate_latest_cutoff", "ExpectColumnProportionOfNonNullValuesToBeBetween",
+                f"{column} is null in at most {t.marts_max_core_feature_null_rate:.0%} of rows at the latest cutoff",
+                column=column, min_value=1 - t.marts_max_core_feature_null_rate) for column in CORE_FEATURES
+    ]
+    return [
+        Dataset(
+            name="fct_household_features", sql="select * from main.fct_household_features", key_columns=keys,
+            checks=[
+                _unique("feature_key", "the feature key"),
+                critical("household_cutoff_unique", "ExpectCompoundColumnsToBeUnique", "one row per household and cutoff",
+                         column_list=["household_id", "cutoff_on"]),
+                _not_null("household_id"),
+                _not_null("cutoff_on"),
+                _references_households("fct_household_features"),
+                *ranges,
+                *null_rates,
+            ],
+        ),
+        Dataset(
+            name="fct_household_features_latest_cutoff",
+            sql="select * from main.fct_household_features "
+                "where cutoff_on = (select max(cutoff_on) from main.fct_household_features)",
+            key_columns=keys,
+            checks=latest_null_rates,
+        ),
+    ]
+
+
+def _fct_internal_executions(ctx: GateContext) -> list[Dataset]:
+    return [Dataset(
+        name="fct_internal_executions", sql="select * from main.fct_internal_executions",
+        key_columns=("trade_record_id", "trade_id"),
+        checks=[
+            _unique("trade_record_id", "the trade record key"),
+            _not_null("business_date"),
+            critical("quantity_positive", "ExpectColumnValuesToBeBetween", "quantity > 0",
+                     column="quantity", min_value=0, strict_min=True),
+            critical("price_positive", "ExpectColumnValuesToBeBetween", "price > 0", column="price", min_value=0,
+                     strict_min=True),
+        ],
+    )]
+
+
+def _fct_broker_executions(ctx: GateContext) -> list[Dataset]:
+    return [Dataset(
+        name="fct_broker_executions", sql="select * from main.fct_broker_executions", key_columns=("execution_id",),
+        checks=[
+            _unique("execution_id", "the execution key"),
+            critical("fill_quantity_positive", "ExpectColumnValuesToBeBetween", "fill quantity > 0",
+                     column="fill_quantity", min_value=0, strict_min=True),
+        ],
+    )]
+
+
+def _fct_prime_broker_confirms(ctx: GateContext) -> list[Dataset]:
+    return [Dataset(name="fct_prime_broker_confirms", sql="select * from main.fct_prime_broker_confirms",
+                    key_columns=("confirm_id",), checks=[_unique("confirm_id", "the confirm key")])]
+
+
+def _fct_trade_matches(ctx: GateContext) -> list[Dataset]:
+    return [Dataset(
+        name="fct_trade_matches", sql="select * from main.fct_trade_matches", key_columns=("match_key",),
+        checks=[
+            _unique("match_key", "the match key"),
+            critical("match_status_enum", "ExpectColumnValuesToBeInSet", "match status is matched or break",
+                     column="match_status", value_set=["matched", "break"]),
+        ],
+    )]
+
+
+def _fct_trade_breaks(ctx: GateContext) -> list[Dataset]:
+    return [Dataset(
+        name="fct_trade_breaks", sql="select * from main.fct_trade_breaks", key_columns=("break_key", "business_date"),
+        checks=[
+            _unique("break_key", "the break key (one ServiceNow incident each)"),
+            _not_null("break_type"),
+            critical("status_enum", "ExpectColumnValuesToBeInSet", "break status is open or cleared",
+                     column="status", value_set=["open", "cleared"]),
+            critical("open_breaks_have_correlation_id", "UnexpectedRowsExpectation",
+                     "every open break has the incident correlation id the ServiceNow push keys on",
+                     unexpected_rows_query="select break_key, business_date, break_type from {batch} "
+                     "where status = 'open' and incident_correlation_id is null"),
+        ],
+    )]
+
+
+def _fct_recon_summary(ctx: GateContext) -> list[Dataset]:
+    t = ctx.thresholds
+    dates = ctx.options.get("business_dates")
+    where = f"where business_date in (select cast(unnest({sql_list(dates)}) as date))" if dates else ""
+    return [Dataset(
+        name="recon_by_business_date",
+        sql=f"""
+            select
+                business_date,
+                sum(items_compared) as items_compared,
+                sum(items_matched) as items_matched,
+                sum(open_breaks) as open_breaks,
+                sum(items_matched) / nullif(sum(items_compared), 0) as match_rate,
+                sum(open_breaks) / nullif(sum(items_compared), 0) as break_ratio,
+            from main.fct_recon_summary
+            {where}
+            group by business_date
+        """,
+        key_columns=("business_date", "items_compared", "open_breaks"),
+        checks=[
+            critical("match_rate", "ExpectColumnValuesToBeBetween",
+                     f"at least {t.marts_min_match_rate:.0%} of items match on each business date",
+                     column="match_rate", min_value=t.marts_min_match_rate, max_value=1),
+            warning("match_rate_warn", "ExpectColumnValuesToBeBetween",
+                    f"at least {t.marts_warn_match_rate:.0%} of items match on each business date",
+                    column="match_rate", min_value=t.marts_warn_match_rate, max_value=1),
+            critical("break_volume", "ExpectColumnValuesToBeBetween",
+                     f"open breaks are at most {t.marts_max_break_ratio:.0%} of items compared on each business date",
+                     column="break_ratio", min_value=0, max_value=t.marts_max_break_ratio),
+            warning("break_volume_warn", "ExpectColumnValuesToBeBetween",
+                    f"open breaks are at most {t.marts_warn_break_ratio:.0%} of items compared on each business date",
+                    column="break_ratio", min_value=0, max_value=t.marts_warn_break_ratio),
+        ],
+    )]
+
+
+def _freshness(name: str, sql: str, error_after: float, warn_after: float, unit: str) -> Dataset:
+    return Dataset(
+        name=name, sql=sql, key_columns=("source", "latest_at"),
+        checks=[
+            critical("age", "ExpectColumnMaxToBeBetween",
+                     f"the newest data of each source is at most {error_after:g} {unit} old at the run's logical time",
+                     column="age", max_value=error_after),
+            warning("age_warn", "ExpectColumnMaxToBeBetween",
+                    f"the newest data of each source is at most {warn_after:g} {unit} old at the run's logical time",
+                    column="age", max_value=warn_after),
+        ],
+    )
+
+
+def _age_hours(column: str, as_of: str) -> str:
+    return f"coalesce(date_diff('second', max({column}), timestamp '{as_of}') / 3600.0, 1e9)"
+
+
+def _customer_freshness(ctx: GateContext, present: set[str]) -> list[Dataset]:
+    t = ctx.thresholds
+    as_of = ctx.as_of.isoformat(sep=" ")
+    # billing arrives monthly: age in days of the newest statement month
+    billing = (f"select 'billing' as source, cast(max(month_end_on) as varchar) as latest_at, "
+               f"coalesce(date_diff('day', max(month_end_on), cast(timestamp '{as_of}' as date)), 1e9) as age "
+               "from main.fct_household_months") if "fct_household_months" in present else \
+        "select 'billing' as source, null as latest_at, 1e9 as age"
+    # Salesforce: when the newest extraction landed (the staging view reads the landing files)
+    if "staging.stg_salesforce__accounts" in present:
+        salesforce = ("select 'salesforce' as source, cast(max(extracted_at) as varchar) as latest_at, "
+                      f"{_age_hours('extracted_at', as_of)} as age from staging.stg_salesforce__accounts")
+    else:
+        salesforce = "select 'salesforce' as source, null as latest_at, 1e9 as age"
+    return [
+        _freshness("freshness_billing", billing, t.marts_billing_error_after_days, t.marts_billing_warn_after_days,
+                   "days"),
+        _freshness("freshness_salesforce", salesforce, t.marts_salesforce_error_after_hours,
+                   t.marts_salesforce_warn_after_hours, "hours"),
+    ]
+
+
+def _trading_freshness(ctx: GateContext, present: set[str]) -> Dataset:
+    t = ctx.thresholds
+    as_of = ctx.as_of.isoformat(sep=" ")
+    parts = []
+    for source, table in (("trade_book", "fct_internal_executions"), ("fix_drop_copies", "fct_broker_executions"),
+                          ("prime_broker_confirms", "fct_prime_broker_confirms")):
+        if table in present:
+            parts.append(f"select '{source}' as source, cast(max(landed_at) as varchar) as latest_at, "
+                         f"{_age_hours('landed_at', as_of)} as age from main.{table}")
+        else:
+            parts.append(f"select '{source}' as source, null as latest_at, 1e9 as age")
+    return _freshness("freshness_trading", " union all ".join(parts), t.marts_trades_error_after_hours,
+                      t.marts_trades_warn_after_hours, "hours")
+
+
+_CUSTOMER = {
+    "dim_households": _dim_households,
+    "dim_advisors": _dim_advisors,
+    "fct_interactions": _fct_interactions,
+    "fct_household_months": _fct_household_months,
+    "fct_household_features": _fct_household_features,
+}
+_TRADING = {
+    "fct_internal_executions": _fct_internal_executions,
+    "fct_broker_executions": _fct_broker_executions,
+    "fct_prime_broker_confirms": _fct_prime_broker_confirms,
+    "fct_trade_matches": _fct_trade_matches,
+    "fct_trade_breaks": _fct_trade_breaks,
+    "fct_recon_summary": _fct_recon_summary,
+}

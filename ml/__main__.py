@@ -13,6 +13,10 @@ import sys
 
 SUBCOMMANDS = [
     "ml.clv_benchmark",
+    "ml.anomaly.cli",
+    "ml.client_value",
+    "ml.scoring",
+    "ml.truth_evaluation",
 ]
 
 

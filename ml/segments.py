@@ -47,7 +47,10 @@ class ValuePolicy:
         return dict(self.__dict__)
 
 
-def clv(revenue_12m, attrition_probability, policy: ValuePolicy = ValuePolicy()) -> np.ndarray:
+DEFAULT_POLICY = ValuePolicy()
+
+
+def clv(revenue_12m, attrition_probability, policy: ValuePolicy = DEFAULT_POLICY) -> np.ndarray:
     revenue = np.clip(np.asarray(revenue_12m, dtype=float), 0.0, None)
     survival = 1.0 - np.clip(np.asarray(attrition_probability, dtype=float), 0.0, 1.0)
     years = np.arange(1, policy.horizon_years + 1, dtype=float)
@@ -63,7 +66,7 @@ def value_percentile(values) -> np.ndarray:
     return ((series.rank(method="average") - 1) / (len(series) - 1) * 100.0).to_numpy()
 
 
-def assign_segments(percentile, attrition_probability, policy: ValuePolicy = ValuePolicy()) -> np.ndarray:
+def assign_segments(percentile, attrition_probability, policy: ValuePolicy = DEFAULT_POLICY) -> np.ndarray:
     pct = np.asarray(percentile, dtype=float)
     risk = np.asarray(attrition_probability, dtype=float)
     return np.select(

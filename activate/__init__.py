@@ -1,0 +1,48 @@
+"""Activation: scores to Salesforce, breaks to ServiceNow, through a durable outbox in the warehouse.
+
+Functions the DAGs call (each opens and closes the warehouse itself; all settings via settings()):
+
+* ``plan_salesforce(run_id)`` / ``send_salesforce(run_id)``
+* ``plan_servicenow(run_id)`` / ``send_servicenow(run_id)``
+* ``read_back(run_id)``: people's incident resolutions to landing (labels for the anomaly model)
+* ``outbox_status()``: counts, dead rows, recent sends
+"""
+
+from activate.config import kill_switch_active
+from activate.salesforce import plan_salesforce, send_salesforce
+from activate.servicenow import plan_servicenow, read_back, send_servicenow
+
+
+def outbox_status(cfg=None) -> dict:
+    from activate import outbox
+
+    con = outbox.connect(cfg)
+    try:
+        return outbox.status_summary(con)
+    finally:
+        con.close()
+
+
+def trace(outbox_id: str, cfg=None) -> dict:
+    """Audit: outbox row -> model version / MLflow run -> dbt invocation -> scoring run -> landing manifests."""
+    from activate import outbox
+
+    con = outbox.connect(cfg)
+    try:
+        row = outbox.frame(con, "select * from activation.outbox where outbox_id = ?", [outbox_id]).to_dicts()
+        if not row:
+            raise KeyError(f"no outbox row {outbox_id}")
+        result = {"outbox": row[0]}
+        if row[0].get("scoring_run_id") and outbox.table_exists(con, "scores", "scoring_runs"):
+            result["scoring_run"] = outbox.frame(
+                con, "select * from scores.scoring_runs where scoring_run_id = ?", [row[0]["scoring_run_id"]]
+            ).to_dicts()
+        return result
+    finally:
+        con.close()
+
+
+__all__ = [
+    "kill_switch_active", "outbox_status", "plan_salesforce", "plan_servicenow", "read_back",
+    "send_salesforce", "send_servicenow", "trace",
+]

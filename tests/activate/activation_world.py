@@ -15,14 +15,11 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pytest
 import requests
 
 from ingest.salesforce.client import RetryPolicy, login
 from northstar.settings import Endpoint, Secret
-from sandbox.credentials import _random_credentials
 from sandbox.salesforce.store import SalesforceStore, new_id
-from sandbox.server import start_in_thread
 from sandbox.world.crm import KEY_PREFIX, SCHEMA, SEGMENTS
 
 N_HOUSEHOLDS = 120

@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from activation_world import Env, seed_org  # noqa: E402
+
 from sandbox.credentials import _random_credentials  # noqa: E402
 from sandbox.server import start_in_thread  # noqa: E402
 

@@ -1,0 +1,48 @@
+"""``python -m activate plan|send --target salesforce|servicenow --run-id X``, ``read-back``, ``status``, ``trace``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+import activate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m activate", description=__doc__)
+    sub = parser.add_subparsers(dest="verb", required=True)
+    for verb in ("plan", "send"):
+        p = sub.add_parser(verb, help=f"{verb} the outbox rows of one target")
+        p.add_argument("--target", choices=("salesforce", "servicenow"), required=True)
+        p.add_argument("--run-id", required=True)
+    rb = sub.add_parser("read-back", help="land incidents people resolved (labels) from ServiceNow")
+    rb.add_argument("--run-id", default=None)
+    sub.add_parser("status", help="outbox counts, dead rows and recent sends")
+    tr = sub.add_parser("trace", help="lineage of one outbox row")
+    tr.add_argument("outbox_id")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if args.verb == "plan":
+        fn = activate.plan_salesforce if args.target == "salesforce" else activate.plan_servicenow
+        result = fn(args.run_id).as_dict()
+    elif args.verb == "send":
+        fn = activate.send_salesforce if args.target == "salesforce" else activate.send_servicenow
+        report = fn(args.run_id)
+        result = report.as_dict()
+    elif args.verb == "read-back":
+        result = activate.read_back(args.run_id)
+    elif args.verb == "status":
+        result = activate.outbox_status()
+    else:
+        result = activate.trace(args.outbox_id)
+    print(json.dumps(result, indent=2, default=str))
+    if args.verb == "send" and (report.dead or report.interrupted):
+        return 2  # something to look at: dead rows or an interrupted send (it resumes next run)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -451,10 +451,39 @@ def write_salesforce(landing: Path) -> None:
                    / f"{run_id}.parquet")
 
 
+BROKER_TABLE_SOURCES = {"internal_trades": "oms", "fix_executions": "fix", "pb_confirms": "prime", "billing": "billing"}
+
+
+def write_manifests(landing: Path) -> None:
+    """The manifests ingest would have written for the files under ``landing`` (rewritten from scratch:
+    call it again after adding a file), so the sources' row-count tests have something to check."""
+    broker_rows = []
+    for table, source in BROKER_TABLE_SOURCES.items():
+        for path in sorted((landing / "broker" / table).glob("*/*.parquet")):
+            data = pq.read_table(path, columns=["_source_file", "_file_sha256", "_file_version", "_run_id"])
+            broker_rows.append({
+                "run_id": data["_run_id"][0].as_py(), "source": source, "table_name": table,
+                "file_name": Path(data["_source_file"][0].as_py()).name, "sha256": data["_file_sha256"][0].as_py(),
+                "version": data["_file_version"][0].as_py(), "status": "landed", "rows_in": data.num_rows,
+                "rows_landed": data.num_rows, "rows_quarantined": 0,
+                "data_path": str(path.relative_to(landing)),
+            })
+    salesforce_rows = []
+    for path in sorted((landing / "salesforce").glob("*/*/*.parquet")):
+        data = pq.read_table(path, columns=["_run_id"])
+        salesforce_rows.append({
+            "run_id": path.stem, "object": path.parent.parent.name, "mode": "full", "status": "ok",
+            "rows": data.num_rows, "path": str(path.relative_to(landing)),
+        })
+    _write(pa.Table.from_pylist(broker_rows), landing / "_manifest" / "broker_files" / "fixture.parquet")
+    _write(pa.Table.from_pylist(salesforce_rows), landing / "_manifest" / "salesforce" / "fixture.parquet")
+
+
 def build_landing(landing: Path) -> Path:
-    """Write the fixture landing folder under ``landing`` and return it."""
+    """Write the fixture landing folder under ``landing`` (data and manifests) and return it."""
     write_broker(landing)
     write_salesforce(landing)
+    write_manifests(landing)
     return landing
 
 

@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_DIR = REPO_ROOT / "dbt_project"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from landing_fixtures import EXPECTED_BREAKS, build_landing  # noqa: E402
+from landing_fixtures import EXPECTED_BREAKS, build_landing, write_manifests  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -110,6 +110,7 @@ def test_fixture_landing_builds_and_reconciles(tmp_path, monkeypatch):
     import pyarrow as pa
 
     pq.write_table(pa.Table.from_pylist(table, schema=pq.read_schema(folder / "atlas.parquet")), folder / "atlas_v2.parquet")
+    write_manifests(landing)
 
     rerun = run_dbt(
         ["build", "--selector", "intraday_trading"], tmp_path, monkeypatch, landing,

@@ -82,11 +82,46 @@ still_open as (
     ),
 {% endif %}
 
+{% if is_incremental() %}
+    -- open breaks of the dates this run does not re-match are not found again, but they are a
+    -- business day older once a new date is delivered: re-emitted (otherwise unchanged) when the
+    -- age moves, so the age on every open break, and the summary's age buckets, stay current
+    aged_elsewhere as (
+        select
+            earlier.break_key,
+            earlier.business_date,
+            earlier.break_type,
+            earlier.break_level,
+            earlier.order_id,
+            earlier.trade_id,
+            earlier.broker,
+            earlier.asset_class,
+            earlier.instrument_id,
+            earlier.account_number,
+            earlier.internal_value,
+            earlier.broker_value,
+            earlier.difference,
+            earlier.status,
+            earlier.first_seen_at,
+            earlier.last_seen_at,
+            earlier.cleared_at
+        from {{ this }} as earlier
+        cross join recon_calendar
+        where
+            not ({{ in_business_dates('earlier.business_date') }})
+            and earlier.status = 'open'
+            and earlier.age_business_days
+            != {{ business_days_between('earlier.business_date', 'recon_calendar.as_of_date') }}
+    ),
+{% endif %}
+
 register as (
     select * from still_open
     {% if is_incremental() %}
         union all
         select * from cleared
+        union all
+        select * from aged_elsewhere
     {% endif %}
 ),
 

@@ -296,6 +296,8 @@ class SalesforceSender:
             outbox.mark_sending(self.con, ids, self.send_run_id)
             try:
                 send(obj, chunk)
+            except SalesforceError as exc:  # the job or request refused as a whole: every row of it failed
+                self._ack([], [(i, f"{type(exc).__name__}: {getattr(exc, 'content', exc)}") for i in ids])
             except _Interrupted as exc:
                 log.warning("salesforce: %s; %d rows back to pending", exc, len(ids))
                 outbox.release(self.con, ids, str(exc))

@@ -354,3 +354,19 @@ def test_consent_withdrawn_between_plan_and_send(env):
     assert report.detail["cancelled_no_consent"] >= 3
     expected = {k: v for k, v in desired_from_marts(rows).items() if k not in withdrawn}
     assert_org_equals(env, expected)
+
+
+def test_failed_bulk_job_is_retried_next_run(env):
+    rows = household_scores(seed=10)
+    write_household_scores(env.warehouse, rows)
+    plan = plan_salesforce("run-b", cfg=env.cfg)
+    env.faults("salesforce", {"fail_bulk_job": "InvalidBatch : sandbox says no", "in_progress_polls": 2})
+    first = send(env, limits=BULK)
+    assert first.failed > 0 and first.sent == plan.enqueued["Account"] + plan.enqueued["Task"] - first.failed
+    con = env.db()
+    errors = [e for (e,) in con.execute("select last_error from activation.outbox where status = 'failed'").fetchall()]
+    con.close()
+    assert errors and all("sandbox says no" in e for e in errors)
+    second = send(env, limits=BULK)
+    assert second.sent == first.failed and second.failed == 0
+    assert_org_equals(env, desired_from_marts(rows))

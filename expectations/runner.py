@@ -3,8 +3,8 @@
 ``run_gate`` is what the DAG tasks, the CLI and the benchmark call. It asks the gate's suite module
 for its datasets (SQL selects over DuckDB: the landing Parquet through views, or the warehouse
 read-only), builds the GX objects as code in the file context under ``settings().paths.gx_root``
-(datasource, query assets, one suite per dataset, validation definitions, a checkpoint whose action
-updates the Data Docs site ``gx_root/data_docs``), runs the checkpoint, writes one row per
+(datasource, query assets, one suite, validation definition and checkpoint per dataset, then the
+Data Docs site ``gx_root/data_docs``), runs the checkpoints, writes one row per
 expectation to ``quality.gate_results`` in one short write transaction, logs a readable summary and
 raises ``GateFailed`` when any critical expectation failed. Warnings are logged and recorded only.
 """
@@ -275,66 +275,95 @@ def _expectation(check: Check, dataset: Dataset, gate: str):
 
     cls = getattr(gxe, check.expectation)
     name = f"{gate}.{dataset.name}.{check.name}"
-    kwargs = dict(check.kwargs)
-    if check.expectation != "UnexpectedRowsExpectation":
-        result_format: dict = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
-        if dataset.key_columns:
-            result_format["unexpected_index_column_names"] = list(dataset.key_columns)
-            result_format["return_unexpected_index_query"] = True
-        kwargs.setdefault("result_format", result_format)
-    return cls(
-        severity=check.severity,
-        description=check.description,
-        meta={"northstar_check": name},
-        **kwargs,
-    )
+    return cls(severity=check.severity, description=check.description, meta={"northstar_check": name}, **check.kwargs)
+
+
+def _result_format(dataset: Dataset, rows: bool) -> dict:
+    """GX honours result_format per validation run, not per expectation.
+
+    Row-returning checks (UnexpectedRowsExpectation) need COMPLETE to return their rows (GX caps
+    them at 200); column checks stay at SUMMARY (a few samples, with the dataset's key columns and
+    the query that lists every offending row) so a large failure never pulls millions of values.
+    """
+    if rows:
+        return {"result_format": "COMPLETE"}
+    result_format: dict = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
+    if dataset.key_columns:
+        result_format["unexpected_index_column_names"] = list(dataset.key_columns)
+        result_format["return_unexpected_index_query"] = True
+    return result_format
 
 
 def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[ExpectationOutcome], Path | None]:
     import great_expectations as gx
 
     checks: dict[str, tuple[Check, Dataset]] = {}
+    results = []
     with _gx_lock(ctx.cfg):
         context = gx_context(ctx.cfg)
+        _forget_previous_definitions(context, ctx.gate)
         source = context.data_sources.add_or_update_sql(
             name=f"{ctx.gate}_duckdb",
             connection_string=f"duckdb:///{plan.database}",
             kwargs={"connect_args": {"read_only": True}},
             create_temp_table=False,
         )
-        definitions = []
-        for dataset in plan.datasets:
-            asset = source.add_query_asset(name=dataset.name, query=dataset.sql)
-            batch_definition = asset.add_batch_definition_whole_table("whole")
-            expectations = []
-            for check in dataset.checks:
-                expectation = _expectation(check, dataset, ctx.gate)
-                checks[expectation.meta["northstar_check"]] = (check, dataset)
-                expectations.append(expectation)
-            suite = context.suites.add_or_update(
-                gx.ExpectationSuite(name=f"{ctx.gate}.{dataset.name}", expectations=expectations,
-                                    meta={"gate": ctx.gate})
-            )
-            definitions.append(
-                context.validation_definitions.add_or_update(
-                    gx.ValidationDefinition(name=f"{ctx.gate}.{dataset.name}", data=batch_definition, suite=suite)
-                )
-            )
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[DATA_DOCS_SITE])]
-        checkpoint = context.checkpoints.add_or_update(
-            gx.Checkpoint(name=f"{ctx.gate}_gate", validation_definitions=definitions,
-                          actions=actions if build_docs else [])
-        )
+        run_id = gx.RunIdentifier(run_name=ctx.run_id, run_time=datetime.now(UTC))
         try:
-            result = checkpoint.run(run_id=gx.RunIdentifier(run_name=ctx.run_id, run_time=datetime.now(UTC)))
+            for dataset in plan.datasets:
+                asset = source.add_query_asset(name=dataset.name, query=dataset.sql)
+                batch_definition = asset.add_batch_definition_whole_table("whole")
+                groups = {
+                    False: [c for c in dataset.checks if c.expectation != "UnexpectedRowsExpectation"],
+                    True: [c for c in dataset.checks if c.expectation == "UnexpectedRowsExpectation"],
+                }
+                for rows, group in groups.items():
+                    if not group:
+                        continue
+                    name = f"{ctx.gate}.{dataset.name}" + (".rows" if rows else "")
+                    expectations = []
+                    for check in group:
+                        expectation = _expectation(check, dataset, ctx.gate)
+                        checks[expectation.meta["northstar_check"]] = (check, dataset)
+                        expectations.append(expectation)
+                    suite = context.suites.add_or_update(
+                        gx.ExpectationSuite(name=name, expectations=expectations, meta={"gate": ctx.gate})
+                    )
+                    definition = context.validation_definitions.add_or_update(
+                        gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+                    )
+                    checkpoint = context.checkpoints.add_or_update(
+                        gx.Checkpoint(name=name, validation_definitions=[definition], actions=[],
+                                      result_format=_result_format(dataset, rows))
+                    )
+                    results.append(checkpoint.run(run_id=run_id))
         finally:
             _dispose(source)
+        if build_docs:
+            context.build_data_docs(site_names=[DATA_DOCS_SITE])
     outcomes: list[ExpectationOutcome] = []
-    for validation in result.run_results.values():
-        for expectation_result in validation.results:
-            outcomes.append(_outcome(expectation_result, checks))
+    for result in results:
+        for validation in result.run_results.values():
+            for expectation_result in validation.results:
+                outcomes.append(_outcome(expectation_result, checks))
     index = ctx.cfg.paths.gx_root / "data_docs" / "index.html"
     return outcomes, index if build_docs and index.exists() else None
+
+
+def _forget_previous_definitions(context, gate: str) -> None:
+    """Drop the gate's checkpoint and validation definitions stored by the previous run.
+
+    They are rebuilt from code on every run; the stored ones name the previous run's assets, which
+    the datasource update below replaces (a stale checkpoint would no longer load).
+    """
+    for store in (context.checkpoints, context.validation_definitions):
+        with contextlib.suppress(Exception):
+            for stored in store.all():
+                if stored.name.startswith(f"{gate}."):
+                    with contextlib.suppress(Exception):
+                        store.delete(stored.name)
+    with contextlib.suppress(Exception):
+        context.data_sources.delete(f"{gate}_duckdb")
 
 
 def _dispose(source) -> None:

@@ -161,7 +161,24 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
             f"create view {table} as select * from read_parquet({sql_list(sorted(files))}, hive_partitioning = true, "
             f"union_by_name = true) qualify _file_version = max(_file_version) over (partition by _source_file)"
         )
-        datasets.append(_BROKER_DATASETS[table](ctx, table))
+        dataset = _BROKER_DATASETS[table](ctx, table)
+        if table == "internal_trades":
+            # trade ids already booked by an earlier delivery (another file; a corrected redelivery of the
+            # same file legitimately repeats them)
+            in_scope = {str(Path(p).resolve()) for p in files}
+            history = sorted(str(p) for p in (landing / "broker" / table).glob("*/*.parquet")
+                             if str(p.resolve()) not in in_scope)
+            if history:
+                con.execute(f"create view {table}_history as select trade_id, _source_file "
+                            f"from read_parquet({sql_list(history)}, union_by_name = true) "
+                            f"where _source_file not in (select distinct _source_file from {table})")
+                dataset.checks.append(critical(
+                    "trade_id_not_already_booked", "UnexpectedRowsExpectation",
+                    "no trade id of this delivery was already booked by another trade-book file",
+                    unexpected_rows_query="select trade_id, _source_file, _source_line from {batch} "
+                    "where trade_id in (select trade_id from internal_trades_history)",
+                ))
+        datasets.append(dataset)
     ctx.batch["broker_tables"] = {tb: len(landed_files.get(tb, [])) for tb in wanted}
     if tables:
         rows = " union all ".join(

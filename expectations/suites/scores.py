@@ -1,0 +1,280 @@
+# ruff: noqa: S608 - this module is SQL text over fixed identifiers; values go through sql_literal / sql_list
+"""The ``scores`` gate: after scoring, before any push to Salesforce or ServiceNow.
+
+On ``scores.household_scores`` for one scoring run (``scoring_run_id``, default the latest by
+``scored_at``): no nulls in any contract column, one row per household, every household known,
+ranges (``value_percentile`` 0..100, ``attrition_probability`` 0..1, non-negative revenue and CLV),
+the four segments only; and against the **last pushed run** — the latest earlier scoring run
+(by ``scored_at``) whose scores gate passed, read from ``quality.gate_results`` — the change in
+households scored, each segment's share, and the population stability index (PSI) of ``clv`` and
+``attrition_probability`` over the baseline's deciles. The first run has no baseline: the shift
+checks are skipped and ``batch.baseline_scoring_run_id`` is null.
+
+On ``scores.break_scores`` (when the table exists, or ``kinds`` asks for it): ranges of
+``anomaly_score`` (0..1) and ``anomaly_rank`` (>= 1), no nulls, one row per break.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from expectations.checks import Dataset, critical, sql_literal, warning
+from expectations.runner import GateContext, Plan
+
+SEGMENTS = ["High-Value Growth Potential", "At-Risk Retention Priority", "Core - Maintain", "Service Efficiently"]
+HOUSEHOLD_COLUMNS = ["scoring_run_id", "as_of_date", "scored_at", "household_id", "predicted_revenue_12m", "clv",
+                     "value_percentile", "attrition_probability", "segment", "top_drivers", "clv_model_version",
+                     "churn_model_version", "clv_mlflow_run_id", "churn_mlflow_run_id", "dbt_invocation_id",
+                     "feature_snapshot_hash"]
+BREAK_COLUMNS = ["scoring_run_id", "scored_at", "break_key", "anomaly_score", "anomaly_rank", "model_version",
+                 "mlflow_run_id"]
+SHIFTED_SCORES = ("clv", "attrition_probability")
+
+
+def _tables(con) -> set[str]:
+    return {f"{s}.{n}" for s, n in con.execute(
+        "select table_schema, table_name from information_schema.tables").fetchall()}
+
+
+def _latest_run(con, table: str) -> tuple[str | None, object]:
+    row = con.execute(
+        f"select scoring_run_id, scored_at from {table} order by scored_at desc, scoring_run_id desc limit 1"
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def last_pushed_run(con, current_run: str, tables: set[str]) -> str | None:
+    """The latest scoring run scored before ``current_run`` whose scores gate passed (no critical failure)."""
+    if "quality.gate_results" not in tables:
+        return None
+    row = con.execute(
+        """
+        with gate_runs as (
+            select
+                run_id,
+                max(json_extract_string(details, '$.batch.scoring_run_id')) as scoring_run_id,
+                bool_and(success or severity <> 'critical') as passed,
+            from quality.gate_results
+            where gate = 'scores'
+            group by run_id
+        ),
+        runs as (
+            select scoring_run_id, max(scored_at) as scored_at from scores.household_scores group by scoring_run_id
+        ),
+        current_run as (
+            select max(scored_at) as scored_at from scores.household_scores where scoring_run_id = ?
+        ),
+        final as (
+            select runs.scoring_run_id, runs.scored_at
+            from gate_runs
+            inner join runs on runs.scoring_run_id = gate_runs.scoring_run_id
+            cross join current_run
+            where gate_runs.passed and runs.scored_at < current_run.scored_at and runs.scoring_run_id <> ?
+        )
+        select scoring_run_id from final order by scored_at desc, scoring_run_id desc limit 1
+        """,
+        [current_run, current_run],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def plan(ctx: GateContext) -> Plan:
+    database = ctx.cfg.paths.warehouse
+    tables: set[str] = set()
+    household_run = break_run = baseline = None
+    if database.exists():
+        with duckdb.connect(str(database), read_only=True) as con:
+            tables = _tables(con)
+            if "scores.household_scores" in tables:
+                household_run = ctx.options.get("scoring_run_id") or _latest_run(con, "scores.household_scores")[0]
+                if household_run:
+                    baseline = ctx.options.get("baseline_scoring_run_id") or last_pushed_run(con, household_run, tables)
+            if "scores.break_scores" in tables:
+                break_run = ctx.options.get("break_scoring_run_id") or _latest_run(con, "scores.break_scores")[0]
+    kinds = list(ctx.options.get("kinds") or (["household"] + (["break"] if "scores.break_scores" in tables else [])))
+    ctx.batch.update({
+        "warehouse": str(database),
+        "kinds": kinds,
+        "scoring_run_id": household_run if "household" in kinds else None,
+        "baseline_scoring_run_id": baseline if "household" in kinds else None,
+        "break_scoring_run_id": break_run if "break" in kinds else None,
+    })
+    required = [("scores.household_scores", household_run) for _ in [0] if "household" in kinds]
+    required += [("scores.break_scores", break_run) for _ in [0] if "break" in kinds]
+    presence = " union all ".join(
+        f"select {sql_literal(name)} as table_name, {str(run is not None).lower()} as has_scoring_run"
+        for name, run in required
+    ) or "select 'none' as table_name, true as has_scoring_run"
+    datasets = [Dataset(
+        name="scoring_runs_present", sql=presence, key_columns=("table_name",),
+        checks=[critical("scoring_run_present", "ExpectColumnValuesToBeInSet",
+                         "the scores table exists and holds the scoring run to validate",
+                         column="has_scoring_run", value_set=[True])],
+    )]
+    if "household" in kinds and household_run:
+        datasets.append(_household_scores(ctx, household_run, tables))
+        if baseline:
+            datasets.extend(_shift(ctx, household_run, baseline))
+    if "break" in kinds and break_run:
+        datasets.append(_break_scores(ctx, break_run, tables))
+    if not database.exists():
+        database = ctx.workdir / "empty.duckdb"
+        duckdb.connect(str(database)).close()
+    return Plan(database=database, datasets=datasets)
+
+
+def _household_scores(ctx: GateContext, run: str, tables: set[str]) -> Dataset:
+    checks = [
+        critical("has_rows", "ExpectTableRowCountToBeBetween", "the scoring run scored at least one household",
+                 min_value=1),
+        critical("schema", "ExpectTableColumnsToMatchSet", "household_scores has every contract column",
+                 column_set=HOUSEHOLD_COLUMNS, exact_match=False),
+        *[critical(f"{column}_not_null", "ExpectColumnValuesToNotBeNull", f"{column} is never null (null rate zero)",
+                   column=column) for column in HOUSEHOLD_COLUMNS],
+        critical("household_id_unique", "ExpectColumnValuesToBeUnique", "one score per household in the run",
+                 column="household_id"),
+        critical("predicted_revenue_12m_non_negative", "ExpectColumnValuesToBeBetween",
+                 "predicted 12-month revenue >= 0", column="predicted_revenue_12m", min_value=0),
+        critical("clv_non_negative", "ExpectColumnValuesToBeBetween", "CLV >= 0", column="clv", min_value=0),
+        critical("value_percentile_range", "ExpectColumnValuesToBeBetween", "value percentile between 0 and 100",
+                 column="value_percentile", min_value=0, max_value=100),
+        critical("attrition_probability_range", "ExpectColumnValuesToBeBetween",
+                 "attrition probability between 0 and 1", column="attrition_probability", min_value=0, max_value=1),
+        critical("segment_enum", "ExpectColumnValuesToBeInSet", f"segment is one of {SEGMENTS}",
+                 column="segment", value_set=SEGMENTS),
+        warning("three_top_drivers", "UnexpectedRowsExpectation", "top_drivers holds three drivers joined by '; '",
+                unexpected_rows_query="select household_id, top_drivers from {batch} "
+                "where len(string_split(top_drivers, '; ')) <> 3"),
+        critical("one_feature_cutoff", "ExpectColumnUniqueValueCountToBeBetween",
+                 "the run scored one feature cutoff (as_of_date)", column="as_of_date", min_value=1, max_value=1),
+    ]
+    if "main.dim_households" in tables:
+        checks.append(critical(
+            "household_id_in_dim_households", "UnexpectedRowsExpectation",
+            "every scored household exists in dim_households",
+            unexpected_rows_query="select household_id from {batch} where household_id not in "
+            "(select household_id from main.dim_households where household_id is not null)",
+        ))
+    return Dataset(
+        name="household_scores",
+        sql=f"select * from scores.household_scores where scoring_run_id = {sql_literal(run)}",
+        key_columns=("household_id", "segment"),
+        checks=checks,
+    )
+
+
+def _shift(ctx: GateContext, run: str, baseline: str) -> list[Dataset]:
+    t = ctx.thresholds
+    cur, base = sql_literal(run), sql_literal(baseline)
+    segment_sql = f"""
+        with shares as (
+            select
+                segment,
+                count(*) filter (where scoring_run_id = {cur}) / nullif(sum(count(*) filter (where scoring_run_id = {cur})) over (), 0)
+                    as current_share,
+                count(*) filter (where scoring_run_id = {base}) / nullif(sum(count(*) filter (where scoring_run_id = {base})) over (), 0)
+                    as baseline_share,
+            from scores.household_scores
+            where scoring_run_id in ({cur}, {base})
+            group by segment
+        )
+        select segment, current_share, baseline_share, abs(current_share - baseline_share) as share_shift from shares
+    """
+    edges = ", ".join(f"{i / t.scores_psi_bins:g}" for i in range(1, t.scores_psi_bins))
+    psi_parts = [f"""
+        select * from (
+            with edges as (
+                select quantile_cont({score}, [{edges}]) as q from scores.household_scores where scoring_run_id = {base}
+            ),
+            binned as (
+                select scoring_run_id = {cur} as is_current, len(list_filter(edges.q, lambda e: e < {score})) as bin
+                from scores.household_scores cross join edges
+                where scoring_run_id in ({cur}, {base})
+            ),
+            bins as (select unnest(range({t.scores_psi_bins})) as bin),
+            counts as (
+                select
+                    bins.bin,
+                    count(binned.bin) filter (where binned.is_current) as current_n,
+                    count(binned.bin) filter (where not binned.is_current) as baseline_n,
+                from bins left join binned on binned.bin = bins.bin
+                group by bins.bin
+            ),
+            shares as (
+                select
+                    greatest(current_n / sum(current_n) over (), 1e-4) as current_p,
+                    greatest(baseline_n / sum(baseline_n) over (), 1e-4) as baseline_p,
+                from counts
+            )
+            select '{score}' as score, sum((current_p - baseline_p) * ln(current_p / baseline_p)) as psi from shares
+        )
+    """ for score in SHIFTED_SCORES]
+    count_sql = f"""
+        select
+            count(*) filter (where scoring_run_id = {cur}) as households_scored,
+            count(*) filter (where scoring_run_id = {base}) as households_scored_baseline,
+            abs(count(*) filter (where scoring_run_id = {cur}) / nullif(count(*) filter (where scoring_run_id = {base}), 0) - 1)
+                as row_count_change,
+        from scores.household_scores
+        where scoring_run_id in ({cur}, {base})
+    """
+    return [
+        Dataset(
+            name="segment_shares_vs_last_pushed", sql=segment_sql,
+            key_columns=("segment", "current_share", "baseline_share"),
+            checks=[
+                critical("segment_share_shift", "ExpectColumnValuesToBeBetween",
+                         f"no segment's share moved more than {t.scores_max_segment_share_shift:.0%} (absolute) "
+                         f"from the last pushed run {baseline}",
+                         column="share_shift", min_value=0, max_value=t.scores_max_segment_share_shift),
+                warning("segment_share_shift_warn", "ExpectColumnValuesToBeBetween",
+                        f"no segment's share moved more than {t.scores_warn_segment_share_shift:.0%} (absolute)",
+                        column="share_shift", min_value=0, max_value=t.scores_warn_segment_share_shift),
+            ],
+        ),
+        Dataset(
+            name="score_distribution_vs_last_pushed", sql=" union all ".join(psi_parts), key_columns=("score", "psi"),
+            checks=[
+                critical("psi", "ExpectColumnValuesToBeBetween",
+                         f"PSI of each score against the last pushed run {baseline} is at most {t.scores_max_psi:g}",
+                         column="psi", min_value=0, max_value=t.scores_max_psi),
+                warning("psi_warn", "ExpectColumnValuesToBeBetween",
+                        f"PSI of each score against the last pushed run is at most {t.scores_warn_psi:g}",
+                        column="psi", min_value=0, max_value=t.scores_warn_psi),
+            ],
+        ),
+        Dataset(
+            name="households_scored_vs_last_pushed", sql=count_sql,
+            key_columns=("households_scored", "households_scored_baseline"),
+            checks=[critical("row_count_change", "ExpectColumnMaxToBeBetween",
+                             f"households scored within {t.scores_max_row_count_change:.0%} of the last pushed run",
+                             column="row_count_change", min_value=0, max_value=t.scores_max_row_count_change)],
+        ),
+    ]
+
+
+def _break_scores(ctx: GateContext, run: str, tables: set[str]) -> Dataset:
+    checks = [
+        critical("has_rows", "ExpectTableRowCountToBeBetween", "the break scoring run scored at least one break",
+                 min_value=1),
+        *[critical(f"{column}_not_null", "ExpectColumnValuesToNotBeNull", f"{column} is never null", column=column)
+          for column in BREAK_COLUMNS],
+        critical("break_key_unique", "ExpectColumnValuesToBeUnique", "one score per break in the run", column="break_key"),
+        critical("anomaly_score_range", "ExpectColumnValuesToBeBetween", "anomaly score between 0 and 1",
+                 column="anomaly_score", min_value=0, max_value=1),
+        critical("anomaly_rank_positive", "ExpectColumnValuesToBeBetween", "anomaly rank >= 1 (1 = most suspicious)",
+                 column="anomaly_rank", min_value=1),
+        critical("anomaly_rank_unique", "ExpectColumnValuesToBeUnique", "ranks are not shared", column="anomaly_rank"),
+    ]
+    if "main.fct_trade_breaks" in tables:
+        checks.append(warning(
+            "break_key_in_register", "UnexpectedRowsExpectation", "every scored break is in fct_trade_breaks",
+            unexpected_rows_query="select break_key from {batch} where break_key not in "
+            "(select break_key from main.fct_trade_breaks where break_key is not null)",
+        ))
+    return Dataset(
+        name="break_scores",
+        sql=f"select * from scores.break_scores where scoring_run_id = {sql_literal(run)}",
+        key_columns=("break_key", "anomaly_rank"),
+        checks=checks,
+    )

@@ -1,0 +1,152 @@
+"""The landing gate on the real small world, and on bad broker files dropped and landed by the real ingest.
+
+Each bad batch lands under its own ingest run id into one shared copy of the world's landing, so each
+gate run validates exactly that batch (the gate is scoped by ingest run id, as in the DAGs).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+from gate_helpers import failed_names, make_cfg
+
+from expectations import GateFailed, run_gate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def good_landing(world, tmp_path_factory):
+    home = tmp_path_factory.mktemp("landing_good")
+    cfg = make_cfg(home / "var", landing=world.landing, warehouse=home / "warehouse.duckdb")
+    report = run_gate("landing", "nightly__good", cfg=cfg, ingest_run_ids=["world_full", "world_broker"])
+    return cfg, report
+
+
+def test_good_world_passes_and_records_every_expectation(good_landing):
+    cfg, report = good_landing
+    assert report.success
+    assert not report.critical_failures
+    names = {o.expectation for o in report.outcomes}
+    # every broker table, the manifest and Salesforce were validated
+    for name in ("landing.broker_manifest.quarantined_ratio", "landing.internal_trades.trade_id_unique",
+                 "landing.fix_executions.ord_status_enum", "landing.pb_confirms.price_positive",
+                 "landing.billing.market_value_non_negative", "landing.salesforce_manifest.rows_match_manifest",
+                 "landing.salesforce_account.household_id_not_null"):
+        assert name in names
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select expectation, severity, success, observed_value from quality.gate_results "
+            "where run_id = 'nightly__good' and gate = 'landing'"
+        ).fetchall()
+    assert len(rows) == len(report.outcomes)
+    assert all(success for _, severity, success, _ in rows if severity == "critical")
+    # Data Docs were built to HTML under gx_root
+    assert report.data_docs_index == cfg.paths.gx_root / "data_docs" / "index.html"
+    assert report.data_docs_index.exists()
+    assert any((cfg.paths.gx_root / "data_docs" / "validations").rglob("*.html"))
+
+
+@pytest.fixture(scope="module")
+def bad_landing(world, tmp_path_factory):
+    """A copy of the world's drop + landing with three bad deliveries, each landed by its own run."""
+    from ingest.broker_files import land_broker_files
+
+    root = tmp_path_factory.mktemp("landing_bad")
+    drop, landing = root / "drop", root / "landing"
+    shutil.copytree(world.drop, drop)
+    shutil.copytree(world.landing, landing)
+
+    # 1. a corrected billing redelivery with negative market values (AUM) for three accounts
+    billing = drop / "billing" / "billing_202610.csv"
+    lines = billing.read_text().splitlines()
+    for i in (1, 2, 3):
+        fields = lines[i].split(",")
+        fields[2] = "-" + fields[2]
+        lines[i] = ",".join(fields)
+    billing.write_text("\n".join(lines) + "\n")
+    land_broker_files(drop, landing, run_id="bad_billing", sources=["billing"])
+
+    # 2. a trade book repeating trade ids: five rows twice in the file, all of them already booked
+    book = (drop / "oms" / "trade_book_20261030.csv").read_text().splitlines()
+    rows = book[1:51]
+    (drop / "oms" / "trade_book_20261102.csv").write_text("\n".join([book[0], *rows, *rows[:5]]) + "\n")
+    land_broker_files(drop, landing, run_id="bad_trades", sources=["internal_trades"])
+
+    # 3. a FIX drop copy that is 60% garbage (CheckSum(10) wrong on 6 of every 10 messages)
+    messages = (drop / "fix" / "BRKA_20261030.fix").read_bytes().split(b"\n")
+    garbled = []
+    for i, message in enumerate(messages):
+        if message and i % 10 < 6:
+            head, _, checksum = message.rpartition(b"\x0110=")
+            wrong = b"000" if checksum[:3] != b"000" else b"001"
+            message = head + b"\x0110=" + wrong + checksum[3:]
+        garbled.append(message)
+    (drop / "fix" / "BRKA_20261102.fix").write_bytes(b"\n".join(garbled))
+    land_broker_files(drop, landing, run_id="garbage_fix", sources=["fix_executions"])
+
+    cfg = make_cfg(root / "var", landing=landing, warehouse=root / "warehouse.duckdb")
+    return cfg
+
+
+def _fail(cfg, run_id: str) -> GateFailed:
+    with pytest.raises(GateFailed) as failed:
+        run_gate("landing", f"gate__{run_id}", cfg=cfg, ingest_run_ids=[run_id], build_docs=False)
+    return failed.value
+
+
+def test_negative_aum_in_billing_fails_the_landing_gate(bad_landing):
+    failure = _fail(bad_landing, "bad_billing")
+    assert "landing.billing.market_value_non_negative" in {o.expectation for o in failure.report.critical_failures}
+    message = str(failure)
+    assert "landing gate FAILED" in message
+    assert "CRITICAL landing.billing.market_value_non_negative: observed 3 of" in message
+    assert "market value (AUM) of an account is never negative" in message
+    assert "-" in message.split("landing.billing.market_value_non_negative")[1].split("sample:")[1]
+    # only the billing batch was validated, nothing else failed
+    assert failed_names(failure.report) == {"landing.billing.market_value_non_negative"}
+
+
+def test_duplicate_trade_ids_fail_the_landing_gate(bad_landing):
+    failure = _fail(bad_landing, "bad_trades")
+    critical = {o.expectation: o for o in failure.report.critical_failures}
+    assert set(critical) == {"landing.internal_trades.trade_id_unique", "landing.internal_trades.trade_id_not_already_booked"}
+    assert critical["landing.internal_trades.trade_id_unique"].observed_value.startswith("10 of 55 rows unexpected")
+    assert critical["landing.internal_trades.trade_id_not_already_booked"].observed_value == "55"
+    message = str(failure)
+    assert "trade ids are unique in the trade book" in message
+    assert "trade_book_20261102.csv" in message  # the sample rows name the file
+
+
+def test_mostly_garbage_fix_file_fails_the_landing_gate(bad_landing):
+    failure = _fail(bad_landing, "garbage_fix")
+    critical = {o.expectation: o for o in failure.report.critical_failures}
+    assert set(critical) == {"landing.broker_manifest.quarantined_ratio"}
+    outcome = critical["landing.broker_manifest.quarantined_ratio"]
+    assert outcome.observed_value.startswith("1 of ")  # one file of the run is over the bound
+    sample = outcome.sample_rows[0]
+    assert sample["file_path"] == "fix/BRKA_20261102.fix"
+    assert 0.55 < float(sample["quarantined_ratio"]) < 0.65
+    assert "at most 20% of its records quarantined" in str(failure)
+    # the manifest's quarantine counts agree with the quarantine file (the counts check passed)
+    assert "landing.broker_manifest.quarantined_rows_match_manifest" not in failed_names(failure.report)
+
+
+def test_failed_gate_is_recorded_with_observed_values(bad_landing):
+    with duckdb.connect(str(bad_landing.paths.warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select observed_value, details from quality.gate_results "
+            "where run_id = 'gate__garbage_fix' and expectation = 'landing.broker_manifest.quarantined_ratio' "
+            "and not success"
+        ).fetchall()
+    assert len(rows) == 1
+    assert "BRKA_20261102.fix" in rows[0][1]
+
+
+def test_thresholds_are_configurable(bad_landing):
+    report = run_gate("landing", "gate__garbage_lenient", cfg=bad_landing, ingest_run_ids=["garbage_fix"],
+                      thresholds={"landing_max_quarantined_ratio": 0.7}, build_docs=False)
+    assert report.success
+    assert "landing.broker_manifest.quarantined_ratio_warn" in {o.expectation for o in report.warnings}

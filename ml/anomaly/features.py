@@ -19,6 +19,9 @@ Money is converted to USD with rates read from the day's own FX-forward trades (
 USD per EUR, ``USDJPY`` gives JPY per USD), so an account's habit is comparable across currencies without
 any external rate source.
 
+Sums run over DECIMAL logs (exact, so the result does not depend on DuckDB's parallel summation order) and
+the feature frame is rounded: the same warehouse gives the same snapshot hash on every run.
+
 Categorical columns are one-hot encoded against the fixed level lists below (an unseen level falls in no
 column), so the feature matrix has the same columns on every run and for every model version.
 """
@@ -175,7 +178,7 @@ order_prices as (
         business_date,
         instrument_id,
         order_key,
-        avg(ln(price)) as log_price,
+        cast(avg(cast(ln(price) as decimal(18, 12))) as decimal(18, 12)) as log_price,
         count(*) as allocation_count
     from priced
     where price > 0
@@ -232,7 +235,7 @@ order_price_features as (
             case when order_prices.log_price <= instrument_days.bottom_two[1]
                 then instrument_days.bottom_two[2] else instrument_days.bottom_two[1] end
         end as peer_min_log_price,
-        order_prices.log_price - instrument_history.history_log_price as price_dev_log_vs_history
+        cast(order_prices.log_price - instrument_history.history_log_price as double) as price_dev_log_vs_history
     from order_prices
     inner join instrument_days
         on order_prices.business_date = instrument_days.business_date
@@ -245,7 +248,7 @@ order_price_features as (
 sized as (
     select
         *,
-        ln(greatest(notional_usd, 1.0)) as log_notional
+        cast(ln(greatest(notional_usd, 1.0)) as decimal(18, 12)) as log_notional
     from priced
 ),
 
@@ -341,7 +344,7 @@ features as (
         end as price_outside_peer_range_log,
         cast(coalesce(order_price_features.peer_order_count, 0) as double) as peer_order_count,
         order_price_features.price_dev_log_vs_history,
-        sized.log_notional as notional_usd_log,
+        cast(sized.log_notional as double) as notional_usd_log,
         case when account_history.history_count > 0 then
             sized.log_notional - account_history.history_sum / account_history.history_count
         end as size_dev_log_vs_account_history,
@@ -356,7 +359,7 @@ features as (
             sized.log_notional
             - (account_history.log_notional_sum - sized.log_notional) / (account_history.trade_count - 1)
         end as size_dev_log_vs_account_same_day,
-        sized.log_notional - asset_class_days.median_log_notional as size_dev_log_vs_asset_class_day,
+        cast(sized.log_notional - asset_class_days.median_log_notional as double) as size_dev_log_vs_asset_class_day,
         cast(coalesce(
             brokerage_accounts.status = 'Closed'
             and (brokerage_accounts.closed_on is null or brokerage_accounts.closed_on <= sized.business_date),
@@ -470,6 +473,8 @@ def compute_trade_features(warehouse: str | Path, business_dates: list | None = 
     if business_dates:
         wanted = {pd.Timestamp(d).date() for d in business_dates}
         frame = frame[frame["business_date"].isin(wanted)].reset_index(drop=True)
-    for column in FEATURE_COLUMNS:
-        frame[column] = frame[column].astype("float64")
+    # DuckDB's parallel sums differ in the last bits from run to run; rounding makes the snapshot hash (and the
+    # model input) reproducible
+    for column in (*FEATURE_COLUMNS, "notional_usd"):
+        frame[column] = frame[column].astype("float64").round(8)
     return FeatureSnapshot(frame=frame, snapshot_hash=snapshot_hash(frame), warehouse=str(warehouse))

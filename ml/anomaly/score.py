@@ -1,0 +1,240 @@
+"""Batch scoring with ``models:/northstar-break-anomaly@champion``, written back into the warehouse.
+
+:func:`score_break_anomalies` (``python -m ml anomaly-score --run-id X``, and the DAG task):
+
+1. loads the champion by alias (:func:`ml.registry.load_model`), never a version number;
+2. computes the trade features for the requested business dates (default: every date in the warehouse);
+3. writes, in one transaction, ``scores.trade_anomaly_scores`` (one row per scoring run x trade),
+   ``scores.break_scores`` (one row per scoring run x break_key, the columns CONTRACTS.md fixes) and the run's
+   row in ``scores.scoring_runs`` (kind ``break``). A re-run with the same scoring run id replaces that run's
+   rows (delete + insert), so retries never duplicate.
+
+A break takes the score of its trade (allocation-level breaks, including a confirm with no book row) or the
+highest score among its order's trades (order-level breaks). A break whose trade could not be scored (no
+feature row) gets 1.0: unknown is treated as most suspicious so it is never buried. ``scored_at`` is the run's
+logical time: the caller passes it (the DAG: its data interval end); without it, the latest
+``last_seen_at`` in the break register (the reconciliation's own observation time), never the wall clock.
+
+This module never reads labels or the sandbox's truth folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ml.anomaly.features import compute_trade_features, feature_matrix
+from northstar.settings import Settings, settings
+
+log = logging.getLogger(__name__)
+
+UNSCORED_BREAK_SCORE = 1.0
+KIND = "break"
+
+DDL = (
+    "create schema if not exists scores",
+    """
+    create table if not exists scores.trade_anomaly_scores (
+        scoring_run_id varchar not null,
+        scored_at timestamp not null,
+        business_date date,
+        trade_id varchar not null,
+        order_id varchar,
+        account_number varchar,
+        instrument_id varchar,
+        asset_class varchar,
+        notional_usd double,
+        anomaly_score double not null,
+        anomaly_rank integer not null,
+        model_version varchar not null,
+        mlflow_run_id varchar,
+        feature_snapshot_hash varchar
+    )
+    """,
+    """
+    create table if not exists scores.break_scores (
+        scoring_run_id varchar not null,
+        scored_at timestamp not null,
+        break_key varchar not null,
+        anomaly_score double not null,
+        anomaly_rank integer not null,
+        model_version varchar not null,
+        mlflow_run_id varchar
+    )
+    """,
+    """
+    create table if not exists scores.scoring_runs (
+        scoring_run_id varchar not null,
+        kind varchar not null,
+        scored_at timestamp not null,
+        rows bigint,
+        model_versions varchar,
+        mlflow_run_ids varchar,
+        dbt_invocation_id varchar,
+        feature_snapshot_hash varchar
+    )
+    """,
+)
+
+
+@dataclass
+class ScoreResult:
+    scoring_run_id: str
+    scored_at: str
+    model_version: str
+    mlflow_run_id: str | None
+    trades_scored: int
+    breaks_scored: int
+    breaks_without_trade_score: int
+    feature_snapshot_hash: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _default_scored_at(warehouse) -> datetime:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        value = con.execute("select max(last_seen_at) from main.fct_trade_breaks").fetchone()[0]
+    if value is None:
+        raise ValueError("no scored_at given and the break register is empty: pass scored_at")
+    return value
+
+
+def rank_descending(scores: pd.Series, keys: pd.Series) -> np.ndarray:
+    """1 = highest score; ties broken by key so the ranking is deterministic."""
+    order = pd.DataFrame({"score": scores.to_numpy(), "key": keys.to_numpy()}).sort_values(
+        ["score", "key"], ascending=[False, True], kind="mergesort")
+    ranks = np.empty(len(order), dtype=np.int32)
+    ranks[order.index.to_numpy()] = np.arange(1, len(order) + 1, dtype=np.int32)
+    return ranks
+
+
+def break_scores_from_trades(breaks: pd.DataFrame, trade_scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """break_key -> anomaly_score from the trade scores (see the module doc), and how many had no trade score."""
+    by_trade = trade_scores.set_index("trade_id")["anomaly_score"]
+    by_order = trade_scores.dropna(subset=["order_id"]).groupby("order_id")["anomaly_score"].max()
+    allocation = breaks["trade_id"].map(by_trade)
+    order = breaks["order_id"].map(by_order)
+    score = np.where(breaks["break_level"].eq("order") | breaks["trade_id"].isna(), order, allocation)
+    score = pd.Series(score, index=breaks.index, dtype="float64")
+    score = score.fillna(allocation).fillna(order)
+    missing = int(score.isna().sum())
+    return pd.DataFrame({"break_key": breaks["break_key"], "anomaly_score": score.fillna(UNSCORED_BREAK_SCORE)}), missing
+
+
+def score_break_anomalies(
+    scoring_run_id: str,
+    scored_at: datetime | str | None = None,
+    cfg: Settings | None = None,
+    business_dates: list | None = None,
+    dbt_invocation: str | None = None,
+    alias: str = "champion",
+) -> ScoreResult:
+    """Score every trade and break of ``business_dates`` (default all) with ``@champion``; write the scores."""
+    from ml import registry
+    from ml.anomaly.train import dbt_invocation_id
+
+    cfg = cfg or settings()
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    model, version = registry.load_model(registry.BREAK_ANOMALY_MODEL, alias, flavor="xgboost", cfg=cfg)
+    model_version = registry.version_label(registry.BREAK_ANOMALY_MODEL, version.version)
+    seconds["load_model"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    snapshot = compute_trade_features(cfg.paths.warehouse, business_dates)
+    seconds["features"] = time.perf_counter() - started
+    scored_at = pd.Timestamp(scored_at).to_pydatetime() if scored_at is not None else _default_scored_at(
+        cfg.paths.warehouse)
+    if getattr(scored_at, "tzinfo", None) is not None:
+        scored_at = pd.Timestamp(scored_at).tz_convert("UTC").tz_localize(None).to_pydatetime()
+
+    started = time.perf_counter()
+    frame = snapshot.frame
+    probabilities = model.predict_proba(feature_matrix(frame))[:, 1] if len(frame) else np.array([])
+    trades = pd.DataFrame({
+        "scoring_run_id": scoring_run_id,
+        "scored_at": scored_at,
+        "business_date": frame["business_date"],
+        "trade_id": frame["trade_id"],
+        "order_id": frame["order_id"],
+        "account_number": frame["account_number"],
+        "instrument_id": frame["instrument_id"],
+        "asset_class": frame["asset_class"],
+        "notional_usd": frame["notional_usd"],
+        "anomaly_score": probabilities.astype("float64"),
+    })
+    trades["anomaly_rank"] = rank_descending(trades["anomaly_score"], trades["trade_id"])
+    trades["model_version"] = model_version
+    trades["mlflow_run_id"] = version.run_id
+    trades["feature_snapshot_hash"] = snapshot.snapshot_hash
+    seconds["predict"] = time.perf_counter() - started
+
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        breaks = con.execute(
+            "select break_key, business_date, break_level, trade_id, order_id from main.fct_trade_breaks"
+        ).df()
+    if business_dates:
+        wanted = {pd.Timestamp(d).date() for d in business_dates}
+        breaks = breaks[pd.to_datetime(breaks["business_date"]).dt.date.isin(wanted)].reset_index(drop=True)
+    break_scores, missing = break_scores_from_trades(breaks, trades)
+    if missing:
+        log.warning("%d breaks had no scored trade; scored %.1f", missing, UNSCORED_BREAK_SCORE)
+    break_scores.insert(0, "scored_at", scored_at)
+    break_scores.insert(0, "scoring_run_id", scoring_run_id)
+    break_scores["anomaly_rank"] = rank_descending(break_scores["anomaly_score"], break_scores["break_key"])
+    break_scores["model_version"] = model_version
+    break_scores["mlflow_run_id"] = version.run_id
+    dbt_invocation = dbt_invocation or dbt_invocation_id(cfg)
+    run_row = pd.DataFrame([{
+        "scoring_run_id": scoring_run_id, "kind": KIND, "scored_at": scored_at, "rows": len(break_scores),
+        "model_versions": model_version, "mlflow_run_ids": version.run_id, "dbt_invocation_id": dbt_invocation,
+        "feature_snapshot_hash": snapshot.snapshot_hash,
+    }])
+
+    started = time.perf_counter()
+    write_scores(cfg.paths.warehouse, scoring_run_id, trades, break_scores, run_row)
+    seconds["write"] = time.perf_counter() - started
+    log.info("scoring run %s: %d trades, %d breaks with %s", scoring_run_id, len(trades), len(break_scores),
+             model_version)
+    return ScoreResult(scoring_run_id, str(scored_at), model_version, version.run_id, len(trades),
+                       len(break_scores), missing, snapshot.snapshot_hash, seconds)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Insert the frame's columns that the table has (another writer may own extra columns of scoring_runs)."""
+    existing = [r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'scores' and table_name = ? "
+        "order by ordinal_position", [table]).fetchall()]
+    columns = [c for c in frame.columns if c in existing]
+    con.register("incoming", frame[columns])
+    column_list = ", ".join(columns)
+    con.execute(f"insert into scores.{table} ({column_list}) select {column_list} from incoming")  # noqa: S608
+    con.unregister("incoming")
+
+
+def write_scores(warehouse, scoring_run_id: str, trades: pd.DataFrame, break_scores: pd.DataFrame,
+                 run_row: pd.DataFrame) -> None:
+    """Replace the scoring run's rows in the three tables, atomically."""
+    with duckdb.connect(str(warehouse)) as con:
+        for statement in DDL:
+            con.execute(statement)
+        con.execute("begin transaction")
+        try:
+            con.execute("delete from scores.trade_anomaly_scores where scoring_run_id = ?", [scoring_run_id])
+            con.execute("delete from scores.break_scores where scoring_run_id = ?", [scoring_run_id])
+            con.execute("delete from scores.scoring_runs where scoring_run_id = ? and kind = ?", [scoring_run_id, KIND])
+            _insert(con, "trade_anomaly_scores", trades)
+            _insert(con, "break_scores", break_scores)
+            _insert(con, "scoring_runs", run_row)
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise

@@ -1,0 +1,82 @@
+"""Unit tests for the break-anomaly pieces that need no warehouse: priority, ranking, break-score rule, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.unit
+
+
+def test_priority_urgency_follows_score_and_settlement_blocking_types():
+    from ml.anomaly.priority import priority_for
+
+    assert priority_for(0.95, "commission", 50_000).urgency == 1
+    assert priority_for(0.5, "commission", 50_000).urgency == 2
+    assert priority_for(0.05, "commission", 50_000).urgency == 3
+    assert priority_for(0.05, "missing_confirm", 50_000).urgency == 2  # blocks settlement
+    assert priority_for(None, None, None).urgency == 3
+
+
+def test_priority_impact_follows_amount_and_is_raised_for_an_urgent_score():
+    from ml.anomaly.priority import priority_for
+
+    assert priority_for(0.1, "price", 2_500_000).impact == 1
+    assert priority_for(0.1, "price", -250_000).impact == 2  # the size of the amount, not its sign
+    assert priority_for(0.1, "price", 5_000).impact == 3
+    assert priority_for(0.1, "price", None).impact == 2
+    assert priority_for(0.9, "price", 5_000).impact == 2
+    top = priority_for(0.99, "quantity", 5_000_000)
+    assert (top.impact, top.urgency, top.priority) == (1, 1, 1)
+    assert top.as_fields() == {"impact": "1", "urgency": "1"}
+    low = priority_for(0.0, "commission", 10.0)
+    assert (low.impact, low.urgency, low.priority) == (3, 3, 5)
+    assert "amount" in low.reason and "score" in low.reason
+
+
+def test_rank_descending_is_dense_from_one_and_breaks_ties_by_key():
+    from ml.anomaly.score import rank_descending
+
+    ranks = rank_descending(pd.Series([0.2, 0.9, 0.2, 0.5]), pd.Series(["d", "a", "b", "c"]))
+    assert ranks.tolist() == [4, 1, 3, 2]
+
+
+def test_break_takes_its_trades_score_or_its_orders_highest_and_unknown_is_most_suspicious():
+    from ml.anomaly.score import UNSCORED_BREAK_SCORE, break_scores_from_trades
+
+    trades = pd.DataFrame({"trade_id": ["T1", "T2", "T3"], "order_id": ["O1", "O1", "O2"],
+                           "anomaly_score": [0.1, 0.7, 0.3]})
+    breaks = pd.DataFrame({
+        "break_key": ["b-alloc", "b-order", "b-unknown"],
+        "break_level": ["allocation", "order", "allocation"],
+        "trade_id": ["T3", None, "T9"],
+        "order_id": [None, "O1", None],
+    })
+    scores, missing = break_scores_from_trades(breaks, trades)
+    assert dict(zip(scores["break_key"], scores["anomaly_score"], strict=True)) == {
+        "b-alloc": 0.3, "b-order": 0.7, "b-unknown": UNSCORED_BREAK_SCORE}
+    assert missing == 1
+
+
+def test_ranking_metrics_by_hand():
+    from ml.anomaly.model import ranking_metrics
+
+    labels = np.array([1, 0, 1, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1])
+    metrics = ranking_metrics(labels, scores)
+    # average precision: positives at ranks 1 and 3 -> (1/1 + 2/3) / 2
+    assert metrics["pr_auc"] == pytest.approx((1 + 2 / 3) / 2)
+    assert metrics["precision_at_50"] == pytest.approx(2 / 6)  # k capped at the population
+    assert np.isnan(ranking_metrics(np.zeros(4), np.arange(4.0))["pr_auc"])
+
+
+def test_holdout_is_the_latest_business_date():
+    from ml.anomaly.model import holdout_split
+
+    frame = pd.DataFrame({"business_date": ["2026-10-28", "2026-10-30", "2026-10-29", "2026-10-30"]})
+    split = holdout_split(frame)
+    assert split.holdout_dates == ["2026-10-30"]
+    assert len(split.holdout) == 2 and set(split.train["business_date"]) == {"2026-10-28", "2026-10-29"}
+    with pytest.raises(ValueError):
+        holdout_split(frame.iloc[[1]])

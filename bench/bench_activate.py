@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def build_org(db: Path, households: int) -> None:
+def build_org(db: Path, households: int, no_consent_every: int) -> None:
     from sandbox.salesforce.store import SalesforceStore, format_datetime, new_id, quote, table_name
     from sandbox.world.crm import KEY_PREFIX, SCHEMA
 
@@ -46,14 +46,14 @@ def build_org(db: Path, households: int) -> None:
     conn.execute("begin immediate")
     conn.executemany(sql, (
         (new_id("001", i + 1), f"Household {i}", "Household", new_id("005", i % advisors + 1), f"HH{i + 1:07d}",
-         int(i % 10 != 3), stamp, stamp, stamp, 0)
+         int(not no_consent_every or i % no_consent_every != 3), stamp, stamp, stamp, 0)
         for i in range(households)))
     conn.execute("commit")
     conn.execute("update _objects set next_seq = max(next_seq, ?) where name = 'Account'", (households + 1,))
     store.close()
 
 
-def build_scores(warehouse: Path, households: int, advisors: int, bump: float) -> None:
+def build_scores(warehouse: Path, households: int, no_consent_every: int, bump: float) -> None:
     import duckdb
 
     con = duckdb.connect(str(warehouse))
@@ -63,7 +63,7 @@ def build_scores(warehouse: Path, households: int, advisors: int, bump: float) -
             'HH' || lpad(cast(i + 1 as varchar), 7, '0') as household_id,
             '001' || lpad(cast(i + 1 as varchar), 12, '0') as account_id,
             null::varchar as advisor_id,
-            i % 10 <> 3 as has_analytics_consent,
+            {f"i % {no_consent_every} <> 3" if no_consent_every else "true"} as has_analytics_consent,
             'bench-score' as scoring_run_id,
             date '2026-10-30' as as_of_date,
             timestamp '2026-10-30 22:00:00' as scored_at,
@@ -95,6 +95,8 @@ def main(argv: list[str]) -> int:  # noqa: C901 - one linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=1_000_000)
     parser.add_argument("--work", type=Path, default=REPO / "var" / "bench" / "activate")
+    parser.add_argument("--no-consent-every", type=int, default=0,
+                        help="every Nth household without analytics consent (0: all consented, all pushed)")
     args = parser.parse_args(argv)
     n = args.households
 
@@ -120,13 +122,13 @@ def main(argv: list[str]) -> int:  # noqa: C901 - one linear script
     cfg.paths.ensure()
 
     started = time.monotonic()
-    builder = mp.get_context("spawn").Process(target=build_org, args=(state / "salesforce.db", n))
+    builder = mp.get_context("spawn").Process(target=build_org, args=(state / "salesforce.db", n, args.no_consent_every))
     builder.start()
     builder.join()
     if builder.exitcode:
         print(f"building the org failed (exit {builder.exitcode})")
         return 1
-    build_scores(cfg.paths.warehouse, n, max(1, n // 1000), 1.0)
+    build_scores(cfg.paths.warehouse, n, args.no_consent_every, 1.0)
     print(f"setup: {n:,} Accounts + fct_household_scores in {time.monotonic() - started:.1f}s", flush=True)
 
     credentials = _random_credentials()

@@ -68,16 +68,20 @@ DDL = (
         mlflow_run_id varchar
     )
     """,
+    # the same definition as ml/scoring.py (household runs), whichever writer creates it first
     """
     create table if not exists scores.scoring_runs (
-        scoring_run_id varchar not null,
+        scoring_run_id varchar primary key,
         kind varchar not null,
         scored_at timestamp not null,
+        as_of_date date,
         rows bigint,
         model_versions varchar,
         mlflow_run_ids varchar,
         dbt_invocation_id varchar,
-        feature_snapshot_hash varchar
+        feature_snapshot_hash varchar,
+        needs_retraining boolean,
+        segment_transitions varchar
     )
     """,
 )
@@ -194,7 +198,8 @@ def score_break_anomalies(
     break_scores["mlflow_run_id"] = version.run_id
     dbt_invocation = dbt_invocation or dbt_invocation_id(cfg)
     run_row = pd.DataFrame([{
-        "scoring_run_id": scoring_run_id, "kind": KIND, "scored_at": scored_at, "rows": len(break_scores),
+        "scoring_run_id": scoring_run_id, "kind": KIND, "scored_at": scored_at,
+        "as_of_date": max(frame["business_date"]) if len(frame) else None, "rows": len(break_scores),
         "model_versions": model_version, "mlflow_run_ids": version.run_id, "dbt_invocation_id": dbt_invocation,
         "feature_snapshot_hash": snapshot.snapshot_hash,
     }])
@@ -226,6 +231,11 @@ def write_scores(warehouse, scoring_run_id: str, trades: pd.DataFrame, break_sco
     with duckdb.connect(str(warehouse)) as con:
         for statement in DDL:
             con.execute(statement)
+        other_kind = con.execute("select kind from scores.scoring_runs where scoring_run_id = ? and kind <> ?",
+                                 [scoring_run_id, KIND]).fetchone()
+        if other_kind is not None:
+            raise ValueError(f"scoring run id {scoring_run_id!r} is already a {other_kind[0]!r} run in "
+                             "scores.scoring_runs (one id per run across kinds): pass another run id")
         con.execute("begin transaction")
         try:
             con.execute("delete from scores.trade_anomaly_scores where scoring_run_id = ?", [scoring_run_id])

@@ -309,3 +309,16 @@ def test_scoring_one_business_date_and_the_cli(anomaly_world, champion, capsys):
     assert got == expected > 0
     assert _count(cfg, "select count(distinct business_date) from scores.trade_anomaly_scores "
                        "where scoring_run_id = 'anomaly-cli-1'") == 1
+
+
+def test_a_run_id_already_used_by_a_household_run_is_refused(anomaly_world, champion):
+    from ml.anomaly.score import score_break_anomalies
+
+    cfg, _, _ = anomaly_world
+    score_break_anomalies("anomaly-shared-id", scored_at="2026-10-30 21:30:00", cfg=cfg,
+                          business_dates=["2026-10-30"])
+    with duckdb.connect(str(cfg.paths.warehouse)) as con:
+        con.execute("update scores.scoring_runs set kind = 'household' where scoring_run_id = 'anomaly-shared-id'")
+    with pytest.raises(ValueError, match="already a 'household' run"):
+        score_break_anomalies("anomaly-shared-id", scored_at="2026-10-30 21:30:00", cfg=cfg,
+                              business_dates=["2026-10-30"])

@@ -81,7 +81,9 @@ class TrainingConfig:
     churn_auc_floor: float = 0.55
     churn_brier_ceiling: float = 0.20
     fairness_tolerance: float = 0.05  # worst group may be at most this much worse than the champion's
-    score_psi_ceiling: float = drift.RETRAIN_PSI
+    # Promotion gate: a challenger whose training population is *severely* unlike tonight's (a broken
+    # feature snapshot, a lost source) is not promoted. Moderate drift is the nightly monitor's job.
+    score_psi_ceiling: float = 0.50
 
     def xgb_params(self, kind: str) -> dict:
         params = {"eta": self.learning_rate, "max_depth": self.max_depth, "min_child_weight": self.min_child_weight,
@@ -376,6 +378,15 @@ def train_model(kind: str, data: TrainingData, config: TrainingConfig | None = N
     train_rows = _rows(kind, data.train)
     train_matrix = model_matrix(train_rows)
     profile = drift.reference_profile(train_matrix, {"score": predict(booster, train_rows)})
+    if scoring_frame is None:
+        scoring_frame = load_features([data.plan.scoring], cfg)
+    population = scoring_frame if kind == "clv" else scoring_frame.loc[
+        scoring_frame["is_active_at_cutoff"].fillna(False).astype(bool)]
+    # The nightly monitor's reference: the population this model was trained *for* (the latest billed
+    # cutoff at training time). Training cutoffs are a year or more old by construction (their labels
+    # must be complete), so against them every night would "drift" and retraining could never reset it.
+    deployment_profile = drift.reference_profile(model_matrix(population),
+                                                 {"score": predict(booster, population)}) if len(population) else profile
 
     with registry.start_training_run(name, run_name=f"{kind}-{data.plan.holdout.date()}", cfg=cfg) as run:
         lineage = data.lineage()
@@ -394,7 +405,8 @@ def train_model(kind: str, data: TrainingData, config: TrainingConfig | None = N
         mlflow.log_metrics({"fit_seconds": fit_seconds, "train_rows": float(len(train_rows)),
                             "holdout_rows": float(len(holdout))})
         mlflow.log_dict(lineage, "lineage.json")
-        mlflow.log_dict(profile, "drift_reference.json")
+        mlflow.log_dict(deployment_profile, "drift_reference.json")
+        mlflow.log_dict(profile, "drift_reference_training.json")
         mlflow.log_dict({"metrics": metrics, "baselines": baselines}, "evaluation/holdout_metrics.json")
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -431,10 +443,6 @@ def train_model(kind: str, data: TrainingData, config: TrainingConfig | None = N
             champion_groups["groups"] = group_metrics(kind, holdout, values)
         return score_metrics(kind, y, values)
 
-    if scoring_frame is None:
-        scoring_frame = load_features([data.plan.scoring], cfg)
-    population = scoring_frame if kind == "clv" else scoring_frame.loc[
-        scoring_frame["is_active_at_cutoff"].fillna(False).astype(bool)]
     drift_check, drift_table = _drift_check(profile, population, booster, config.score_psi_ceiling)
     # The champion's group metrics are filled by ``evaluate`` before the checks are read, so the fairness
     # gate is computed lazily inside a wrapper.

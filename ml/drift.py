@@ -5,6 +5,10 @@ share. Bins are the reference's deciles (``BINS`` quantile edges, open at both e
 missing values, so a feature that starts arriving empty shows up as drift. Shares are floored at
 ``EPSILON`` so an empty bin does not give an infinite PSI.
 
+Values are rounded to 4 significant digits first: billing ratios such as the effective fee rate sit on
+a few exact values (85.0003 bps, 84.9998 bps) and float noise would otherwise flip them across a
+quantile edge and fake a shift.
+
 Thresholds (the usual credit-risk convention): PSI < 0.10 stable, 0.10-0.25 ``warn``,
 >= 0.25 ``retrain`` — the model is marked for retraining (registered-model tag ``needs_retraining``).
 """
@@ -20,9 +24,17 @@ WARN_PSI = 0.10
 RETRAIN_PSI = 0.25
 
 
+def _rounded(values) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.where(np.isfinite(x) & (x != 0), np.floor(np.log10(np.abs(x))), 0.0)
+        scale = 10.0 ** (3 - magnitude)
+        return np.where(np.isfinite(x), np.round(x * scale) / scale, x)
+
+
 def reference_bins(values, bins: int = BINS) -> dict:
     """Edges and shares of the reference population (JSON-serialisable; stored with the model run)."""
-    x = np.asarray(values, dtype=float)
+    x = _rounded(values)
     finite = x[np.isfinite(x)]
     if finite.size == 0:
         edges: list[float] = []
@@ -41,7 +53,7 @@ def _shares(x: np.ndarray, edges: list[float]) -> np.ndarray:
 
 def psi(reference: dict, values) -> float:
     q = np.maximum(np.asarray(reference["shares"], dtype=float), EPSILON)
-    p = np.maximum(_shares(np.asarray(values, dtype=float), reference["edges"]), EPSILON)
+    p = np.maximum(_shares(_rounded(values), reference["edges"]), EPSILON)
     return float(np.sum((p - q) * np.log(p / q)))
 
 

@@ -278,6 +278,12 @@ def _expectation(check: Check, dataset: Dataset, gate: str):
     return cls(severity=check.severity, description=check.description, meta={"northstar_check": name}, **check.kwargs)
 
 
+def _select(sql: str) -> str:
+    """GX query assets must start with ``select``: wrap CTE queries."""
+    sql = sql.strip()
+    return sql if sql.lower().startswith("select ") else f"select * from ({sql}) as dataset"  # noqa: S608 - our own SQL
+
+
 def _result_format(dataset: Dataset, rows: bool) -> dict:
     """GX honours result_format per validation run, not per expectation.
 
@@ -311,7 +317,7 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
         run_id = gx.RunIdentifier(run_name=ctx.run_id, run_time=datetime.now(UTC))
         try:
             for dataset in plan.datasets:
-                asset = source.add_query_asset(name=dataset.name, query=dataset.sql)
+                asset = source.add_query_asset(name=dataset.name, query=_select(dataset.sql))
                 batch_definition = asset.add_batch_definition_whole_table("whole")
                 groups = {
                     False: [c for c in dataset.checks if c.expectation != "UnexpectedRowsExpectation"],

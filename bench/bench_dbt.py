@@ -435,6 +435,17 @@ def pandas_recon(internal, confirms, executions, tolerances):
 CHILDREN = {"dbt": child_dbt, "duckdb": child_duckdb, "pandas": child_pandas}
 
 
+def _own_peak_rss_mb() -> float:
+    """This process's high-water RSS since exec (VmHWM): ``ru_maxrss`` would carry over the parent's
+    peak from before the fork, and the parent holds the sandbox and the landing work."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_child(kind: str, spec: dict) -> dict:
     """One measured step in a fresh process: its result, wall time and its own peak RSS."""
     with tempfile.NamedTemporaryFile("w+", suffix=".json", delete=False) as handle:
@@ -450,13 +461,22 @@ def run_child(kind: str, spec: dict) -> dict:
         out_path.unlink(missing_ok=True)
     if proc.returncode != 0:
         result = {**result, "ok": False, "failures": [*result.get("failures", []), f"exit {proc.returncode}"]}
-    return {**result, "process_s": elapsed, "peak_rss_mb": usage.ru_maxrss / 1024,
+    return {**result, "process_s": elapsed, "peak_rss_mb": result.get("peak_rss_mb", usage.ru_maxrss / 1024),
             "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
 # --- parent: the world, the landing, the runs ----------------------------------------------------
 
-def build_world(home: Path, scale: str, seed: int, log) -> dict:
+def seed(home: Path, scale: str, seed: int, log) -> float:
+    log(f"seeding the {scale} world into {home}")
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "sandbox", "seed", "--scale", scale, "--seed", str(seed),
+                    "--state", str(home / "state"), "--drop", str(home / "drop"), "--truth", str(home / "truth")],
+                   check=True, cwd=REPO, env={**os.environ, "NORTHSTAR_HOME": str(home / "var")})
+    return round(time.monotonic() - started, 1)
+
+
+def build_world(home: Path, scale: str, seed_value: int, log) -> dict:
     """Seed, serve, extract and land into ``home`` unless a landing is already there."""
     landing = home / "landing"
     if (landing / "_manifest" / "broker_files").is_dir() and (landing / "_manifest" / "salesforce").is_dir():
@@ -468,13 +488,7 @@ def build_world(home: Path, scale: str, seed: int, log) -> dict:
     from sandbox.credentials import _random_credentials
     from sandbox.server import start_in_thread
 
-    seconds = {}
-    started = time.monotonic()
-    log(f"seeding the {scale} world into {home}")
-    subprocess.run([sys.executable, "-m", "sandbox", "seed", "--scale", scale, "--seed", str(seed),
-                    "--state", str(home / "state"), "--drop", str(home / "drop"), "--truth", str(home / "truth")],
-                   check=True, cwd=REPO, env={**os.environ, "NORTHSTAR_HOME": str(home / "var")})
-    seconds["seed_s"] = time.monotonic() - started
+    seconds = {"seed_s": seed(home, scale, seed_value, log) if not (home / "state" / "world.json").is_file() else 0.0}
     started = time.monotonic()
     handle = start_in_thread(home / "state", credentials=_random_credentials())
     try:
@@ -492,18 +506,41 @@ def build_world(home: Path, scale: str, seed: int, log) -> dict:
     return {"reused": False, **{k: round(v, 1) for k, v in seconds.items()}}
 
 
-def recon_landing(home: Path, recon_date: str | None) -> tuple[Path, str]:
-    """One business date's trading files, linked (not copied) into their own landing."""
-    source = home / "landing" / "broker"
-    dates = sorted(p.name.split("=", 1)[1] for p in (source / "internal_trades").glob("business_date=*"))
-    recon_date = recon_date or dates[-1]
+def recon_landing(home: Path, recon_date: str | None, log) -> tuple[Path, str]:
+    """One business date's trading files in their own landing: the landed partitions linked (not
+    copied) when the full landing exists, else that date's drop-folder files landed by ingest."""
     landing = home / "recon" / "landing"
-    shutil.rmtree(landing, ignore_errors=True)
-    for table in TRADING_TABLES:
-        folder = landing / "broker" / table / f"business_date={recon_date}"
-        folder.mkdir(parents=True)
-        for file in (source / table / f"business_date={recon_date}").glob("*.parquet"):
-            os.link(file, folder / file.name)
+    source = home / "landing" / "broker"
+    if (source / "internal_trades").is_dir():
+        dates = sorted(p.name.split("=", 1)[1] for p in (source / "internal_trades").glob("business_date=*"))
+        recon_date = recon_date or dates[-1]
+        shutil.rmtree(landing, ignore_errors=True)
+        for table in TRADING_TABLES:
+            folder = landing / "broker" / table / f"business_date={recon_date}"
+            folder.mkdir(parents=True)
+            for file in (source / table / f"business_date={recon_date}").glob("*.parquet"):
+                os.link(file, folder / file.name)
+        return landing, recon_date
+    from ingest.broker_files import land_broker_files
+
+    drop = home / "drop"
+    dates = sorted(p.stem.rsplit("_", 1)[1] for p in (drop / "oms").glob("trade_book_*.csv"))
+    ymd = (recon_date or "").replace("-", "") or dates[-1]
+    recon_date = f"{ymd[:4]}-{ymd[4:6]}-{ymd[6:]}"
+    if (landing / "_manifest").is_dir():
+        log(f"reusing the recon landing of {recon_date} in {landing}")
+        return landing, recon_date
+    day_drop = home / "recon" / "drop"
+    shutil.rmtree(day_drop, ignore_errors=True)
+    for file in [*drop.glob(f"oms/trade_book_{ymd}.csv"), *drop.glob(f"fix/*_{ymd}.fix"),
+                 *drop.glob(f"prime/atlas/ATLAS_CONF_{ymd}.csv"), *drop.glob(f"prime/meridian/*_{recon_date}.csv")]:
+        target = day_drop / file.relative_to(drop)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(file, target)
+    log(f"landing the trading files of {recon_date} ({sum(1 for _ in day_drop.rglob('*.*'))} files)")
+    started = time.monotonic()
+    land_broker_files(day_drop, landing, run_id="bench_recon")
+    log(f"landed in {time.monotonic() - started:.0f}s")
     return landing, recon_date
 
 
@@ -526,7 +563,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--home", type=Path, help="world + landing folder to create or reuse (default: temporary)")
     parser.add_argument("--recon-date", help="business date of the reconciliation (default: the latest)")
-    parser.add_argument("--skip-full-build", action="store_true", help="only the reconciliation part")
+    parser.add_argument("--skip-full-build", action="store_true",
+                        help="only the reconciliation part (then only the world's drop folder is needed: the "
+                             "recon date's files are landed on their own, no Salesforce extraction)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per engine (best time, highest peak)")
     args = parser.parse_args(argv)
 
@@ -541,7 +580,12 @@ def main(argv: list[str]) -> int:
                      "cpus": os.cpu_count(), "load_average_1m_start": round(load_before, 2)}
     failures: list[str] = []
     try:
-        figures["world"] = build_world(home, args.scale, args.seed, log)
+        if not args.skip_full_build:
+            figures["world"] = build_world(home, args.scale, args.seed, log)
+        elif not (home / "drop" / "oms").is_dir() and not (home / "landing" / "broker").is_dir():
+            figures["world"] = {"reused": False, "seed_s": seed(home, args.scale, args.seed, log)}
+        else:
+            figures["world"] = {"reused": True}
         base_env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "NORTHSTAR_DBT_TARGET": "dev"}
 
         if not args.skip_full_build:
@@ -563,7 +607,7 @@ def main(argv: list[str]) -> int:
             if full["peak_rss_mb"] > RSS_LIMIT_MB:
                 failures.append(f"full dbt build peak RSS {full['peak_rss_mb']:.0f} MB > {RSS_LIMIT_MB} MB")
 
-        landing, recon_date = recon_landing(home, args.recon_date)
+        landing, recon_date = recon_landing(home, args.recon_date, log)
         warehouse = home / "warehouse" / "recon.duckdb"
         warehouse.parent.mkdir(parents=True, exist_ok=True)
         warehouse.unlink(missing_ok=True)
@@ -637,7 +681,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         kind, spec, out = sys.argv[2], json.loads(sys.argv[3]), Path(sys.argv[4])
         try:
-            out.write_text(json.dumps(CHILDREN[kind](spec)))
+            out.write_text(json.dumps({**CHILDREN[kind](spec), "peak_rss_mb": _own_peak_rss_mb()}))
         except Exception as exc:  # noqa: BLE001 - reported to the parent as a failed step
             out.write_text(json.dumps({"ok": False, "failures": [f"{type(exc).__name__}: {exc}"]}))
             raise

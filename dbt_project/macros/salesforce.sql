@@ -20,8 +20,9 @@
 
 {#- The latest version of every logical broker file (a corrected redelivery replaces the earlier
     delivery of the same file), and one delivery per distinct content (a copy of a file delivered
-    under another name is ignored). -#}
-{% macro broker_current_rows(relation) -%}
+    under another name is ignored). `where` restricts the landed rows first (e.g. an incremental
+    run's business dates); every version and copy of a file sits in its business date's partition. -#}
+{% macro broker_current_rows(relation, where=none) -%}
     select *
     from (
         select
@@ -39,6 +40,9 @@
                 order by landed._landed_at desc, landed._run_id desc
             ) as relanded_rank
         from {{ relation }} as landed
+        {% if where is not none -%}
+            where {{ where }}
+        {%- endif %}
     ) as versions
     where file_version_rank = 1 and copy_rank = 1 and relanded_rank = 1
 {%- endmacro %}

@@ -1,7 +1,20 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='business_date',
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
 
 source as (
-    {{ broker_current_rows(source('broker', 'internal_trades')) }}
+    {% if is_incremental() %}
+        {{ broker_current_rows(source('broker', 'internal_trades'), in_business_dates('landed.business_date')) }}
+    {% else %}
+        {{ broker_current_rows(source('broker', 'internal_trades')) }}
+    {% endif %}
 ),
 
 asset_class_aliases as (

@@ -1,10 +1,23 @@
 -- Every prime broker's dialect in one shape: side BUY/SELL, canonical asset class, prices on the
 -- internal book's convention (equities/ETFs per share, bonds in % of par, FX forwards as the
 -- forward rate, options premium per share with the contract multiplier alongside).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='business_date',
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
 
 source as (
-    {{ broker_current_rows(source('broker', 'pb_confirms')) }}
+    {% if is_incremental() %}
+        {{ broker_current_rows(source('broker', 'pb_confirms'), in_business_dates('landed.business_date')) }}
+    {% else %}
+        {{ broker_current_rows(source('broker', 'pb_confirms')) }}
+    {% endif %}
 ),
 
 asset_class_aliases as (

@@ -79,6 +79,17 @@ create table if not exists scores.scoring_runs (
     needs_retraining boolean,
     segment_transitions varchar
 );
+-- Written by the break-anomaly scorer (ml/anomaly); created empty here with the CONTRACTS.md columns so
+-- the scores_publish selector builds before the first break scoring run.
+create table if not exists scores.break_scores (
+    scoring_run_id varchar not null,
+    scored_at timestamp not null,
+    break_key varchar not null,
+    anomaly_score double,
+    anomaly_rank integer,
+    model_version varchar,
+    mlflow_run_id varchar
+);
 create table if not exists scores.model_drift (
     scoring_run_id varchar not null,
     model varchar not null,
@@ -112,6 +123,12 @@ class ScoringResult:
                 "model_versions": self.model_versions, "segments": self.segment_counts,
                 "needs_retraining": self.needs_retraining,
                 "drift_worst": self.drift.head(5).to_dict(orient="records"), "seconds": self.seconds}
+
+
+def ensure_scores_schema(cfg: Settings | None = None) -> None:
+    """Create schema ``scores`` and its tables if missing (idempotent; every writer may call it)."""
+    with connect(cfg, read_only=False) as con:
+        con.execute(DDL)
 
 
 def scoring_cutoff(cfg: Settings | None = None) -> pd.Timestamp:

@@ -1,0 +1,23 @@
+with
+
+source as (
+    select * from {{ source('scores', 'break_scores') }}
+),
+
+renamed as (
+    select
+        cast(scoring_run_id as varchar) as scoring_run_id,
+        cast(scored_at as timestamp) as scored_at,
+        cast(break_key as varchar) as break_key,
+        cast(anomaly_score as double) as anomaly_score,
+        cast(anomaly_rank as integer) as anomaly_rank,
+        cast(model_version as varchar) as model_version,
+        cast(mlflow_run_id as varchar) as mlflow_run_id,
+    from source
+),
+
+final as (
+    select * from renamed
+)
+
+select * from final

@@ -346,7 +346,9 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
         finally:
             _dispose(source)
         if build_docs:
-            context.build_data_docs(site_names=[DATA_DOCS_SITE])
+            # only this run's pages (and the index): re-rendering every stored result would grow with history
+            identifiers = [key for result in results for key in result.run_results]
+            context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=identifiers)
     outcomes: list[ExpectationOutcome] = []
     for result in results:
         for validation in result.run_results.values():
@@ -397,6 +399,10 @@ def _outcome(expectation_result, checks: dict[str, tuple[Check, Dataset]]) -> Ex
                 error = info.get("exception_message")
                 break
     observed = _observed(result, error)
+    if config.type == "expect_column_proportion_of_non_null_values_to_be_between" and error is None:
+        share = result.get("observed_value")
+        if isinstance(share, int | float):
+            observed = f"null rate {1 - share:.1%} (non-null share {share:.4g})"
     samples = result.get("partial_unexpected_index_list") or (result.get("details") or {}).get("unexpected_rows")
     if not samples:
         samples = [{"value": v} for v in result.get("partial_unexpected_list") or []]

@@ -24,7 +24,7 @@ def world(tmp_path_factory) -> World:
     cfg = make_cfg(root / "var", landing=built.landing, warehouse=root / "warehouse" / "northstar.duckdb")
     saved = os.environ.get("NORTHSTAR_LANDING")
     try:
-        run_dbt("build", [], cfg=cfg)
+        run_dbt("build", ["--selector", "nightly_all"], cfg=cfg)
     finally:
         release_dbt_warehouse()
         if saved is None:

@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
     figures: dict[str, object] = {"scale": args.scale}
     try:
         started = time.monotonic()
-        if not (world_dir / "landing").exists():
+        if not (world_dir / "truth" / "anomalies.parquet").exists():
             from world_landing import build_world_landing
 
             build_world_landing(world_dir, scale=args.scale, seed=args.seed)

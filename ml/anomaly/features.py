@@ -72,6 +72,37 @@ ONE_HOT_FEATURES = (
 )
 FEATURE_COLUMNS: tuple[str, ...] = NUMERIC_FEATURES + ONE_HOT_FEATURES
 
+# Short readable words for the strongest features, used in the "top reasons" of a flagged trade.
+FEATURE_LABELS = {
+    "price_dev_log_vs_peers": "price off the instrument's other orders today",
+    "price_z_vs_peers": "price off the instrument's other orders today",
+    "price_outside_peer_range_log": "price outside today's range",
+    "price_dev_log_vs_history": "price off the instrument's earlier days",
+    "notional_usd_log": "trade size",
+    "size_dev_log_vs_account_history": "size off the account's habit",
+    "size_z_vs_account_history": "size off the account's habit",
+    "size_dev_log_vs_account_same_day": "size off the account's other trades today",
+    "size_dev_log_vs_asset_class_day": "size off the asset class today",
+    "is_account_closed": "account closed",
+    "days_since_account_closed": "account closed",
+    "is_account_unknown": "account unknown",
+    "is_account_not_yet_open": "account not yet open",
+    "minutes_after_session_open": "time of day",
+    "is_outside_session": "outside market hours",
+    "has_internal": "not in the trade book",
+    "has_confirm": "no prime-broker confirm",
+    "order_fill_count": "FIX fills of the order",
+    "confirm_price_diff_bps": "confirm price differs",
+    "break_count": "reconciliation break",
+    "order_break_count": "order-level break",
+    "break_max_abs_difference_log": "break amount",
+    "break_max_relative_difference": "break amount",
+    **{f"has_break_{t}": f"{t.replace('_', ' ')} break" for t in BREAK_TYPES},
+    **{f"is_asset_{a.lower()}": f"asset class {a}" for a in ASSET_CLASSES},
+    **{f"is_executing_{b.lower()}": f"executing broker {b}" for b in EXECUTING_BROKERS},
+    **{f"is_prime_{b.lower()}": f"prime broker {b}" for b in PRIME_BROKERS},
+}
+
 
 def _one_hot_sql() -> str:
     parts = [f"cast(coalesce(asset_class = '{a}', false) as double) as is_asset_{a.lower()}" for a in ASSET_CLASSES]

@@ -29,12 +29,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ml.anomaly.features import compute_trade_features, feature_matrix
+from ml.anomaly.features import FEATURE_COLUMNS, FEATURE_LABELS, compute_trade_features, feature_matrix
 from northstar.settings import Settings, settings
 
 log = logging.getLogger(__name__)
 
 UNSCORED_BREAK_SCORE = 1.0
+REASON_MIN_SCORE = 0.1  # trades scoring at least this get their top reasons
+REASON_CHUNK = 200_000
 KIND = "break"
 
 DDL = (
@@ -54,7 +56,8 @@ DDL = (
         anomaly_rank integer not null,
         model_version varchar not null,
         mlflow_run_id varchar,
-        feature_snapshot_hash varchar
+        feature_snapshot_hash varchar,
+        top_reasons varchar
     )
     """,
     """
@@ -120,6 +123,35 @@ def rank_descending(scores: pd.Series, keys: pd.Series) -> np.ndarray:
     return ranks
 
 
+def top_reasons(model, frame: pd.DataFrame, probabilities: np.ndarray, count: int = 3) -> list[str | None]:
+    """The ``count`` features that pushed each flagged trade's score up most (XGBoost SHAP contributions),
+    in words, joined by '; '; None for trades scoring below ``REASON_MIN_SCORE``."""
+    import xgboost as xgb
+
+    reasons: list[str | None] = [None] * len(frame)
+    flagged = np.flatnonzero(probabilities >= REASON_MIN_SCORE)
+    booster = model.get_booster()
+    names = [FEATURE_LABELS.get(c, c.replace("_", " ")) for c in FEATURE_COLUMNS]
+    for start in range(0, len(flagged), REASON_CHUNK):
+        rows = flagged[start:start + REASON_CHUNK]
+        matrix = feature_matrix(frame.iloc[rows])
+        contributions = booster.predict(xgb.DMatrix(matrix), pred_contribs=True)[:, :-1]
+        order = np.argsort(-contributions, axis=1)
+        for i, row in enumerate(rows):
+            picked: list[str] = []
+            strongest = contributions[i, order[i][0]]
+            for j in order[i]:
+                # only reasons that carry real weight: positive and at least a quarter of the strongest
+                if contributions[i, j] <= max(0.0, 0.25 * strongest) and picked or len(picked) == count:
+                    break
+                if contributions[i, j] <= 0:
+                    break
+                if names[j] not in picked:
+                    picked.append(names[j])
+            reasons[row] = "; ".join(picked) or None
+    return reasons
+
+
 def break_scores_from_trades(breaks: pd.DataFrame, trade_scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """break_key -> anomaly_score from the trade scores (see the module doc), and how many had no trade score."""
     by_trade = trade_scores.set_index("trade_id")["anomaly_score"]
@@ -175,6 +207,7 @@ def score_break_anomalies(
         "notional_usd": frame["notional_usd"],
         "anomaly_score": probabilities.astype("float64"),
     })
+    trades["top_reasons"] = top_reasons(model, frame, probabilities)
     trades["anomaly_rank"] = rank_descending(trades["anomaly_score"], trades["trade_id"])
     trades["model_version"] = model_version
     trades["mlflow_run_id"] = version.run_id

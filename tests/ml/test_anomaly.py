@@ -260,7 +260,7 @@ def _count(cfg, sql: str, params=()) -> int:
 
 def test_scoring_loads_champion_and_rescoring_the_same_run_does_not_duplicate(anomaly_world, champion):
     from ml import registry
-    from ml.anomaly.score import score_break_anomalies
+    from ml.anomaly.score import REASON_MIN_SCORE, score_break_anomalies
 
     cfg, _, _ = anomaly_world
     champion_version = registry.alias_version(registry.BREAK_ANOMALY_MODEL, registry.CHAMPION, cfg)
@@ -288,6 +288,13 @@ def test_scoring_loads_champion_and_rescoring_the_same_run_does_not_duplicate(an
         mean_break, mean_trade = con.execute(
             "select (select avg(anomaly_score) from scores.break_scores where scoring_run_id = $1), "
             "(select avg(anomaly_score) from scores.trade_anomaly_scores where scoring_run_id = $1)", list(run)).fetchone()
+        flagged_without_reason, unflagged_with_reason, break_reason = con.execute(
+            "select count(*) filter (where anomaly_score >= $2 and top_reasons is null), "
+            "count(*) filter (where anomaly_score < $2 and top_reasons is not null), "
+            "count(*) filter (where top_reasons like '%break%') "
+            "from scores.trade_anomaly_scores where scoring_run_id = $1", [run[0], REASON_MIN_SCORE]).fetchone()
+    assert flagged_without_reason == 0 and unflagged_with_reason == 0
+    assert break_reason > 0  # break trades are explained by their break
     assert 0.0 <= low <= high <= 1.0
     assert ranks == distinct_ranks == breaks
     assert str(at) == "2026-10-30 21:30:00"

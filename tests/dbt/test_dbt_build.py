@@ -125,6 +125,41 @@ def test_fixture_landing_builds_and_reconciles(tmp_path, monkeypatch):
         expected_status = "cleared" if (break_type, trade_id) == ("commission", "T12") else "open"
         assert second[key][5] == expected_status, (break_type, trade_id)
 
+    # Monday's trade book arrives (one allocation, no confirm or fill yet): the intraday run re-matches
+    # only 2026-11-02, and the open breaks of the 29th, not re-matched, are now two business days old
+    from datetime import UTC, date, datetime
+
+    from landing_fixtures import INTERNAL_COLUMNS, _lineage_table
+
+    monday = date(2026, 11, 2)
+    row = ("T30", "O30", monday, datetime(2026, 11, 2, 15, 0, tzinfo=UTC), "BA00000001", "MSFT", "EQUITY", "BUY",
+           10.0, 401.0, "USD", date(2026, 11, 3), "BRKA", "atlas", 1.0, 0.5)
+    monday_folder = landing / "broker" / "internal_trades" / "business_date=2026-11-02"
+    monday_folder.mkdir(parents=True)
+    pq.write_table(_lineage_table(INTERNAL_COLUMNS, [row], "oms/trade_book_20261102.csv", 1, "run3"),
+                   monday_folder / "v1.parquet")
+    write_manifests(landing)
+    third = run_dbt(
+        ["build", "--selector", "intraday_trading"], tmp_path, monkeypatch, landing,
+        '{"business_dates": ["2026-11-02"], "recon_observed_at": "2026-11-02 16:00:00"}',
+    )
+    assert third.success, third.failures
+    assert third.warnings == []
+    with duckdb.connect(str(tmp_path / "warehouse" / "northstar.duckdb"), read_only=True) as con:
+        aged = con.execute(
+            "select cast(business_date as varchar), status, age_business_days, count(*), min(first_seen_at) "
+            "from main.fct_trade_breaks group by all order by all"
+        ).fetchall()
+        buckets = con.execute(
+            "select open_breaks, breaks_aged_0_days, breaks_aged_1_day, breaks_aged_2_to_5_days "
+            "from main.fct_recon_summary where business_date = '2026-10-29' and open_breaks > 0"
+        ).fetchall()
+    open_29 = [r for r in aged if r[0] == "2026-10-29" and r[1] == "open"]
+    assert [r[2] for r in open_29] == [2], aged
+    assert open_29[0][3] == len(EXPECTED_BREAKS) - 1 and str(open_29[0][4]) == "2026-10-30 21:30:00"
+    assert {(r[0], r[1], r[2]) for r in aged if r[0] == "2026-11-02"} == {("2026-11-02", "open", 0)}
+    assert buckets and all(total == aged_2_5 and not (a0 or a1) for total, a0, a1, aged_2_5 in buckets), buckets
+
 
 def test_small_world_breaks_match_the_truth(tmp_path, monkeypatch):
     world_landing = pytest.importorskip("world_landing")

@@ -5,7 +5,8 @@
 1. loads the champion by alias (:func:`ml.registry.load_model`), never a version number;
 2. computes the trade features for the requested business dates (default: every date in the warehouse);
 3. writes, in one transaction, ``scores.trade_anomaly_scores`` (one row per scoring run x trade),
-   ``scores.break_scores`` (one row per scoring run x break_key, the columns CONTRACTS.md fixes) and the run's
+   ``scores.break_scores`` (one row per scoring run x break_key: the columns CONTRACTS.md fixes, plus
+   ``notional_usd``, the money at stake that ``priority_for`` takes as ``amount``) and the run's
    row in ``scores.scoring_runs`` (kind ``break``). A re-run with the same scoring run id replaces that run's
    rows (delete + insert), so retries never duplicate.
 
@@ -68,7 +69,8 @@ DDL = (
         anomaly_score double not null,
         anomaly_rank integer not null,
         model_version varchar not null,
-        mlflow_run_id varchar
+        mlflow_run_id varchar,
+        notional_usd double
     )
     """,
     # the same definition as ml/scoring.py (household runs), whichever writer creates it first
@@ -154,15 +156,23 @@ def top_reasons(model, frame: pd.DataFrame, probabilities: np.ndarray, count: in
 
 def break_scores_from_trades(breaks: pd.DataFrame, trade_scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """break_key -> anomaly_score from the trade scores (see the module doc), and how many had no trade score."""
-    by_trade = trade_scores.set_index("trade_id")["anomaly_score"]
-    by_order = trade_scores.dropna(subset=["order_id"]).groupby("order_id")["anomaly_score"].max()
-    allocation = breaks["trade_id"].map(by_trade)
-    order = breaks["order_id"].map(by_order)
-    score = np.where(breaks["break_level"].eq("order") | breaks["trade_id"].isna(), order, allocation)
-    score = pd.Series(score, index=breaks.index, dtype="float64")
-    score = score.fillna(allocation).fillna(order)
+    is_order = (breaks["break_level"].eq("order") | breaks["trade_id"].isna()).to_numpy()
+    trades_by_id = trade_scores.set_index("trade_id")
+    orders = trade_scores.dropna(subset=["order_id"]).groupby("order_id")
+
+    def pick(trade_level: pd.Series, order_level: pd.Series) -> pd.Series:
+        chosen = pd.Series(np.where(is_order, order_level, trade_level), index=breaks.index, dtype="float64")
+        return chosen.fillna(trade_level).fillna(order_level)
+
+    score = pick(breaks["trade_id"].map(trades_by_id["anomaly_score"]),
+                 breaks["order_id"].map(orders["anomaly_score"].max()))
     missing = int(score.isna().sum())
-    return pd.DataFrame({"break_key": breaks["break_key"], "anomaly_score": score.fillna(UNSCORED_BREAK_SCORE)}), missing
+    frame = pd.DataFrame({"break_key": breaks["break_key"], "anomaly_score": score.fillna(UNSCORED_BREAK_SCORE)})
+    if "notional_usd" in trade_scores:
+        # the money at stake: the trade's notional, or the whole order's for an order-level break
+        frame["notional_usd"] = pick(breaks["trade_id"].map(trades_by_id["notional_usd"]),
+                                     breaks["order_id"].map(orders["notional_usd"].sum()))
+    return frame, missing
 
 
 def score_break_anomalies(

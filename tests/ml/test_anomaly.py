@@ -280,6 +280,7 @@ def test_scoring_loads_champion_and_rescoring_the_same_run_does_not_duplicate(an
     assert trades == first.trades_scored == _count(
         cfg, "select count(distinct trade_id) from scores.trade_anomaly_scores where scoring_run_id = ?", run)
     assert _count(cfg, "select count(*) from scores.scoring_runs where scoring_run_id = ? and kind = 'break'", run) == 1
+    assert _count(cfg, "select count(*) from scores.break_scores where scoring_run_id = ? and notional_usd > 0", run) == breaks
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
         low, high, ranks, distinct_ranks, at = con.execute(
             "select min(anomaly_score), max(anomaly_score), max(anomaly_rank), count(distinct anomaly_rank), "

@@ -46,7 +46,7 @@ def test_break_takes_its_trades_score_or_its_orders_highest_and_unknown_is_most_
     from ml.anomaly.score import UNSCORED_BREAK_SCORE, break_scores_from_trades
 
     trades = pd.DataFrame({"trade_id": ["T1", "T2", "T3"], "order_id": ["O1", "O1", "O2"],
-                           "anomaly_score": [0.1, 0.7, 0.3]})
+                           "anomaly_score": [0.1, 0.7, 0.3], "notional_usd": [100.0, 50.0, 7.0]})
     breaks = pd.DataFrame({
         "break_key": ["b-alloc", "b-order", "b-unknown"],
         "break_level": ["allocation", "order", "allocation"],
@@ -57,6 +57,8 @@ def test_break_takes_its_trades_score_or_its_orders_highest_and_unknown_is_most_
     assert dict(zip(scores["break_key"], scores["anomaly_score"], strict=True)) == {
         "b-alloc": 0.3, "b-order": 0.7, "b-unknown": UNSCORED_BREAK_SCORE}
     assert missing == 1
+    assert scores["notional_usd"].iloc[:2].tolist() == [7.0, 150.0]  # the trade's, the whole order's
+    assert np.isnan(scores["notional_usd"].iloc[2])
 
 
 def test_ranking_metrics_by_hand():

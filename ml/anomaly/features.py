@@ -458,6 +458,8 @@ final as (
 )
 
 select * from final
+-- $1: the business dates wanted (an empty list = every date); the history above still sees every date
+where len($1::date[]) = 0 or list_contains($1::date[], business_date)
 order by business_date, trade_id
 """  # noqa: S608 - built from module constants only, no user input
 
@@ -499,11 +501,9 @@ def compute_trade_features(warehouse: str | Path, business_dates: list | None = 
     """
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
-        frame = con.execute(FEATURE_SQL).df()
+        wanted = sorted({pd.Timestamp(d).date() for d in business_dates or ()})
+        frame = con.execute(FEATURE_SQL, [wanted]).df()
     frame["business_date"] = pd.to_datetime(frame["business_date"]).dt.date
-    if business_dates:
-        wanted = {pd.Timestamp(d).date() for d in business_dates}
-        frame = frame[frame["business_date"].isin(wanted)].reset_index(drop=True)
     # DuckDB's parallel sums differ in the last bits from run to run; rounding makes the snapshot hash (and the
     # model input) reproducible
     for column in (*FEATURE_COLUMNS, "notional_usd"):

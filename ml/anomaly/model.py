@@ -4,7 +4,8 @@
   trains (a trade is never judged by a model that saw its day).
 * :func:`fit_classifier` — XGBoost, binary logistic, ``tree_method=hist``, ``n_jobs=2`` (the machine has two
   cores), a fixed number of rounds (no early stopping: the holdout stays untouched until evaluation) and
-  ``scale_pos_weight`` capped so the rare class is not drowned.
+  ``scale_pos_weight`` capped so the rare class is not drowned; above :data:`MAX_TRAINING_ROWS` training rows the
+  negatives are sampled and weighted up (every positive kept), so the large world trains in memory.
 * :func:`fit_isolation_forest` — scikit-learn's IsolationForest on the same features (missing values
   filled with the training medians), no labels; its score is the negated ``score_samples`` so that higher
   means more suspicious, like the classifier's.
@@ -40,6 +41,7 @@ XGB_PARAMS = {
 MAX_SCALE_POS_WEIGHT = 20.0
 ISOLATION_FOREST_PARAMS = {"n_estimators": 200, "max_samples": 4096, "random_state": 7, "n_jobs": 2}
 TOP_K = (50, 100)
+MAX_TRAINING_ROWS = 2_000_000  # above this, negatives are sampled (the large world has 20M training trades)
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,31 @@ def holdout_split(frame: pd.DataFrame, holdout_days: int = 1) -> Split:
     return Split(frame[~in_holdout].reset_index(drop=True), frame[in_holdout].reset_index(drop=True), holdout_dates)
 
 
-def fit_classifier(train: pd.DataFrame, labels: pd.Series, params: dict | None = None) -> xgb.XGBClassifier:
+def negative_sample(labels: pd.Series, max_rows: int | None, seed: int = 7) -> tuple[np.ndarray, np.ndarray, float]:
+    """Rows to train on and their weights: every positive, and the negatives at the rate that keeps the total
+    at ``max_rows`` (each kept negative weighted by 1/rate so the model's odds stay calibrated)."""
+    y = labels.to_numpy(dtype=float)
+    rows = np.arange(len(y))
+    if max_rows is None or len(y) <= max_rows:
+        return rows, np.ones(len(y)), 1.0
+    negatives = rows[y == 0]
+    rate = max(min((max_rows - (len(y) - len(negatives))) / max(len(negatives), 1), 1.0), 0.01)
+    kept = np.random.default_rng(seed).random(len(negatives)) < rate
+    chosen = np.sort(np.r_[rows[y != 0], negatives[kept]])
+    weights = np.where(y[chosen] == 0, 1.0 / rate, 1.0)
+    return chosen, weights, rate
+
+
+def fit_classifier(train: pd.DataFrame, labels: pd.Series, params: dict | None = None,
+                   max_rows: int | None = None) -> xgb.XGBClassifier:
+    """XGBoost on ``train``; above ``max_rows`` rows the negatives are sampled (see :func:`negative_sample`)."""
     y = labels.to_numpy(dtype=float)
     positives = max(float(y.sum()), 1.0)
     params = {**XGB_PARAMS, **(params or {})}
     params.setdefault("scale_pos_weight", min((len(y) - positives) / positives, MAX_SCALE_POS_WEIGHT))
+    rows, weights, _ = negative_sample(labels, max_rows)
     model = xgb.XGBClassifier(**params)
-    model.fit(feature_matrix(train), y.astype(int))
+    model.fit(feature_matrix(train.iloc[rows]), y[rows].astype(int), sample_weight=weights)
     return model
 
 
@@ -83,7 +103,9 @@ class IsolationForestBaseline:
         self.forest = IsolationForest(**self.params)
         self.fill_values: pd.Series | None = None
 
-    def fit(self, train: pd.DataFrame) -> IsolationForestBaseline:
+    def fit(self, train: pd.DataFrame, max_rows: int | None = None, seed: int = 7) -> IsolationForestBaseline:
+        if max_rows is not None and len(train) > max_rows:  # each tree sees max_samples rows anyway
+            train = train.sample(n=max_rows, random_state=seed)
         matrix = feature_matrix(train)
         self.fill_values = matrix.median().fillna(0.0)
         self.forest.set_params(max_samples=min(self.params["max_samples"], len(matrix)))
@@ -95,8 +117,9 @@ class IsolationForestBaseline:
         return -self.forest.score_samples(matrix.to_numpy())
 
 
-def fit_isolation_forest(train: pd.DataFrame, params: dict | None = None) -> IsolationForestBaseline:
-    return IsolationForestBaseline(params).fit(train)
+def fit_isolation_forest(train: pd.DataFrame, params: dict | None = None,
+                         max_rows: int | None = None) -> IsolationForestBaseline:
+    return IsolationForestBaseline(params).fit(train, max_rows)
 
 
 def ranking_metrics(labels: np.ndarray, scores: np.ndarray, prefix: str = "") -> dict[str, float]:

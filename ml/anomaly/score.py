@@ -30,7 +30,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ml.anomaly.features import FEATURE_COLUMNS, FEATURE_LABELS, compute_trade_features, feature_matrix
+from ml.anomaly.features import FEATURE_COLUMNS, FEATURE_LABELS, compute_trade_features
 from northstar.settings import Settings, settings
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,16 @@ def rank_descending(scores: pd.Series, keys: pd.Series) -> np.ndarray:
     return ranks
 
 
+def model_input(model, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame's columns in the order the model was trained on (a champion trained before a feature was added
+    still scores); a feature the model needs and the frame lacks is an error worth stopping for."""
+    names = model.get_booster().feature_names or list(FEATURE_COLUMNS)
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise ValueError(f"the champion needs features this code no longer computes: {missing}; retrain")
+    return frame.loc[:, names].astype("float64")
+
+
 def top_reasons(model, frame: pd.DataFrame, probabilities: np.ndarray, count: int = 3) -> list[str | None]:
     """The ``count`` features that pushed each flagged trade's score up most (XGBoost SHAP contributions),
     in words, joined by '; '; None for trades scoring below ``REASON_MIN_SCORE``."""
@@ -133,10 +143,10 @@ def top_reasons(model, frame: pd.DataFrame, probabilities: np.ndarray, count: in
     reasons: list[str | None] = [None] * len(frame)
     flagged = np.flatnonzero(probabilities >= REASON_MIN_SCORE)
     booster = model.get_booster()
-    names = [FEATURE_LABELS.get(c, c.replace("_", " ")) for c in FEATURE_COLUMNS]
+    names = [FEATURE_LABELS.get(c, c.replace("_", " ")) for c in booster.feature_names or FEATURE_COLUMNS]
     for start in range(0, len(flagged), REASON_CHUNK):
         rows = flagged[start:start + REASON_CHUNK]
-        matrix = feature_matrix(frame.iloc[rows])
+        matrix = model_input(model, frame.iloc[rows])
         contributions = booster.predict(xgb.DMatrix(matrix), pred_contribs=True)[:, :-1]
         order = np.argsort(-contributions, axis=1)
         for i, row in enumerate(rows):
@@ -204,7 +214,7 @@ def score_break_anomalies(
 
     started = time.perf_counter()
     frame = snapshot.frame
-    probabilities = model.predict_proba(feature_matrix(frame))[:, 1] if len(frame) else np.array([])
+    probabilities = model.predict_proba(model_input(model, frame))[:, 1] if len(frame) else np.array([])
     trades = pd.DataFrame({
         "scoring_run_id": scoring_run_id,
         "scored_at": scored_at,

@@ -160,6 +160,7 @@ def train_break_anomaly(
     params: dict | None = None,
     force: bool = False,
     margin: float = PROMOTION_MARGIN,
+    max_training_rows: int | None = anomaly_model.MAX_TRAINING_ROWS,
 ) -> TrainResult:
     """Train, log, register as ``challenger`` and promote to ``champion`` if it wins. See the module doc."""
     import mlflow
@@ -182,10 +183,10 @@ def train_break_anomaly(
         raise ValueError("no positive label in the training dates: nothing to learn from")
 
     started = time.perf_counter()
-    classifier = anomaly_model.fit_classifier(split.train, y_train, params)
+    classifier = anomaly_model.fit_classifier(split.train, y_train, params, max_rows=max_training_rows)
     seconds["fit_xgboost"] = time.perf_counter() - started
     started = time.perf_counter()
-    baseline = anomaly_model.fit_isolation_forest(split.train)
+    baseline = anomaly_model.fit_isolation_forest(split.train, max_rows=max_training_rows)
     seconds["fit_isolation_forest"] = time.perf_counter() - started
 
     holdout_x = feature_matrix(split.holdout)
@@ -211,6 +212,7 @@ def train_break_anomaly(
         mlflow.log_params({"holdout_days": holdout_days, "label_source": provider.name,
                            "feature_count": len(FEATURE_COLUMNS), "promotion_metric": PROMOTION_METRIC,
                            "promotion_margin": margin, "rows_train": len(split.train),
+                           "negative_sample_rate": anomaly_model.negative_sample(y_train, max_training_rows)[2],
                            "rows_holdout": len(split.holdout), "positives_train": int(y_train.sum()),
                            "positives_holdout": int(y_holdout.sum())})
         mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})

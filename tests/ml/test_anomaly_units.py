@@ -82,3 +82,18 @@ def test_holdout_is_the_latest_business_date():
     assert len(split.holdout) == 2 and set(split.train["business_date"]) == {"2026-10-28", "2026-10-29"}
     with pytest.raises(ValueError):
         holdout_split(frame.iloc[[1]])
+
+
+def test_negative_sampling_keeps_every_positive_and_reweights_the_negatives():
+    from ml.anomaly.model import negative_sample
+
+    labels = pd.Series([1.0] * 50 + [0.0] * 9_950)
+    rows, weights, rate = negative_sample(labels, max_rows=1_050)
+    kept = labels.iloc[rows]
+    assert (kept == 1).sum() == 50
+    assert rate == pytest.approx(1_000 / 9_950)
+    assert abs(len(rows) - 1_050) < 120  # binomial around the target
+    assert weights[kept.to_numpy() == 1].tolist() == [1.0] * 50
+    assert weights[kept.to_numpy() == 0].sum() == pytest.approx(9_950, rel=0.15)  # negatives' total weight kept
+    all_rows, all_weights, all_rate = negative_sample(labels, max_rows=None)
+    assert len(all_rows) == len(labels) and all_rate == 1.0 and (all_weights == 1).all()

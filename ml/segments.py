@@ -140,27 +140,46 @@ def _format_value(feature: str, value: float) -> str:
     return label_format.format(value)
 
 
+def _formatted(feature: str, values: np.ndarray) -> list[str]:
+    """``_format_value`` over an array (one format string per feature, so the loop stays cheap)."""
+    if feature in {"aum_band_code", "age_band_code", "risk_profile_code", "is_active"}:
+        return [_format_value(feature, v) for v in values]
+    fmt = DRIVER_LABELS.get(feature, (feature, "{:.2f}"))[1] or "{:.2f}"
+    return ["none on record" if v != v else fmt.format(v) for v in values.tolist()]
+
+
 def driver_texts(contributions: np.ndarray, features: pd.DataFrame, raises: str, lowers: str,
                  top: int = 3) -> list[str]:
     """The ``top`` inputs with the largest absolute contribution per row, as '; '-joined short phrases.
 
     ``contributions`` is XGBoost's ``pred_contribs`` output (n x (features + 1), bias last), in the
     model's margin units; ``raises``/``lowers`` name the effect of a positive/negative contribution.
+    Inputs with a zero contribution are left out.
     """
     contribs = contributions[:, :-1]
     names = list(features.columns)
+    n = contribs.shape[0]
     k = min(top, contribs.shape[1])
+    if n == 0:
+        return []
     order = np.argsort(-np.abs(contribs), axis=1, kind="stable")[:, :k]
     values = features.to_numpy(dtype=float)
-    texts = []
-    for row, picks in enumerate(order):
-        parts = []
-        for j in picks:
-            c = contribs[row, j]
-            if c == 0:
-                continue
-            feature = names[j]
-            label = DRIVER_LABELS.get(feature, (feature, None))[0]
-            parts.append(f"{label}: {_format_value(feature, values[row, j])} ({raises if c > 0 else lowers})")
-        texts.append("; ".join(parts) if parts else "no strong drivers")
-    return texts
+    rows = np.arange(n)
+    parts = []
+    for rank in range(k):
+        picks = order[:, rank]
+        picked = contribs[rows, picks]
+        text = np.full(n, "", dtype=object)
+        for j in np.unique(picks):
+            idx = np.flatnonzero(picks == j)
+            label = DRIVER_LABELS.get(names[j], (names[j], None))[0]
+            shown = _formatted(names[j], values[idx, j])
+            effect = np.where(picked[idx] > 0, f" ({raises})", f" ({lowers})")
+            text[idx] = [f"{label}: {v}{e}" for v, e in zip(shown, effect, strict=True)]
+        text[picked == 0] = ""
+        parts.append(text)
+    joined = []
+    for items in zip(*parts, strict=True):
+        kept = [t for t in items if t]
+        joined.append("; ".join(kept) if kept else "no strong drivers")
+    return joined

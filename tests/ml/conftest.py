@@ -30,7 +30,8 @@ def _activate(env: dict) -> None:
 def fast_config(**overrides):
     from ml.client_value import TrainingConfig
 
-    values = {"n_estimators": 40, "max_depth": 4, "max_train_cutoffs": 6, "cutoff_step_months": 1} | overrides
+    # One thread: the machine is shared, and oversubscribed XGBoost threads run several times slower.
+    values = {"n_estimators": 40, "max_depth": 4, "max_train_cutoffs": 6, "cutoff_step_months": 1, "n_jobs": 1} | overrides
     return TrainingConfig(**values)
 
 

@@ -1,0 +1,104 @@
+"""Client-value training and batch scoring time at a scale tier (default ``large``: 1,000,000 households).
+
+Builds a warehouse for the tier (seed the world, land it through the real ingest, ``dbt build --selector
+nightly_customer``) in ``--dir`` (kept, so a second run reuses it with ``--reuse``), then in a private
+MLflow store times
+
+* ``northstar-clv`` training (fit + holdout evaluation + MLflow logging + registration + promotion),
+* ``northstar-churn`` training (needed for scoring),
+* ``ml.scoring.score`` of every household at the scoring cutoff (load @champion, predict, CLV, segments,
+  drivers, drift, write ``scores.*``).
+
+Bench configuration: every 3rd training cutoff, at most 4 (4 x households rows), 400 rounds, no BG/NBD
+baseline (its fit is evaluation, not training). Exit 1 at ``large`` if CLV training takes 5 minutes or
+more, or scoring 1,000,000 households 60 seconds or more. Other tiers print the figures only.
+``python bench/bench_clv_train.py [--scale large] [--dir DIR] [--reuse]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "dbt"))
+
+TRAIN_BUDGET_S = 300.0
+SCORE_BUDGET_S = 60.0
+
+
+def build(root: Path, scale: str) -> None:
+    from world_landing import build_world_landing
+
+    from northstar.dbt import run_dbt
+    from northstar.settings import reset_cache, settings
+
+    started = time.perf_counter()
+    world = build_world_landing(root, scale=scale, seed=7)
+    os.environ["NORTHSTAR_LANDING"] = str(world.landing)
+    reset_cache()
+    cfg = settings()
+    cfg.paths.ensure()
+    run_dbt("build", ["--selector", "nightly_customer"], cfg=cfg)
+    print(f"built the {scale} warehouse in {time.perf_counter() - started:.0f}s", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", default="large")
+    parser.add_argument("--dir", type=Path, help="work folder (default var/bench/clv-<scale>)")
+    parser.add_argument("--reuse", action="store_true", help="reuse the warehouse already built in --dir")
+    parser.add_argument("--n-estimators", type=int, default=400)
+    args = parser.parse_args()
+    root = (args.dir or REPO / "var" / "bench" / f"clv-{args.scale}").resolve()
+    os.environ.update({"NORTHSTAR_HOME": str(root / "var"), "NORTHSTAR_LANDING": str(root / "landing"),
+                       "NORTHSTAR_NO_AIRFLOW_CONNECTIONS": "1",
+                       "NORTHSTAR_MLFLOW_TRACKING_URI": f"sqlite:///{root / 'var' / 'mlflow' / f'bench-{time.time_ns()}.db'}"})
+    from northstar.settings import reset_cache, settings
+
+    reset_cache()
+    if not (args.reuse and settings().paths.warehouse.exists()):
+        build(root, args.scale)
+    reset_cache()
+
+    from ml.client_value import TrainingConfig, train
+    from ml.scoring import score
+
+    config = TrainingConfig(n_estimators=args.n_estimators, cutoff_step_months=3, max_train_cutoffs=4,
+                            run_baselines=False)
+    started = time.perf_counter()
+    clv = train("clv", config=config, force=True)["clv"]
+    clv_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    churn = train("churn", config=config, force=True)["churn"]
+    churn_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    result = score(f"bench-{args.scale}")
+    score_seconds = time.perf_counter() - started
+
+    print(f"scale {args.scale}: {clv.lineage['train_rows']:,} training rows ({len(clv.lineage['train_cutoffs'])} "
+          f"cutoffs), {clv.lineage['holdout_rows']:,} holdout households, {result.rows:,} scored")
+    print(f"clv training   {clv_seconds:8.1f} s  (xgboost fit {clv.extra['fit_seconds']:.1f} s; holdout gini "
+          f"{clv.metrics['gini']:.3f}, spearman {clv.metrics['spearman']:.3f})")
+    print(f"churn training {churn_seconds:8.1f} s  (xgboost fit {churn.extra['fit_seconds']:.1f} s; holdout auc "
+          f"{churn.metrics['auc']:.3f})")
+    print(f"scoring        {score_seconds:8.1f} s  " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if args.scale != "large":
+        print("targets apply at the large tier only (CLV training < 300 s, scoring 1,000,000 households < 60 s)")
+        return 0
+    missed = []
+    if clv_seconds >= TRAIN_BUDGET_S:
+        missed.append(f"CLV training {clv_seconds:.0f} s >= {TRAIN_BUDGET_S:.0f} s")
+    if score_seconds >= SCORE_BUDGET_S:
+        missed.append(f"scoring {score_seconds:.0f} s >= {SCORE_BUDGET_S:.0f} s")
+    print("MISSED: " + "; ".join(missed) if missed else "targets met")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,6 +13,11 @@ Bench configuration: every 3rd training cutoff, at most 4 (4 x households rows),
 baseline (its fit is evaluation, not training). Exit 1 at ``large`` if CLV training takes 5 minutes or
 more, or scoring 1,000,000 households 60 seconds or more. Other tiers print the figures only.
 ``python bench/bench_clv_train.py [--scale large] [--dir DIR] [--reuse]``
+
+``--replicate-from WAREHOUSE --households N`` skips the world build: it copies the cutoffs the bench
+trains and scores on from an existing warehouse's ``fct_household_features`` (and ``dim_households``),
+replicated with suffixed household ids up to N households. The ML cost (rows x features x rounds) is the
+same as a real tier of N households; the data is the smaller world's, repeated.
 """
 
 from __future__ import annotations
@@ -47,12 +52,60 @@ def build(root: Path, scale: str) -> None:
     print(f"built the {scale} warehouse in {time.perf_counter() - started:.0f}s", flush=True)
 
 
+def replicate(source: Path, target: Path, households: int, train_cutoffs: int = 4, step: int = 3) -> None:
+    """A warehouse holding only the bench's cutoffs, ``households`` households made of copies of ``source``'s."""
+    import duckdb
+    import pandas as pd
+
+    from ml.features import plan_cutoffs
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    with duckdb.connect(str(source), read_only=True) as con:
+        cutoffs = con.sql("""
+            select cutoff_on, count(*) as households, bool_and(is_label_window_complete) as complete,
+                count(aum_at_cutoff) > 0 as has_billing
+            from main.fct_household_features group by cutoff_on order by cutoff_on
+        """).df()
+        base = int(con.execute("select count(*) from main.dim_households").fetchone()[0])
+    plan = plan_cutoffs(cutoffs, step, train_cutoffs)
+    keep = [pd.Timestamp(c).date() for c in [*plan.train, plan.holdout, plan.scoring]]
+    copies = -(-households // base)
+    with duckdb.connect(str(target)) as con:
+        con.execute(f"attach '{source}' as source (read_only)")  # noqa: S608 - a path we were given
+        con.execute("create table main.copies as select range as copy from range(?)", [copies])
+        con.execute("""
+            create table main.dim_households as
+            select * replace (h.household_id || '-' || lpad(c.copy::varchar, 3, '0') as household_id)
+            from source.main.dim_households as h cross join main.copies as c
+        """)
+        con.execute("""
+            delete from main.dim_households where household_id not in (
+                select household_id from main.dim_households order by household_id limit ?)
+        """, [households])
+        con.execute("""
+            create table main.fct_household_features as
+            select f.* replace (f.household_id || '-' || lpad(c.copy::varchar, 3, '0') as household_id)
+            from source.main.fct_household_features as f cross join main.copies as c
+            where list_contains(?::date[], f.cutoff_on)
+        """, [keep])
+        con.execute("""
+            delete from main.fct_household_features
+            where household_id not in (select household_id from main.dim_households)
+        """)
+        con.execute("drop table main.copies")
+        con.execute("detach source")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", default="large")
     parser.add_argument("--dir", type=Path, help="work folder (default var/bench/clv-<scale>)")
     parser.add_argument("--reuse", action="store_true", help="reuse the warehouse already built in --dir")
     parser.add_argument("--n-estimators", type=int, default=400)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--replicate-from", type=Path, help="build from copies of this warehouse's feature mart")
+    parser.add_argument("--households", type=int, default=1_000_000, help="with --replicate-from")
     args = parser.parse_args()
     root = (args.dir or REPO / "var" / "bench" / f"clv-{args.scale}").resolve()
     os.environ.update({"NORTHSTAR_HOME": str(root / "var"), "NORTHSTAR_LANDING": str(root / "landing"),
@@ -61,15 +114,23 @@ def main() -> int:
     from northstar.settings import reset_cache, settings
 
     reset_cache()
+    replicated = args.replicate_from is not None
     if not (args.reuse and settings().paths.warehouse.exists()):
-        build(root, args.scale)
+        if replicated:
+            started = time.perf_counter()
+            replicate(args.replicate_from.resolve(), settings().paths.warehouse, args.households)
+            print(f"replicated {args.replicate_from} to {args.households:,} households in "
+                  f"{time.perf_counter() - started:.0f}s", flush=True)
+        else:
+            build(root, args.scale)
     reset_cache()
 
     from ml.client_value import TrainingConfig, train
     from ml.scoring import score
 
-    config = TrainingConfig(n_estimators=args.n_estimators, cutoff_step_months=3, max_train_cutoffs=4,
-                            run_baselines=False)
+    # The replicated warehouse holds only the bench's cutoffs, already 3 months apart.
+    config = TrainingConfig(n_estimators=args.n_estimators, cutoff_step_months=1 if replicated else 3,
+                            max_train_cutoffs=4, run_baselines=False, n_jobs=args.n_jobs)
     started = time.perf_counter()
     clv = train("clv", config=config, force=True)["clv"]
     clv_seconds = time.perf_counter() - started
@@ -88,7 +149,7 @@ def main() -> int:
           f"{churn.metrics['auc']:.3f})")
     print(f"scoring        {score_seconds:8.1f} s  " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    if args.scale != "large":
+    if args.scale != "large" and not (replicated and args.households >= 1_000_000):
         print("targets apply at the large tier only (CLV training < 300 s, scoring 1,000,000 households < 60 s)")
         return 0
     missed = []

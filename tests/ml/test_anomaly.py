@@ -7,6 +7,7 @@ built by real dbt) and one trained champion; MLflow on a sqlite store in the ses
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -35,30 +36,37 @@ def _release_warehouse() -> None:
             DuckDBConnectionManager.close_all_connections()
 
 
+def _use_world_settings(patch: pytest.MonkeyPatch, root: Path, landing: Path) -> None:
+    patch.setenv("NORTHSTAR_HOME", str(root / "var"))
+    patch.setenv("NORTHSTAR_LANDING", str(landing))
+    patch.setenv("NORTHSTAR_WAREHOUSE", str(root / "var" / "warehouse" / "northstar.duckdb"))
+    patch.setenv("DBT_PROFILES_DIR", os.environ.get("DBT_PROFILES_DIR", ""))  # run_dbt sets it; undo restores
+    patch.delenv("NORTHSTAR_TRUTH", raising=False)
+
+
 @pytest.fixture(scope="session")
 def anomaly_world(tmp_path_factory):
+    """(settings, world, dbt invocation id). The environment is only changed while the world is built; every
+    call below passes the settings object explicitly, so nothing leaks into other test modules."""
     world_landing = pytest.importorskip("world_landing")
     from northstar import settings as settings_module
     from northstar.dbt import run_dbt
 
     root = tmp_path_factory.mktemp("anomaly")
     world = world_landing.build_world_landing(root / "world", scale="small", seed=7)
-    patch = pytest.MonkeyPatch()
-    patch.setenv("NORTHSTAR_HOME", str(root / "var"))
-    patch.setenv("NORTHSTAR_LANDING", str(world.landing))
-    patch.setenv("NORTHSTAR_WAREHOUSE", str(root / "var" / "warehouse" / "northstar.duckdb"))
-    patch.delenv("NORTHSTAR_TRUTH", raising=False)
+    with pytest.MonkeyPatch.context() as patch:
+        _use_world_settings(patch, root, world.landing)
+        settings_module.reset_cache()
+        cfg = settings_module.load_settings()
+        cfg.paths.ensure()
+        try:
+            dbt = run_dbt("build", ["--select", "group:trading", "stg_salesforce__brokerage_accounts",
+                                    "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
+                          cfg=cfg)
+        finally:
+            _release_warehouse()
     settings_module.reset_cache()
-    cfg = settings_module.settings()
-    cfg.paths.ensure()
-    try:
-        dbt = run_dbt("build", ["--select", "group:trading", "stg_salesforce__brokerage_accounts",
-                                "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"], cfg=cfg)
-    finally:
-        _release_warehouse()
-    yield cfg, world, dbt.invocation_id
-    patch.undo()
-    settings_module.reset_cache()
+    return cfg, world, dbt.invocation_id
 
 
 @pytest.fixture(scope="session")
@@ -302,10 +310,14 @@ def test_scoring_loads_champion_and_rescoring_the_same_run_does_not_duplicate(an
     assert mean_break > 0.5 > mean_trade
 
 
-def test_scoring_one_business_date_and_the_cli(anomaly_world, champion, capsys):
+def test_scoring_one_business_date_and_the_cli(anomaly_world, champion, capsys, monkeypatch):
     from ml.anomaly import cli
+    from northstar import settings as settings_module
 
-    cfg, _, _ = anomaly_world
+    cfg, world, _ = anomaly_world
+    _use_world_settings(monkeypatch, cfg.paths.var.parent, world.landing)  # the CLI reads settings()
+    settings_module.reset_cache()
+    assert settings_module.settings().paths.warehouse == cfg.paths.warehouse
     parser = argparse.ArgumentParser()
     cli.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["anomaly-score", "--run-id", "anomaly-cli-1", "--business-date", "2026-10-29",
@@ -317,6 +329,7 @@ def test_scoring_one_business_date_and_the_cli(anomaly_world, champion, capsys):
     assert got == expected > 0
     assert _count(cfg, "select count(distinct business_date) from scores.trade_anomaly_scores "
                        "where scoring_run_id = 'anomaly-cli-1'") == 1
+    settings_module.reset_cache()
 
 
 def test_a_run_id_already_used_by_a_household_run_is_refused(anomaly_world, champion):

@@ -4,7 +4,7 @@ A label says whether a trade turned out to be *a real problem* (1) or not (0). T
 
 * :class:`ServiceNowLabels` — the production source: incidents read back from ServiceNow by ``activate/``
   and landed as Parquet under ``<landing>/servicenow/incidents/`` (columns ``correlation_id``,
-  ``close_code``, ``state``; any partitioning). Only resolved (6) or closed (7) incidents with a close code
+  ``close_code``, ``state``, optionally ``sys_updated_on``; any partitioning; the latest update of an incident wins). Only resolved (6) or closed (7) incidents with a close code
   count. The correlation id is ``northstar-break-<break_key>`` for a break incident
   (``fct_trade_breaks.incident_correlation_id``) or ``northstar-trade-<trade_id>`` for an incident raised on a
   high-scoring trade; a break incident labels the break's trade (allocation level) or every trade of its order
@@ -103,18 +103,24 @@ class ServiceNowLabels:
         files = sorted(self.incidents_dir.rglob("*.parquet")) if self.incidents_dir.exists() else []
         if not files:
             return pd.DataFrame(columns=["correlation_id", "close_code", "is_problem"])
+        paths = [str(f) for f in files]
         with duckdb.connect() as con:
+            columns = {r[0] for r in con.execute(
+                "describe select * from read_parquet(?, union_by_name = true)", [paths]).fetchall()}
+            # the latest state of an incident wins: by its update stamp when landed, else the later file
+            latest = "cast(sys_updated_on as varchar) desc nulls last, filename desc" \
+                if "sys_updated_on" in columns else "filename desc"
             frame = con.execute(
-                """
+                f"""
                 select
                     cast(correlation_id as varchar) as correlation_id,
                     cast(close_code as varchar) as close_code,
                     cast(state as varchar) as state
                 from read_parquet(?, union_by_name = true, filename = true)
                 where correlation_id is not null
-                qualify row_number() over (partition by correlation_id order by filename desc) = 1
-                """,
-                [[str(f) for f in files]],
+                qualify row_number() over (partition by correlation_id order by {latest}) = 1
+                """,  # noqa: S608 - the order clause is one of two constants
+                [paths],
             ).df()
         frame = frame[frame["state"].isin(RESOLVED_STATES) & frame["close_code"].fillna("").str.strip().ne("")]
         frame = frame.assign(

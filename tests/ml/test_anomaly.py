@@ -179,7 +179,16 @@ def test_servicenow_close_codes_become_labels_and_win_when_enough(anomaly_world,
     folder = tmp_path / "servicenow" / "incidents" / "run_id=r1"
     folder.mkdir(parents=True)
     pq.write_table(incidents, folder / "incidents.parquet")
+    # a later read-back of the first incident, reopened (state 2): the latest update wins, no label any more
+    reopened = pa.table({"correlation_id": [allocation[0][0]], "close_code": [None], "state": ["2"],
+                         "sys_updated_on": ["2026-11-02 10:00:00"]})
+    pq.write_table(reopened, folder / "reopened.parquet")
+    first = pa.table({"correlation_id": [allocation[0][0]], "close_code": ["Solution provided"], "state": ["6"],
+                      "sys_updated_on": ["2026-11-01 10:00:00"]})
+    pq.write_table(first, folder / "z-earlier-update.parquet")  # sorts after by name, older by stamp
     provider = ServiceNowLabels(tmp_path / "servicenow" / "incidents")
+    assert provider.label_count() == 3
+    (folder / "reopened.parquet").unlink()
     assert provider.label_count() == 4
 
     frame = compute_trade_features(cfg.paths.warehouse).frame

@@ -484,6 +484,27 @@ def train(models: str = "all", force: bool = False, config: TrainingConfig | Non
     return {kind: train_model(kind, data, config, force, cfg, scoring_frame) for kind in kinds}
 
 
+def train_if_due(logical_date, retrain_weekday: int = 6, models: str = "all", dbt_invocation_id: str | None = None,
+                 config: TrainingConfig | None = None, cfg: Settings | None = None) -> dict:
+    """The nightly DAG's train step: train on ``retrain_weekday`` (0 = Monday; default Sunday), or when the
+    last scoring run marked a model for retraining (drift), or when a model has no champion yet.
+
+    Returns small metadata for XCom: ``{"trained": bool, "reason": str, "results": {kind: summary}}``.
+    """
+    from ml.scoring import needs_retraining
+
+    flags = needs_retraining(cfg)
+    weekly = pd.Timestamp(logical_date).weekday() == retrain_weekday
+    flagged = [name for name, flag in flags.items() if flag]
+    if not weekly and not flagged:
+        return {"trained": False, "reason": "not the weekly retrain day and no drift or missing champion",
+                "results": {}}
+    reason = "weekly retrain" if weekly else f"marked for retraining or no champion: {', '.join(flagged)}"
+    results = train(models, config=config, dbt_invocation_id=dbt_invocation_id, cfg=cfg)
+    return {"trained": True, "reason": reason,
+            "results": {kind: json.loads(json.dumps(r.summary(), default=str)) for kind, r in results.items()}}
+
+
 # ---------------------------------------------------------------- CLI: python -m ml train
 
 NAME = "train"

@@ -195,7 +195,7 @@ def score_break_anomalies(
 ) -> ScoreResult:
     """Score every trade and break of ``business_dates`` (default all) with ``@champion``; write the scores."""
     from ml import registry
-    from ml.anomaly.train import dbt_invocation_id
+    from ml.anomaly.lineage import dbt_invocation_id
 
     cfg = cfg or settings()
     seconds: dict[str, float] = {}

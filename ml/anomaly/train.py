@@ -16,7 +16,6 @@ One call, :func:`train_break_anomaly`, is what ``python -m ml anomaly-train`` an
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -29,6 +28,7 @@ import pandas as pd
 from ml.anomaly import model as anomaly_model
 from ml.anomaly.features import FEATURE_COLUMNS, compute_trade_features, feature_matrix
 from ml.anomaly.labels import select_label_provider
+from ml.anomaly.lineage import dbt_invocation_id
 from northstar.settings import Settings, settings
 
 log = logging.getLogger(__name__)
@@ -56,15 +56,6 @@ class TrainResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def dbt_invocation_id(cfg: Settings) -> str | None:
-    """The invocation id of the last dbt run that built the warehouse (``run_results.json``), if any."""
-    results = cfg.paths.dbt_target_dir / "run_results.json"
-    try:
-        return json.loads(results.read_text())["metadata"]["invocation_id"]
-    except (OSError, KeyError, ValueError):
-        return None
 
 
 def _plots(folder: Path, importance: pd.Series, holdout_labels: np.ndarray, scores: dict[str, np.ndarray]) -> list[Path]:

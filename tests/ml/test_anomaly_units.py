@@ -97,3 +97,21 @@ def test_negative_sampling_keeps_every_positive_and_reweights_the_negatives():
     assert weights[kept.to_numpy() == 0].sum() == pytest.approx(9_950, rel=0.15)  # negatives' total weight kept
     all_rows, all_weights, all_rate = negative_sample(labels, max_rows=None)
     assert len(all_rows) == len(labels) and all_rate == 1.0 and (all_weights == 1).all()
+
+
+def test_scoring_and_features_never_touch_labels_or_the_truth_folder():
+    """Ground truth reaches the model only through the label provider, which only training imports."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "ml" / "anomaly"
+    for module in ("score.py", "features.py", "priority.py", "lineage.py"):
+        source = (package / module).read_text()
+        imported = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+        assert not imported & {"ml.anomaly.labels", "ml.anomaly.train"}, module
+        assert "paths.truth" not in source and "truth_dir" not in source, module

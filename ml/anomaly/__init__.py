@@ -5,5 +5,5 @@ champion/challenger promotion (``northstar-break-anomaly``); batch scoring into 
 
 Modules: ``features`` (SQL in DuckDB), ``labels`` (ground truth or ServiceNow close codes), ``model`` (fit,
 baseline, metrics), ``train`` (MLflow run, register, promote), ``score`` (load @champion, write scores),
-``priority`` (impact/urgency for activate/), ``cli`` (``python -m ml anomaly-train`` / ``anomaly-score``).
+``priority`` (impact/urgency for activate/), ``lineage`` (dbt invocation id), ``cli`` (``python -m ml anomaly-train`` / ``anomaly-score``).
 """

@@ -165,6 +165,7 @@ def main(argv: list[str]) -> int:
                 "passed": report.success,
                 "critical_failures": [o.expectation for o in report.critical_failures],
                 "warnings": [o.expectation for o in report.warnings],
+                "slowest_datasets_s": dict(sorted(report.dataset_seconds.items(), key=lambda kv: -kv[1])[:5]),
             }
             log(f"{gate}: {seconds:.1f}s, {len(report.outcomes)} expectations, "
                 f"{'passed' if report.success else 'FAILED'}")

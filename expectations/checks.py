@@ -23,6 +23,9 @@ class Check:
     expectation: str  # GX class name in great_expectations.expectations, e.g. "ExpectColumnValuesToBeBetween"
     kwargs: dict[str, Any]
     description: str
+    # for an aggregate check (a count of offending keys): the SQL listing the offending rows, run on
+    # failure only, for the sample rows of the log and gate_results
+    samples_sql: str | None = None
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -37,12 +40,12 @@ class Dataset:
     checks: list[Check] = field(default_factory=list)
 
 
-def critical(name: str, expectation: str, description: str, **kwargs: Any) -> Check:
-    return Check(name, CRITICAL, expectation, kwargs, description)
+def critical(name: str, expectation: str, description: str, samples_sql: str | None = None, **kwargs: Any) -> Check:
+    return Check(name, CRITICAL, expectation, kwargs, description, samples_sql)
 
 
-def warning(name: str, expectation: str, description: str, **kwargs: Any) -> Check:
-    return Check(name, WARNING, expectation, kwargs, description)
+def warning(name: str, expectation: str, description: str, samples_sql: str | None = None, **kwargs: Any) -> Check:
+    return Check(name, WARNING, expectation, kwargs, description, samples_sql)
 
 
 def sql_literal(value: Any) -> str:

@@ -4,7 +4,9 @@ GX 1.x runs every metric query as ``with engine.connect() as conn: result = conn
 fetches *after* the ``with`` block. With duckdb-engine on DuckDB 2 the pending result is discarded
 when the connection goes back to the pool, so every metric comes back empty
 (``IndexError: list index out of range`` in ``resolve_metric_bundle``). For the ``duckdb`` dialect
-only, this buffers the rows inside the connection scope. Other dialects are untouched.
+only, this buffers the rows inside the connection scope, at most ``BUFFER_ROWS`` of them: GX itself
+reads at most 200 rows of a row-returning query (``fetchmany``) and limits its sample queries in SQL,
+so a failure with millions of offending rows never comes into memory. Other dialects are untouched.
 ``tests/expectations/test_gx_compat.py`` shows the upstream behaviour so the shim can be dropped
 when GX or duckdb-engine fixes it.
 """
@@ -12,6 +14,7 @@ when GX or duckdb-engine fixes it.
 from __future__ import annotations
 
 _PATCHED = False
+BUFFER_ROWS = 10_000
 
 
 def install() -> None:
@@ -26,11 +29,16 @@ def install() -> None:
     def execute_query(self, query):
         if self.dialect_name != "duckdb":
             return original(self, query)
+        from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+
         with self.get_connection() as connection:
             result = self._execute_query_with_recovery(connection, query)
-            if result.returns_rows:
-                return result.freeze()()
-            return result
+            if not result.returns_rows:
+                return result
+            keys = list(result.keys())
+            rows = [tuple(row) for row in result.fetchmany(BUFFER_ROWS)]
+            result.close()
+        return IteratorResult(SimpleResultMetaData(keys), iter(rows))
 
     engine_cls.execute_query = execute_query
     _PATCHED = True

@@ -83,6 +83,7 @@ class GateReport:
     batch: dict
     outcomes: list[ExpectationOutcome]
     data_docs_index: Path | None
+    dataset_seconds: dict[str, float] = field(default_factory=dict)  # validation time per dataset
 
     @property
     def critical_failures(self) -> list[ExpectationOutcome]:
@@ -194,7 +195,8 @@ def run_gate(gate: str, run_id: str | None = None, cfg: Settings | None = None, 
     suite_module = import_module(f"expectations.suites.{gate}")
     try:
         plan: Plan = suite_module.plan(ctx)
-        outcomes, docs_index = _validate(ctx, plan, build_docs=context.get("build_docs", True))
+        outcomes, docs_index, dataset_seconds = _validate(ctx, plan, build_docs=context.get("build_docs", True))
+        _attach_samples(plan, outcomes)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     validated_at = datetime.now(UTC).replace(tzinfo=None)
@@ -207,6 +209,7 @@ def run_gate(gate: str, run_id: str | None = None, cfg: Settings | None = None, 
         batch=ctx.batch,
         outcomes=outcomes,
         data_docs_index=docs_index,
+        dataset_seconds=dataset_seconds,
     )
     store_results(report, cfg)
     if report.success:
@@ -284,14 +287,37 @@ def _select(sql: str) -> str:
     return sql if sql.lower().startswith("select ") else f"select * from ({sql}) as dataset"  # noqa: S608 - our own SQL
 
 
-def _result_format(dataset: Dataset, rows: bool) -> dict:
+# Expectations that test each row (GX "map" expectations) and the row-returning query expectation:
+# on a passing batch only their unexpected count matters, so the first pass asks for BOOLEAN_ONLY
+# (one bundled count query); only a failed one is validated again for samples.
+_ROW_LEVEL_PREFIXES = ("ExpectColumnValues", "ExpectColumnPairValues", "ExpectCompoundColumns", "ExpectMulticolumn",
+                       "ExpectSelectColumnValues")
+_ROWS = "UnexpectedRowsExpectation"
+
+
+def _kind(check: Check) -> str:
+    if check.expectation == _ROWS:
+        return "rows"
+    if check.expectation.startswith(_ROW_LEVEL_PREFIXES):
+        return "map"
+    return "aggregate"
+
+
+def _result_format(dataset: Dataset, kind: str, samples: bool) -> dict:
     """GX honours result_format per validation run, not per expectation.
 
-    Row-returning checks (UnexpectedRowsExpectation) need COMPLETE to return their rows (GX caps
-    them at 200); column checks stay at SUMMARY (a few samples, with the dataset's key columns and
-    the query that lists every offending row) so a large failure never pulls millions of values.
+    Aggregates (row counts, max, null share, column sets) report their observed value at BASIC.
+    Row-level checks run first at BOOLEAN_ONLY: on a passing batch that is one bundled count query
+    instead of a sample query, a value-count query and an index query per expectation. A failed one
+    runs again with samples: row-returning checks (UnexpectedRowsExpectation) at COMPLETE (GX caps
+    the rows at 200), column checks at SUMMARY (five samples with the dataset's key columns and the
+    query that lists every offending row), so a large failure never pulls millions of values.
     """
-    if rows:
+    if kind == "aggregate":
+        return {"result_format": "BASIC"}
+    if not samples:
+        return {"result_format": "BOOLEAN_ONLY"}
+    if kind == "rows":
         return {"result_format": "COMPLETE"}
     result_format: dict = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
     if dataset.key_columns:
@@ -300,11 +326,13 @@ def _result_format(dataset: Dataset, rows: bool) -> dict:
     return result_format
 
 
-def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[ExpectationOutcome], Path | None]:
+def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[ExpectationOutcome], Path | None, dict]:
     import great_expectations as gx
 
     checks: dict[str, tuple[Check, Dataset]] = {}
-    results = []
+    results: dict[str, object] = {}  # check name -> its (last) ExpectationValidationResult
+    identifiers: list = []
+    seconds: dict[str, float] = {}
     with _gx_lock(ctx.cfg):
         context = gx_context(ctx.cfg)
         _forget_previous_definitions(context, ctx.gate)
@@ -315,47 +343,56 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
             create_temp_table=False,
         )
         run_id = gx.RunIdentifier(run_name=ctx.run_id, run_time=datetime.now(UTC))
+
+        def validate(dataset: Dataset, batch_definition, group: list[Check], name: str, result_format: dict) -> None:
+            expectations = []
+            for check in group:
+                expectation = _expectation(check, dataset, ctx.gate)
+                checks[expectation.meta["northstar_check"]] = (check, dataset)
+                expectations.append(expectation)
+            suite = context.suites.add_or_update(
+                gx.ExpectationSuite(name=name, expectations=expectations, meta={"gate": ctx.gate})
+            )
+            definition = context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+            )
+            checkpoint = context.checkpoints.add_or_update(
+                gx.Checkpoint(name=name, validation_definitions=[definition], actions=[], result_format=result_format)
+            )
+            started = time.monotonic()
+            result = checkpoint.run(run_id=run_id)
+            seconds[name] = round(time.monotonic() - started, 2)
+            for identifier, validation in result.run_results.items():
+                identifiers.append(identifier)
+                for expectation_result in validation.results:
+                    results[expectation_result.expectation_config.meta["northstar_check"]] = expectation_result
+
         try:
             for dataset in plan.datasets:
                 asset = source.add_query_asset(name=dataset.name, query=_select(dataset.sql))
                 batch_definition = asset.add_batch_definition_whole_table("whole")
-                groups = {
-                    False: [c for c in dataset.checks if c.expectation != "UnexpectedRowsExpectation"],
-                    True: [c for c in dataset.checks if c.expectation == "UnexpectedRowsExpectation"],
-                }
-                for rows, group in groups.items():
-                    if not group:
-                        continue
-                    name = f"{ctx.gate}.{dataset.name}" + (".rows" if rows else "")
-                    expectations = []
-                    for check in group:
-                        expectation = _expectation(check, dataset, ctx.gate)
-                        checks[expectation.meta["northstar_check"]] = (check, dataset)
-                        expectations.append(expectation)
-                    suite = context.suites.add_or_update(
-                        gx.ExpectationSuite(name=name, expectations=expectations, meta={"gate": ctx.gate})
-                    )
-                    definition = context.validation_definitions.add_or_update(
-                        gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
-                    )
-                    checkpoint = context.checkpoints.add_or_update(
-                        gx.Checkpoint(name=name, validation_definitions=[definition], actions=[],
-                                      result_format=_result_format(dataset, rows))
-                    )
-                    results.append(checkpoint.run(run_id=run_id))
+                aggregate = [c for c in dataset.checks if _kind(c) == "aggregate"]
+                row_level = [c for c in dataset.checks if _kind(c) != "aggregate"]
+                if aggregate:
+                    validate(dataset, batch_definition, aggregate, f"{ctx.gate}.{dataset.name}",
+                             _result_format(dataset, "aggregate", samples=False))
+                if row_level:
+                    validate(dataset, batch_definition, row_level, f"{ctx.gate}.{dataset.name}.rows",
+                             _result_format(dataset, "map", samples=False))
+                failed = [c for c in row_level if not results[f"{ctx.gate}.{dataset.name}.{c.name}"].success]
+                for kind in ("map", "rows"):
+                    group = [c for c in failed if _kind(c) == kind]
+                    if group:
+                        validate(dataset, batch_definition, group, f"{ctx.gate}.{dataset.name}.{kind}_failures",
+                                 _result_format(dataset, kind, samples=True))
         finally:
             _dispose(source)
         if build_docs:
             # only this run's pages (and the index): re-rendering every stored result would grow with history
-            identifiers = [key for result in results for key in result.run_results]
             context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=identifiers)
-    outcomes: list[ExpectationOutcome] = []
-    for result in results:
-        for validation in result.run_results.values():
-            for expectation_result in validation.results:
-                outcomes.append(_outcome(expectation_result, checks))
+    outcomes = [_outcome(result, checks) for result in results.values()]
     index = ctx.cfg.paths.gx_root / "data_docs" / "index.html"
-    return outcomes, index if build_docs and index.exists() else None
+    return outcomes, (index if build_docs and index.exists() else None), seconds
 
 
 def _forget_previous_definitions(context, gate: str) -> None:
@@ -398,7 +435,7 @@ def _outcome(expectation_result, checks: dict[str, tuple[Check, Dataset]]) -> Ex
             if isinstance(info, dict) and info.get("raised_exception"):
                 error = info.get("exception_message")
                 break
-    observed = _observed(result, error)
+    observed = _observed(result, error, bool(expectation_result.success))
     if config.type == "expect_column_proportion_of_non_null_values_to_be_between" and error is None:
         share = result.get("observed_value")
         if isinstance(share, int | float):
@@ -418,7 +455,7 @@ def _outcome(expectation_result, checks: dict[str, tuple[Check, Dataset]]) -> Ex
     )
 
 
-def _observed(result: dict, error: str | None) -> str:
+def _observed(result: dict, error: str | None, success: bool) -> str:
     if error:
         return f"error: {error}"
     if "observed_value" in result:
@@ -426,12 +463,34 @@ def _observed(result: dict, error: str | None) -> str:
         if isinstance(value, float):
             return f"{value:.6g}"
         return json.dumps(value, default=str) if isinstance(value, list | dict) else str(value)
+    if not result:
+        return "0 rows unexpected" if success else "failed"
     if "unexpected_count" in result:
         count = result.get("unexpected_count") or 0
         total = result.get("element_count")
         percent = result.get("unexpected_percent") or 0.0
         return f"{count} of {total} rows unexpected ({percent:.2f}%)"
     return "n/a"
+
+
+def _attach_samples(plan: Plan, outcomes: list[ExpectationOutcome]) -> None:
+    """Sample rows for failed aggregate checks that name their offending-rows SQL (``Check.samples_sql``)."""
+    wanted = {f"{d.name}.{c.name}": c.samples_sql for d in plan.datasets for c in d.checks if c.samples_sql}
+    failed = [o for o in outcomes if not o.success and o.expectation.split(".", 1)[1] in wanted]
+    if not failed:
+        return
+    import duckdb
+
+    with duckdb.connect(str(plan.database), read_only=True) as con:
+        for outcome in failed:
+            sql = wanted[outcome.expectation.split(".", 1)[1]]
+            try:
+                cursor = con.execute(f"select * from ({sql}) as offending limit {SAMPLE_ROWS}")  # noqa: S608 - suite SQL
+                columns = [d[0] for d in cursor.description]
+                outcome.sample_rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            except duckdb.Error as exc:  # samples are for the reader; the verdict stands without them
+                outcome.sample_rows = [{"samples_unavailable": str(exc)}]
+            outcome.unexpected_query = sql
 
 
 # --- quality.gate_results ---------------------------------------------------------------------

@@ -23,12 +23,13 @@ def test_good_world_passes(good_marts):
     _, report = good_marts
     assert report.success, report.summary()
     names = {o.expectation for o in report.outcomes}
-    for name in ("marts.dim_households.household_id_unique", "marts.fct_household_months.aum_non_negative",
-                 "marts.fct_household_features.household_id_in_dim_households",
+    for name in ("marts.dim_households_keys.household_id_unique", "marts.fct_household_months.aum_non_negative",
+                 "marts.fct_household_features_unknown_households.household_id_in_dim_households",
                  "marts.fct_household_features.aum_at_cutoff_null_rate", "marts.freshness_billing.age",
                  "marts.freshness_salesforce.age", "marts.freshness_trading.age",
                  "marts.recon_by_business_date.match_rate", "marts.recon_by_business_date.break_volume",
-                 "marts.fct_trade_breaks.break_key_unique"):
+                 "marts.fct_trade_breaks_keys.break_key_unique",
+                 "marts.fct_household_months_keys.household_month_unique"):
         assert name in names
 
 
@@ -45,7 +46,7 @@ def test_results_go_to_the_warehouse(good_marts):
 
 @pytest.fixture(scope="module")
 def bad_warehouse(world, tmp_path_factory):
-    """The world's marts with negative AUM in household months and a trade booked twice."""
+    """The world's marts with negative AUM in household months and three trades of the last day booked twice."""
     home = tmp_path_factory.mktemp("marts_bad")
     warehouse = copy_warehouse(world, home / "warehouse" / "northstar.duckdb")
     with duckdb.connect(str(warehouse)) as con:
@@ -55,7 +56,8 @@ def bad_warehouse(world, tmp_path_factory):
         )
         con.execute(
             "insert into main.fct_internal_executions select * from main.fct_internal_executions "
-            "where trade_id in (select trade_id from main.fct_internal_executions order by trade_id limit 3)"
+            "where trade_id in (select trade_id from main.fct_internal_executions where business_date = "
+            "(select max(business_date) from main.fct_internal_executions) order by trade_id limit 3)"
         )
     return make_cfg(home / "var", landing=world.landing, warehouse=warehouse)
 
@@ -75,9 +77,12 @@ def test_negative_aum_in_household_months_fails_the_marts_gate(bad_warehouse):
 def test_duplicate_trade_in_the_book_fails_the_marts_gate(bad_warehouse):
     with pytest.raises(GateFailed) as failed:
         run_gate("marts", "intraday__bad", cfg=bad_warehouse, as_of=WORLD_AS_OF, domains=["trading"], build_docs=False)
-    names = {o.expectation for o in failed.value.report.critical_failures}
-    assert names == {"marts.fct_internal_executions.trade_record_id_unique"}
-    assert "6 of " in str(failed.value)  # three trades, each twice
+    failures = {o.expectation: o for o in failed.value.report.critical_failures}
+    assert set(failures) == {"marts.fct_internal_executions_keys.trade_record_id_unique"}
+    outcome = failures["marts.fct_internal_executions_keys.trade_record_id_unique"]
+    assert outcome.observed_value == "3"  # three trade records, each booked twice
+    assert [row["copies"] for row in outcome.sample_rows] == [2, 2, 2]
+    assert "the trade record key (one per booked allocation) is unique" in str(failed.value)
 
 
 def test_recon_bounds_are_per_business_date(bad_warehouse):
@@ -88,4 +93,4 @@ def test_recon_bounds_are_per_business_date(bad_warehouse):
     match = next(o for o in report.outcomes if o.expectation == "marts.recon_by_business_date.match_rate")
     assert match.observed_value.startswith("2 of 2 rows")  # both dates under 99.5% (about 99.1% match)
     assert {str(row["business_date"]) for row in match.sample_rows} == {"2026-10-29", "2026-10-30"}
-    assert "marts.fct_internal_executions.trade_record_id_unique" in failed_names(report)
+    assert "marts.fct_internal_executions_keys.trade_record_id_unique" in failed_names(report)

@@ -63,18 +63,47 @@ internal_trades as (select * from staging.stg_broker__internal_trades),
 confirms as (select * from staging.stg_broker__pb_confirms),
 executions as (select * from staging.stg_broker__fix_executions),
 tolerances as (select * from reference.recon_tolerances),
+-- first delivery per key: only the (few) repeated keys are ranked
+repeated_trades as (
+    select trade_id, min(business_date) as business_date, min(order_id) as order_id, min(prime_broker) as broker
+    from internal_trades
+    semi join (select trade_id from internal_trades group by trade_id having count(*) > 1) using (trade_id)
+    group by trade_id
+),
+repeated_confirms as (
+    select trade_id, min(business_date) as business_date, min(prime_broker) as broker
+    from confirms
+    semi join (select trade_id from confirms group by trade_id having count(*) > 1) using (trade_id)
+    group by trade_id
+),
+repeated_reports as (
+    select executing_broker, exec_id, min(business_date) as business_date, min(order_id) as order_id
+    from executions
+    semi join (select executing_broker, exec_id from executions group by all having count(*) > 1)
+        using (executing_broker, exec_id)
+    group by executing_broker, exec_id
+),
 allocations as (
     select * from internal_trades
-    qualify row_number() over (partition by trade_id order by business_date, source_file, source_line) = 1
+    where trade_id not in (select trade_id from repeated_trades)
+       or trade_record_id in (
+           select trade_record_id from internal_trades semi join repeated_trades using (trade_id)
+           qualify row_number() over (partition by trade_id order by business_date, source_file, source_line) = 1)
 ),
 first_confirms as (
     select * from confirms
-    qualify row_number() over (partition by trade_id order by business_date, source_file, source_line) = 1
+    where trade_id not in (select trade_id from repeated_confirms)
+       or confirm_id in (
+           select confirm_id from confirms semi join repeated_confirms using (trade_id)
+           qualify row_number() over (partition by trade_id order by business_date, source_file, source_line) = 1)
 ),
 fills as (
     select * from executions
-    qualify row_number() over (partition by executing_broker, exec_id
-                               order by business_date, source_file, source_line) = 1
+    where (executing_broker, exec_id) not in (select (executing_broker, exec_id) from repeated_reports)
+       or execution_id in (
+           select execution_id from executions semi join repeated_reports using (executing_broker, exec_id)
+           qualify row_number() over (partition by executing_broker, exec_id
+                                      order by business_date, source_file, source_line) = 1)
 ),
 internal_orders as (
     select order_id, min(business_date) as business_date, min(trade_date) as trade_date,
@@ -89,10 +118,6 @@ broker_orders as (
            min(currency) as currency, sum(fill_quantity) as quantity,
            sum(fill_quantity * fill_price) / nullif(sum(fill_quantity), 0) as average_price
     from fills group by order_id, executing_broker
-),
-unbooked as (
-    select c.trade_date, c.executing_broker, c.instrument_id, c.side, c.quantity
-    from confirms as c anti join internal_trades as i on c.trade_id = i.trade_id
 ),
 orders as (
     select
@@ -111,14 +136,19 @@ orders as (
         abs(b.average_price - i.average_price) / nullif(abs(i.average_price), 0) * 10000 as price_bps
     from internal_orders as i full outer join broker_orders as b on i.order_id = b.order_id
 ),
+-- a FIX surplus explained by confirms missing from the book (same broker, instrument, side, date)
+candidates as (
+    select o.order_id, o.broker, o.surplus, c.trade_id, c.quantity
+    from (select * from orders where surplus > 0) as o
+    join confirms as c on o.trade_date = c.trade_date and o.broker = c.executing_broker
+        and o.instrument_id = c.instrument_id and o.side = c.side
+),
 explained as (
-    select o.order_id, o.broker, sum(u.quantity) as unbooked_quantity,
-           max(case when round(u.quantity - o.surplus, 6) = 0 then 1 else 0 end) as exact
-    from orders as o
-    join unbooked as u on o.trade_date = u.trade_date and o.broker = u.executing_broker
-        and o.instrument_id = u.instrument_id and o.side = u.side
-    where o.surplus > 0
-    group by o.order_id, o.broker
+    select order_id, broker, sum(quantity) as unbooked_quantity,
+           max(case when round(quantity - surplus, 6) = 0 then 1 else 0 end) as exact
+    from candidates
+    where trade_id not in (select trade_id from internal_trades semi join candidates using (trade_id))
+    group by order_id, broker
 ),
 order_flags as (
     select o.*,
@@ -181,15 +211,13 @@ allocation_breaks as (
     where break_type is not null
 ),
 duplicates as (
-    select min(business_date), 'duplicate', 'allocation', min(order_id), trade_id, min(prime_broker)
-    from internal_trades group by trade_id having count(*) > 1
+    select business_date, 'duplicate', 'allocation', order_id, trade_id, broker from repeated_trades
     union all
-    select min(c.business_date), 'duplicate', 'allocation', min(i.order_id), c.trade_id, min(c.prime_broker)
-    from confirms as c left join internal_trades as i on c.trade_id = i.trade_id
-    group by c.trade_id having count(distinct c.confirm_id) > 1
+    select r.business_date, 'duplicate', 'allocation', min(i.order_id), r.trade_id, r.broker
+    from repeated_confirms as r left join internal_trades as i using (trade_id)
+    group by r.business_date, r.trade_id, r.broker
     union all
-    select min(business_date), 'duplicate', 'order', min(order_id), null, executing_broker
-    from executions group by executing_broker, exec_id having count(*) > 1
+    select business_date, 'duplicate', 'order', order_id, null, executing_broker from repeated_reports
 )
 select * from order_breaks
 union all select * from allocation_breaks
@@ -250,7 +278,8 @@ def child_dbt(spec: dict) -> dict:
 def child_duckdb(spec: dict) -> dict:
     import duckdb
 
-    con = duckdb.connect(spec["warehouse"])
+    con = duckdb.connect(spec["warehouse"], config={"memory_limit": os.environ.get("NORTHSTAR_DUCKDB_MEMORY_LIMIT", "3GB")})
+    con.execute("set enable_progress_bar = false")
     started = time.monotonic()
     con.execute(HANDWRITTEN_RECON)
     seconds = time.monotonic() - started

@@ -48,3 +48,16 @@
     {%- endfor -%}
     {{ dbt.hash("\n            " ~ (parts | join("\n            || '|' || ")) ~ "\n        ") }}
 {%- endmacro %}
+
+{#- The rows the matching counts: every row whose key was delivered once, and the first delivery
+    of a repeated key (`repeated` holds one row per repeated key with its first_row_id, see
+    int_repeated_deliveries_identified). One join against a small table, not a rank of every row. -#}
+{% macro first_deliveries(relation, repeated, keys, row_id) -%}
+    select delivered.*
+    from {{ relation }} as delivered
+    left join {{ repeated }} as repeated_keys
+        on {% for key in keys %}delivered.{{ key }} = repeated_keys.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
+    where
+        repeated_keys.first_row_id is null
+        or delivered.{{ row_id }} = repeated_keys.first_row_id
+{%- endmacro %}

@@ -17,26 +17,22 @@ tolerances as (
     select * from {{ ref('recon_tolerances') }}
 ),
 
+repeated_trade_ids as (
+    select * from {{ ref('int_repeated_deliveries_identified') }}
+    where source_table = 'internal_trades'
+),
+
+repeated_confirms as (
+    select * from {{ ref('int_repeated_deliveries_identified') }}
+    where source_table = 'pb_confirms'
+),
+
 allocations as (
-    select *
-    from (
-        select
-            *,
-            row_number() over (partition by trade_id order by business_date, source_file, source_line) as delivery_rank
-        from internal_trades
-    ) as ranked
-    where delivery_rank = 1
+    {{ first_deliveries('internal_trades', 'repeated_trade_ids', ['trade_id'], 'trade_record_id') }}
 ),
 
 first_confirms as (
-    select *
-    from (
-        select
-            *,
-            row_number() over (partition by trade_id order by business_date, source_file, source_line) as delivery_rank
-        from confirms
-    ) as ranked
-    where delivery_rank = 1
+    {{ first_deliveries('confirms', 'repeated_confirms', ['trade_id'], 'confirm_id') }}
 ),
 
 joined as (

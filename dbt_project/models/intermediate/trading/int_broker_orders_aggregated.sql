@@ -7,18 +7,13 @@ executions as (
     where {{ near_business_dates('business_date') }}
 ),
 
-first_report as (
-    select
-        *,
-        row_number() over (
-            partition by executing_broker, exec_id order by business_date, source_file, source_line
-        ) as report_rank
-    from executions
+repeated_reports as (
+    select * from {{ ref('int_repeated_deliveries_identified') }}
+    where source_table = 'fix_executions'
 ),
 
 fills as (
-    select * from first_report
-    where report_rank = 1
+    {{ first_deliveries('executions', 'repeated_reports', ['executing_broker', 'exec_id'], 'execution_id') }}
 ),
 
 aggregated as (

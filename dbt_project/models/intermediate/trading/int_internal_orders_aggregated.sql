@@ -7,16 +7,13 @@ internal_trades as (
     where {{ near_business_dates('business_date') }}
 ),
 
-first_delivery as (
-    select
-        *,
-        row_number() over (partition by trade_id order by business_date, source_file, source_line) as delivery_rank
-    from internal_trades
+repeated_trade_ids as (
+    select * from {{ ref('int_repeated_deliveries_identified') }}
+    where source_table = 'internal_trades'
 ),
 
 allocations as (
-    select * from first_delivery
-    where delivery_rank = 1
+    {{ first_deliveries('internal_trades', 'repeated_trade_ids', ['trade_id'], 'trade_record_id') }}
 ),
 
 aggregated as (

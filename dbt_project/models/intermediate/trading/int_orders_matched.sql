@@ -15,24 +15,6 @@ tolerances as (
     select * from {{ ref('recon_tolerances') }}
 ),
 
--- Confirms whose allocation is missing from the internal book: their quantity was executed, so it
--- explains a FIX surplus on the order they belong to (found by broker, instrument, side and date),
--- which is then reported once, as the allocation's `missing_internal`, not again as `quantity`.
-unbooked_confirms as (
-    select
-        confirms.trade_date,
-        confirms.executing_broker,
-        confirms.instrument_id,
-        confirms.side,
-        confirms.quantity
-    from {{ ref('stg_broker__pb_confirms') }} as confirms
-    left join {{ ref('stg_broker__internal_trades') }} as internal_trades
-        on confirms.trade_id = internal_trades.trade_id
-    where
-        internal_trades.trade_id is null
-        and {{ near_business_dates('confirms.business_date') }}
-),
-
 joined as (
     select
         coalesce(internal_orders.order_id, broker_orders.order_id) as order_id,
@@ -62,24 +44,64 @@ joined as (
         on internal_orders.order_id = broker_orders.order_id
 ),
 
--- A FIX surplus is explained when unbooked confirms of the same broker, instrument, side and
--- trade date add up to it, or one of them equals it (two orders sharing the pool).
+-- A FIX surplus (more filled than booked) is explained by confirms whose allocation is missing
+-- from the internal book: their quantity was executed. Candidates are the confirms of the same
+-- broker, instrument, side and trade date as an order with a surplus (few orders have one);
+-- the booked ones among them are dropped. The surplus is explained when the unbooked candidates
+-- add up to it, or one of them equals it (two orders sharing the pool), and is then reported once,
+-- as those allocations' `missing_internal`, not again as `quantity`.
+surplus_orders as (
+    select
+        order_id,
+        executing_broker,
+        trade_date,
+        instrument_id,
+        side,
+        fix_surplus_quantity
+    from joined
+    where fix_surplus_quantity > 0
+),
+
+candidate_confirms as (
+    select
+        surplus_orders.order_id,
+        surplus_orders.executing_broker,
+        surplus_orders.fix_surplus_quantity,
+        confirms.trade_id,
+        confirms.quantity
+    from {{ ref('stg_broker__pb_confirms') }} as confirms
+    inner join surplus_orders
+        on
+            confirms.trade_date = surplus_orders.trade_date
+            and confirms.executing_broker = surplus_orders.executing_broker
+            and confirms.instrument_id = surplus_orders.instrument_id
+            and confirms.side = surplus_orders.side
+    where {{ near_business_dates('confirms.business_date') }}
+),
+
+booked_candidates as (
+    select distinct internal_trades.trade_id
+    from {{ ref('stg_broker__internal_trades') }} as internal_trades
+    inner join candidate_confirms
+        on internal_trades.trade_id = candidate_confirms.trade_id
+),
+
 explanations as (
     select
-        joined.order_id,
-        joined.executing_broker,
-        sum(unbooked_confirms.quantity) as unbooked_confirm_quantity,
-        max(case when round(unbooked_confirms.quantity - joined.fix_surplus_quantity, 6) = 0 then 1 else 0 end)
-            as has_exact_unbooked_confirm
-    from joined
-    inner join unbooked_confirms
-        on
-            joined.trade_date = unbooked_confirms.trade_date
-            and joined.executing_broker = unbooked_confirms.executing_broker
-            and joined.instrument_id = unbooked_confirms.instrument_id
-            and joined.side = unbooked_confirms.side
-    where joined.fix_surplus_quantity > 0
-    group by joined.order_id, joined.executing_broker
+        candidate_confirms.order_id,
+        candidate_confirms.executing_broker,
+        sum(candidate_confirms.quantity) as unbooked_confirm_quantity,
+        max(
+            case
+                when round(candidate_confirms.quantity - candidate_confirms.fix_surplus_quantity, 6) = 0 then 1
+                else 0
+            end
+        ) as has_exact_unbooked_confirm
+    from candidate_confirms
+    left join booked_candidates
+        on candidate_confirms.trade_id = booked_candidates.trade_id
+    where booked_candidates.trade_id is null
+    group by candidate_confirms.order_id, candidate_confirms.executing_broker
 ),
 
 compared as (

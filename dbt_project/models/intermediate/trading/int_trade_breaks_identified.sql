@@ -10,19 +10,23 @@ allocations as (
     select * from {{ ref('int_allocations_matched') }}
 ),
 
-internal_trades as (
-    select * from {{ ref('stg_broker__internal_trades') }}
-    where {{ near_business_dates('business_date') }}
+repeated_deliveries as (
+    select * from {{ ref('int_repeated_deliveries_identified') }}
 ),
 
-confirms as (
-    select * from {{ ref('stg_broker__pb_confirms') }}
-    where {{ near_business_dates('business_date') }}
-),
-
-executions as (
-    select * from {{ ref('stg_broker__fix_executions') }}
-    where {{ near_business_dates('business_date') }}
+-- the order of a confirm delivered twice comes from the book (the few repeated trade ids joined,
+-- not the whole book aggregated)
+booked_orders as (
+    select
+        internal_trades.trade_id,
+        min(internal_trades.order_id) as order_id
+    from {{ ref('stg_broker__internal_trades') }} as internal_trades
+    inner join repeated_deliveries
+        on
+            internal_trades.trade_id = repeated_deliveries.trade_id
+            and repeated_deliveries.source_table = 'pb_confirms'
+    where {{ near_business_dates('internal_trades.business_date') }}
+    group by internal_trades.trade_id
 ),
 
 order_breaks as (
@@ -87,63 +91,32 @@ allocation_breaks as (
     {% endfor %}
 ),
 
-duplicate_internal as (
+duplicate_breaks as (
     select
-        min(business_date) as business_date,
+        repeated_deliveries.business_date,
         'duplicate' as break_type,
-        'allocation' as break_level,
-        min(order_id) as order_id,
-        trade_id,
-        min(prime_broker) as broker,
-        min(asset_class) as asset_class,
-        min(instrument_id) as instrument_id,
-        min(account_number) as account_number,
-        cast(count(*) as varchar) as internal_value,
-        cast(null as varchar) as broker_value,
-        cast(count(*) - 1 as double) as difference
-    from internal_trades
-    group by trade_id
-    having count(*) > 1
-),
-
-duplicate_confirms as (
-    select
-        min(confirms.business_date) as business_date,
-        'duplicate' as break_type,
-        'allocation' as break_level,
-        min(internal_trades.order_id) as order_id,
-        confirms.trade_id,
-        min(confirms.prime_broker) as broker,
-        min(confirms.asset_class) as asset_class,
-        min(confirms.instrument_id) as instrument_id,
-        min(confirms.account_number) as account_number,
-        cast(null as varchar) as internal_value,
-        cast(count(distinct confirms.confirm_id) as varchar) as broker_value,
-        cast(count(distinct confirms.confirm_id) - 1 as double) as difference
-    from confirms
-    left join internal_trades
-        on confirms.trade_id = internal_trades.trade_id
-    group by confirms.trade_id
-    having count(distinct confirms.confirm_id) > 1
-),
-
-duplicate_executions as (
-    select
-        min(business_date) as business_date,
-        'duplicate' as break_type,
-        'order' as break_level,
-        min(order_id) as order_id,
-        cast(null as varchar) as trade_id,
-        executing_broker as broker,
-        min(asset_class) as asset_class,
-        min(instrument_id) as instrument_id,
-        cast(null as varchar) as account_number,
-        cast(null as varchar) as internal_value,
-        cast(count(*) as varchar) as broker_value,
-        cast(count(*) - 1 as double) as difference
-    from executions
-    group by executing_broker, exec_id
-    having count(*) > 1
+        case when repeated_deliveries.source_table = 'fix_executions' then 'order' else 'allocation' end
+            as break_level,
+        coalesce(repeated_deliveries.order_id, booked_orders.order_id) as order_id,
+        repeated_deliveries.trade_id,
+        repeated_deliveries.broker,
+        repeated_deliveries.asset_class,
+        repeated_deliveries.instrument_id,
+        repeated_deliveries.account_number,
+        case
+            when repeated_deliveries.source_table = 'internal_trades'
+                then cast(repeated_deliveries.deliveries as varchar)
+        end as internal_value,
+        case
+            when repeated_deliveries.source_table != 'internal_trades'
+                then cast(repeated_deliveries.deliveries as varchar)
+        end as broker_value,
+        cast(repeated_deliveries.deliveries - 1 as double) as difference
+    from repeated_deliveries
+    left join booked_orders
+        on
+            repeated_deliveries.trade_id = booked_orders.trade_id
+            and repeated_deliveries.source_table = 'pb_confirms'
 ),
 
 unioned as (
@@ -151,11 +124,7 @@ unioned as (
     union all
     select * from allocation_breaks
     union all
-    select * from duplicate_internal
-    union all
-    select * from duplicate_confirms
-    union all
-    select * from duplicate_executions
+    select * from duplicate_breaks
 ),
 
 final as (

@@ -55,3 +55,25 @@ def sql_literal(value: Any) -> str:
 
 def sql_list(values) -> str:
     return "[" + ", ".join(sql_literal(v) for v in values) + "]"
+
+
+def offending_rows(name: str, sql: str, check: str, description: str, severity: str = CRITICAL,
+                   samples_sql: str | None = None) -> Dataset:
+    """A dataset that *is* the offending rows, and a check that it has none.
+
+    GX then runs exactly one query for it (its row count; the observed value is the number of
+    offending rows), where its uniqueness expectations join every row back to its key's count and
+    ``UnexpectedRowsExpectation`` runs its query twice. On failure the runner lists the first rows.
+    """
+    return Dataset(name=name, sql=sql, checks=[
+        Check(check, severity, "ExpectTableRowCountToBeBetween", {"min_value": 0, "max_value": 0}, description,
+              samples_sql or sql),
+    ])
+
+
+def duplicate_keys(name: str, source: str, keys: list[str], check: str, description: str,
+                   severity: str = CRITICAL) -> Dataset:
+    """Keys of ``source`` (a table, or a parenthesised select with an alias) that occur more than once."""
+    columns = ", ".join(keys)
+    sql = f"select {columns}, count(*) as copies from {source} group by {columns} having count(*) > 1"  # noqa: S608
+    return offending_rows(name, sql, check, description, severity, samples_sql=sql + " order by copies desc")

@@ -18,7 +18,17 @@ from pathlib import Path
 
 import duckdb
 
-from expectations.checks import Dataset, critical, sql_list, sql_literal, warning
+from expectations.checks import (
+    CRITICAL,
+    WARNING,
+    Dataset,
+    critical,
+    duplicate_keys,
+    offending_rows,
+    sql_list,
+    sql_literal,
+    warning,
+)
 from expectations.runner import GateContext, Plan
 
 BROKER_TABLES = ("internal_trades", "fix_executions", "pb_confirms", "billing")
@@ -31,6 +41,18 @@ FIX_SIDE_CODES = ["1", "2", "3", "4", "5", "6"]
 FIX_ORD_STATUS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E"]
 FIX_EXEC_TYPES = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F", "G", "H", "I"]
 FIX_SECURITY_TYPES = ["CS", "CORP", "FXFWD", "OPT"]  # the ones ingest/dialects/fix.yaml prices
+# the key of each landed table, checked over the latest version of each delivered file in scope
+KEYS = {
+    "internal_trades": (["trade_id"], "trade_id_unique",
+                        "trade ids are unique in the trade book (latest version of each file)", CRITICAL),
+    "fix_executions": (["sender_comp_id", "exec_id"], "exec_id_unique_per_broker",
+                       "(sender_comp_id, exec_id) is unique", CRITICAL),
+    # a confirm delivered twice is a recon break (dbt raises it), so only a warning here
+    "pb_confirms": (["prime_broker", "trade_id"], "trade_id_unique_per_broker",
+                    "each prime broker confirms a trade once", WARNING),
+    "billing": (["account_number", "period"], "one_statement_per_account_month",
+                "one statement per account per period", CRITICAL),
+}
 LINEAGE = ["_source_file", "_source_line", "_file_sha256", "_file_version", "_run_id", "_landed_at"]
 REQUIRED_COLUMNS = {
     "internal_trades": ["trade_id", "order_id", "trade_date", "trade_time", "account_number", "instrument_id",
@@ -161,7 +183,9 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
             f"create view {table} as select * from read_parquet({sql_list(sorted(files))}, hive_partitioning = true, "
             f"union_by_name = true) qualify _file_version = max(_file_version) over (partition by _source_file)"
         )
-        dataset = _BROKER_DATASETS[table](ctx, table)
+        datasets.append(_BROKER_DATASETS[table](ctx, table))
+        keys, check, description, severity = KEYS[table]
+        datasets.append(duplicate_keys(f"{table}_keys", table, keys, check, description, severity))
         if table == "internal_trades":
             # trade ids already booked by an earlier delivery (another file; a corrected redelivery of the
             # same file legitimately repeats them)
@@ -172,13 +196,13 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
                 con.execute(f"create view {table}_history as select trade_id, _source_file "
                             f"from read_parquet({sql_list(history)}, union_by_name = true) "
                             f"where _source_file not in (select distinct _source_file from {table})")
-                dataset.checks.append(critical(
-                    "trade_id_not_already_booked", "UnexpectedRowsExpectation",
+                datasets.append(offending_rows(
+                    f"{table}_already_booked",
+                    f"select trade_id, _source_file, _source_line from {table} "
+                    f"where trade_id in (select trade_id from {table}_history)",
+                    "trade_id_not_already_booked",
                     "no trade id of this delivery was already booked by another trade-book file",
-                    unexpected_rows_query="select trade_id, _source_file, _source_line from {batch} "
-                    "where trade_id in (select trade_id from internal_trades_history)",
                 ))
-        datasets.append(dataset)
     ctx.batch["broker_tables"] = {tb: len(landed_files.get(tb, [])) for tb in wanted}
     if tables:
         rows = " union all ".join(
@@ -258,8 +282,6 @@ def _internal_trades(ctx: GateContext, table: str) -> Dataset:
         checks=[
             *_common_trade_checks(ctx, table, "trade_date", ["trade_id", "order_id", "trade_date", "account_number",
                                                              "instrument_id", "asset_class", "side", "quantity", "price"]),
-            critical("trade_id_unique", "ExpectColumnValuesToBeUnique",
-                     "trade ids are unique in the trade book (latest version of each file)", column="trade_id"),
             critical("side_enum", "ExpectColumnValuesToBeInSet", f"side is one of {SIDES}", column="side", value_set=SIDES),
             critical("asset_class_enum", "ExpectColumnValuesToBeInSet", f"asset class is one of {ASSET_CLASSES}",
                      column="asset_class", value_set=ASSET_CLASSES),
@@ -280,8 +302,6 @@ def _fix_executions(ctx: GateContext, table: str) -> Dataset:
         checks=[
             *_common_trade_checks(ctx, table, "trade_date", ["exec_id", "cl_ord_id", "order_id", "sender_comp_id",
                                                              "symbol", "side", "last_qty", "last_px", "transact_time"]),
-            critical("exec_id_unique_per_broker", "ExpectCompoundColumnsToBeUnique",
-                     "(sender_comp_id, exec_id) is unique", column_list=["sender_comp_id", "exec_id"]),
             critical("side_code_enum", "ExpectColumnValuesToBeInSet", f"FIX Side(54) is one of {FIX_SIDE_CODES}",
                      column="side_code", value_set=FIX_SIDE_CODES),
             critical("side_enum", "ExpectColumnValuesToBeInSet", f"side is one of {SIDES}", column="side", value_set=SIDES),
@@ -316,9 +336,6 @@ def _pb_confirms(ctx: GateContext, table: str) -> Dataset:
             critical("quantity_positive", "ExpectColumnValuesToBeBetween", "quantity > 0",
                      column="quantity", min_value=0, strict_min=True),
             critical("price_positive", "ExpectColumnValuesToBeBetween", "price > 0", column="price", min_value=0, strict_min=True),
-            # a confirm delivered twice is a recon break (dbt raises it), so only a warning here
-            warning("trade_id_unique_per_broker", "ExpectCompoundColumnsToBeUnique",
-                    "each prime broker confirms a trade once", column_list=["prime_broker", "trade_id"]),
         ],
     )
 
@@ -342,8 +359,6 @@ def _billing(ctx: GateContext, table: str) -> Dataset:
                      f"period_end falls in the billing period of its file and not before {t.landing_min_plausible_date}",
                      unexpected_rows_query="select _source_file, _source_line, account_number, period_end, period from {batch} "
                      f"where strftime(period_end, '%Y-%m') != period or period_end < date '{t.landing_min_plausible_date}'"),
-            critical("one_statement_per_account_month", "ExpectCompoundColumnsToBeUnique",
-                     "one statement per account per period", column_list=["account_number", "period"]),
         ],
     )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import duckdb
 
-from expectations.checks import Dataset, critical, sql_list, warning
+from expectations.checks import Dataset, critical, duplicate_keys, offending_rows, sql_list, warning
 from expectations.runner import GateContext, Plan
 
 DOMAINS = ("customer", "trading")
@@ -87,28 +87,17 @@ def _on_dates(ctx: GateContext, table: str) -> str:
 
 def _keys(name: str, source: str, keys: list[str], what: str, check: str,
           references_households: bool = False) -> list[Dataset]:
-    """Key uniqueness (and household references) of a big mart, each as a dataset of offending rows.
-
-    The dataset *is* the offending rows (duplicated keys; rows naming an unknown household) and the
-    expectation is that it has none, so GX runs exactly one query per check: its row count. GX's
-    own uniqueness expectations join every row back to its key's count and its row-returning
-    expectation runs its query twice, which on the large world costs the gate its time budget. On
-    failure the runner lists the first offending rows with ``samples_sql``.
-    """
-    columns = ", ".join(keys)
-    duplicates = f"select {columns}, count(*) as copies from {source} group by {columns} having count(*) > 1"
-    datasets = [Dataset(name=name, sql=duplicates, checks=[critical(
-        check, "ExpectTableRowCountToBeBetween", f"{what} is unique ({columns}): no key has two rows",
-        min_value=0, max_value=0, samples_sql=duplicates + " order by copies desc",
-    )])]
+    """Key uniqueness (and household references) of a big mart, each as a dataset of offending rows
+    (one query per check; see ``checks.offending_rows``)."""
+    datasets = [duplicate_keys(name, source, keys, check, f"{what} is unique ({', '.join(keys)}): no key has two rows")]
     if references_households:
-        shown = columns if "household_id" in keys else f"{columns}, household_id"
-        orphans = (f"select {shown} from {source} where household_id is not null and household_id "
-                   "not in (select household_id from main.dim_households where household_id is not null)")
-        datasets.append(Dataset(name=name.removesuffix("_keys") + "_unknown_households", sql=orphans, checks=[critical(
-            "household_id_in_dim_households", "ExpectTableRowCountToBeBetween",
-            "every household_id exists in dim_households", min_value=0, max_value=0, samples_sql=orphans,
-        )]))
+        shown = ", ".join(keys) if "household_id" in keys else ", ".join([*keys, "household_id"])
+        datasets.append(offending_rows(
+            name.removesuffix("_keys") + "_unknown_households",
+            f"select {shown} from {source} where household_id is not null and household_id not in "
+            "(select household_id from main.dim_households where household_id is not null)",
+            "household_id_in_dim_households", "every household_id exists in dim_households",
+        ))
     return datasets
 
 

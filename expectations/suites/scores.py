@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import duckdb
 
-from expectations.checks import Dataset, critical, sql_literal, warning
+from expectations.checks import Dataset, critical, duplicate_keys, sql_literal, warning
 from expectations.runner import GateContext, Plan
 
 SEGMENTS = ["High-Value Growth Potential", "At-Risk Retention Priority", "Core - Maintain", "Service Efficiently"]
@@ -113,10 +113,20 @@ def plan(ctx: GateContext) -> Plan:
     )]
     if "household" in kinds and household_run:
         datasets.append(_household_scores(ctx, household_run, tables))
+        run = sql_literal(household_run)
+        datasets.append(duplicate_keys(
+            "household_scores_keys", f"(select * from scores.household_scores where scoring_run_id = {run}) as scored",
+            ["household_id"], "household_id_unique", "one score per household in the run",
+        ))
         if baseline:
             datasets.extend(_shift(ctx, household_run, baseline))
     if "break" in kinds and break_run:
         datasets.append(_break_scores(ctx, break_run, tables))
+        scored = f"(select * from scores.break_scores where scoring_run_id = {sql_literal(break_run)}) as scored"
+        datasets.append(duplicate_keys("break_scores_keys", scored, ["break_key"], "break_key_unique",
+                                       "one score per break in the run"))
+        datasets.append(duplicate_keys("break_scores_ranks", scored, ["anomaly_rank"], "anomaly_rank_unique",
+                                       "ranks are not shared"))
     if not database.exists():
         database = ctx.workdir / "empty.duckdb"
         duckdb.connect(str(database)).close()
@@ -131,8 +141,6 @@ def _household_scores(ctx: GateContext, run: str, tables: set[str]) -> Dataset:
                  column_set=HOUSEHOLD_COLUMNS, exact_match=False),
         *[critical(f"{column}_not_null", "ExpectColumnValuesToNotBeNull", f"{column} is never null (null rate zero)",
                    column=column) for column in HOUSEHOLD_COLUMNS],
-        critical("household_id_unique", "ExpectColumnValuesToBeUnique", "one score per household in the run",
-                 column="household_id"),
         critical("predicted_revenue_12m_non_negative", "ExpectColumnValuesToBeBetween",
                  "predicted 12-month revenue >= 0", column="predicted_revenue_12m", min_value=0),
         critical("clv_non_negative", "ExpectColumnValuesToBeBetween", "CLV >= 0", column="clv", min_value=0),
@@ -259,12 +267,10 @@ def _break_scores(ctx: GateContext, run: str, tables: set[str]) -> Dataset:
                  min_value=1),
         *[critical(f"{column}_not_null", "ExpectColumnValuesToNotBeNull", f"{column} is never null", column=column)
           for column in BREAK_COLUMNS],
-        critical("break_key_unique", "ExpectColumnValuesToBeUnique", "one score per break in the run", column="break_key"),
         critical("anomaly_score_range", "ExpectColumnValuesToBeBetween", "anomaly score between 0 and 1",
                  column="anomaly_score", min_value=0, max_value=1),
         critical("anomaly_rank_positive", "ExpectColumnValuesToBeBetween", "anomaly rank >= 1 (1 = most suspicious)",
                  column="anomaly_rank", min_value=1),
-        critical("anomaly_rank_unique", "ExpectColumnValuesToBeUnique", "ranks are not shared", column="anomaly_rank"),
     ]
     if "main.fct_trade_breaks" in tables:
         checks.append(warning(

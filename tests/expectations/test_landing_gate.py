@@ -31,7 +31,7 @@ def test_good_world_passes_and_records_every_expectation(good_landing):
     assert not report.critical_failures
     names = {o.expectation for o in report.outcomes}
     # every broker table, the manifest and Salesforce were validated
-    for name in ("landing.broker_manifest.quarantined_ratio", "landing.internal_trades.trade_id_unique",
+    for name in ("landing.broker_manifest.quarantined_ratio", "landing.internal_trades_keys.trade_id_unique",
                  "landing.fix_executions.ord_status_enum", "landing.pb_confirms.price_positive",
                  "landing.billing.market_value_non_negative", "landing.salesforce_manifest.rows_match_manifest",
                  "landing.salesforce_account.household_id_not_null"):
@@ -112,9 +112,12 @@ def test_negative_aum_in_billing_fails_the_landing_gate(bad_landing):
 def test_duplicate_trade_ids_fail_the_landing_gate(bad_landing):
     failure = _fail(bad_landing, "bad_trades")
     critical = {o.expectation: o for o in failure.report.critical_failures}
-    assert set(critical) == {"landing.internal_trades.trade_id_unique", "landing.internal_trades.trade_id_not_already_booked"}
-    assert critical["landing.internal_trades.trade_id_unique"].observed_value.startswith("10 of 55 rows unexpected")
-    assert critical["landing.internal_trades.trade_id_not_already_booked"].observed_value == "55"
+    assert set(critical) == {"landing.internal_trades_keys.trade_id_unique",
+                             "landing.internal_trades_already_booked.trade_id_not_already_booked"}
+    duplicated = critical["landing.internal_trades_keys.trade_id_unique"]
+    assert duplicated.observed_value == "5"  # five trade ids, each twice in the file
+    assert [row["copies"] for row in duplicated.sample_rows] == [2] * 5
+    assert critical["landing.internal_trades_already_booked.trade_id_not_already_booked"].observed_value == "55"
     message = str(failure)
     assert "trade ids are unique in the trade book" in message
     assert "trade_book_20261102.csv" in message  # the sample rows name the file

@@ -109,7 +109,7 @@ class GateReport:
                 lines.append(f"      sample: {json.dumps(row, default=str)}")
             if outcome.unexpected_query:
                 query = " ".join(outcome.unexpected_query.split())
-                lines.append(f"      all offending rows: {query[:600]}")
+                lines.append(f"      all offending rows: {query[:2000]}")
         if self.data_docs_index:
             lines.append(f"  Data Docs: {self.data_docs_index}")
         return "\n".join(lines)
@@ -440,6 +440,8 @@ def _outcome(expectation_result, checks: dict[str, tuple[Check, Dataset]]) -> Ex
         share = result.get("observed_value")
         if isinstance(share, int | float):
             observed = f"null rate {1 - share:.1%} (non-null share {share:.4g})"
+    if check.samples_sql and check.expectation == "ExpectTableRowCountToBeBetween" and error is None:
+        observed = f"{result.get('observed_value')} offending rows"
     samples = result.get("partial_unexpected_index_list") or (result.get("details") or {}).get("unexpected_rows")
     if not samples:
         samples = [{"value": v} for v in result.get("partial_unexpected_list") or []]
@@ -450,9 +452,18 @@ def _outcome(expectation_result, checks: dict[str, tuple[Check, Dataset]]) -> Ex
         observed_value=observed,
         description=check.description,
         sample_rows=list(samples)[:SAMPLE_ROWS],
-        unexpected_query=result.get("unexpected_index_query") if not expectation_result.success else None,
+        unexpected_query=_offending_rows_query(result.get("unexpected_index_query"), dataset)
+        if not expectation_result.success else None,
         error=error,
     )
+
+
+def _offending_rows_query(query: str | None, dataset: Dataset) -> str | None:
+    """GX writes a query asset's offending-rows query as ``FROM <select ...> WHERE``; parenthesise it."""
+    if not query:
+        return None
+    inner = _select(dataset.sql)
+    return query.replace(f"FROM {inner}", f"FROM ({inner}) AS dataset", 1)
 
 
 def _observed(result: dict, error: str | None, success: bool) -> str:

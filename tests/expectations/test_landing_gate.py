@@ -115,9 +115,9 @@ def test_duplicate_trade_ids_fail_the_landing_gate(bad_landing):
     assert set(critical) == {"landing.internal_trades_keys.trade_id_unique",
                              "landing.internal_trades_already_booked.trade_id_not_already_booked"}
     duplicated = critical["landing.internal_trades_keys.trade_id_unique"]
-    assert duplicated.observed_value == "5"  # five trade ids, each twice in the file
+    assert duplicated.observed_value == "5 offending rows"  # five trade ids, each twice in the file
     assert [row["copies"] for row in duplicated.sample_rows] == [2] * 5
-    assert critical["landing.internal_trades_already_booked.trade_id_not_already_booked"].observed_value == "55"
+    assert critical["landing.internal_trades_already_booked.trade_id_not_already_booked"].observed_value == "55 offending rows"
     message = str(failure)
     assert "trade ids are unique in the trade book" in message
     assert "trade_book_20261102.csv" in message  # the sample rows name the file

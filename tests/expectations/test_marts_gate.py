@@ -80,7 +80,7 @@ def test_duplicate_trade_in_the_book_fails_the_marts_gate(bad_warehouse):
     failures = {o.expectation: o for o in failed.value.report.critical_failures}
     assert set(failures) == {"marts.fct_internal_executions_keys.trade_record_id_unique"}
     outcome = failures["marts.fct_internal_executions_keys.trade_record_id_unique"]
-    assert outcome.observed_value == "3"  # three trade records, each booked twice
+    assert outcome.observed_value == "3 offending rows"  # three trade records, each booked twice
     assert [row["copies"] for row in outcome.sample_rows] == [2, 2, 2]
     assert "the trade record key (one per booked allocation) is unique" in str(failed.value)
 

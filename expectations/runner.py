@@ -35,6 +35,7 @@ GATES = ("landing", "marts", "scores")
 DATA_DOCS_SITE = "northstar"
 RESULTS_TABLE = "quality.gate_results"
 SAMPLE_ROWS = 5
+DEFAULT_RETENTION_DAYS = 30  # GX's own stored results and pages; quality.gate_results keeps everything
 
 
 class GateFailed(RuntimeError):
@@ -387,12 +388,29 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
                                  _result_format(dataset, kind, samples=True))
         finally:
             _dispose(source)
+        _prune_history(ctx.cfg)
         if build_docs:
             # only this run's pages (and the index): re-rendering every stored result would grow with history
             context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=identifiers)
     outcomes = [_outcome(result, checks) for result in results.values()]
     index = ctx.cfg.paths.gx_root / "data_docs" / "index.html"
     return outcomes, (index if build_docs and index.exists() else None), seconds
+
+
+def _prune_history(cfg: Settings) -> None:
+    """Keep GX's stored validation results and their Data Docs pages for ``NORTHSTAR_GX_RETENTION_DAYS``.
+
+    The intraday gates run every 15 minutes; the long-term record is ``quality.gate_results``.
+    """
+    days = float(os.environ.get("NORTHSTAR_GX_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
+    cutoff = time.time() - days * 86400
+    for folder in (cfg.paths.gx_root / "gx" / "uncommitted" / "validations",
+                   cfg.paths.gx_root / "data_docs" / "validations"):
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*"):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
 
 
 def _forget_previous_definitions(context, gate: str) -> None:

@@ -68,3 +68,21 @@ def test_cli_runs_a_gate_and_builds_docs(world, tmp_path, monkeypatch, capsys):
         assert "landing" in index.read_text()
     finally:
         settings_module.reset_cache()
+
+
+@pytest.mark.unit
+def test_gx_history_is_pruned_after_the_retention(tmp_path, monkeypatch):
+    import os
+
+    from expectations.runner import _prune_history
+
+    cfg = make_cfg(tmp_path / "var")
+    old = cfg.paths.gx_root / "gx" / "uncommitted" / "validations" / "landing.x" / "old.json"
+    new = cfg.paths.gx_root / "data_docs" / "validations" / "landing.x" / "new.html"
+    for path in (old, new):
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+    os.utime(old, (0, 0))
+    monkeypatch.setenv("NORTHSTAR_GX_RETENTION_DAYS", "1")
+    _prune_history(cfg)
+    assert not old.exists() and new.exists()

@@ -11,6 +11,9 @@ against the champion's training population, stored with its run as ``drift_refer
 * ``scores.model_drift`` — one row per (scoring_run_id, model, kind, name): psi and status.
 
 Writes are idempotent per ``scoring_run_id`` (its rows are deleted and rewritten in one transaction).
+``household_scores`` has no primary-key index (it made writing 1,000,000 rows several times slower);
+uniqueness of (scoring_run_id, household_id) is guaranteed by the delete + insert of whole runs and
+tested by dbt on ``fct_household_scores``.
 Households not active at the cutoff (no open billed account) get attrition probability 1 (they already
 left); the churn model is only trained on, and meant for, active households.
 """
@@ -63,8 +66,7 @@ create table if not exists scores.household_scores (
     clv_mlflow_run_id varchar,
     churn_mlflow_run_id varchar,
     dbt_invocation_id varchar,
-    feature_snapshot_hash varchar,
-    primary key (scoring_run_id, household_id)
+    feature_snapshot_hash varchar
 );
 create table if not exists scores.scoring_runs (
     scoring_run_id varchar primary key,
@@ -148,6 +150,13 @@ def _contributions(booster: xgb.Booster, matrix: pd.DataFrame, exact: bool) -> n
     return np.vstack(parts) if parts else np.empty((0, len(names) + 1))
 
 
+LOG_LINK_OBJECTIVES = {"reg:tweedie", "count:poisson", "reg:gamma"}
+
+
+def _objective(booster: xgb.Booster) -> str:
+    return json.loads(booster.save_config())["learner"]["objective"]["name"]
+
+
 def household_scores(frame: pd.DataFrame, clv_booster: xgb.Booster, churn_booster: xgb.Booster,
                      policy: segments.ValuePolicy = segments.DEFAULT_POLICY,
                      exact_contributions: bool | None = None) -> pd.DataFrame:
@@ -155,7 +164,13 @@ def household_scores(frame: pd.DataFrame, clv_booster: xgb.Booster, churn_booste
     matrix = model_matrix(frame)
     exact = exact_contributions if exact_contributions is not None else len(frame) <= EXACT_CONTRIBUTIONS_MAX_ROWS
     names_clv, names_churn = clv_booster.feature_names, churn_booster.feature_names
-    revenue = clv_booster.predict(xgb.DMatrix(matrix[names_clv], feature_names=names_clv))
+    clv_contribs = _contributions(clv_booster, matrix, exact)
+    if _objective(clv_booster) in LOG_LINK_OBJECTIVES:
+        # Contributions sum to the margin (bias column included), so the prediction is exp(sum): one pass
+        # over the trees instead of two (a third of the scoring time at 1,000,000 households).
+        revenue = np.exp(clv_contribs.sum(axis=1, dtype=np.float64))
+    else:
+        revenue = clv_booster.predict(xgb.DMatrix(matrix[names_clv], feature_names=names_clv))
     risk = churn_booster.predict(xgb.DMatrix(matrix[names_churn], feature_names=names_churn))
     active = frame["is_active_at_cutoff"].fillna(False).astype(bool).to_numpy()
     risk = np.where(active, risk, 1.0)
@@ -163,7 +178,6 @@ def household_scores(frame: pd.DataFrame, clv_booster: xgb.Booster, churn_booste
     percentile = segments.value_percentile(value)
     segment = segments.assign_segments(percentile, risk, policy)
 
-    clv_contribs = _contributions(clv_booster, matrix, exact)
     drivers = np.array(segments.driver_texts(clv_contribs, matrix[names_clv], "raises value", "lowers value"),
                        dtype=object)
     at_risk = segment == segments.AT_RISK
@@ -282,8 +296,11 @@ def score(run_id: str, scored_at: datetime | None = None, dbt_invocation_id: str
         }])
         con.execute("begin transaction")
         try:
-            for table in ("household_scores", "scoring_runs", "model_drift"):
+            for table in ("household_scores", "model_drift"):
                 con.execute(f"delete from scores.{table} where scoring_run_id = ?", [run_id])  # noqa: S608
+            # scoring_run_id is unique across kinds: never delete a break run that shares the id (the insert
+            # then fails loudly). The DAG passes distinct ids, e.g. household-<run_id> / break-<run_id>.
+            con.execute("delete from scores.scoring_runs where scoring_run_id = ? and kind = 'household'", [run_id])
             con.register("scored_frame", scored)
             con.execute(f"insert into scores.household_scores ({', '.join(HOUSEHOLD_COLUMNS)}) "  # noqa: S608
                         f"select {', '.join(HOUSEHOLD_COLUMNS)} from scored_frame")

@@ -38,6 +38,11 @@ class Dataset:
     sql: str  # a select over the gate's DuckDB database
     key_columns: tuple[str, ...] = ()  # shown with each sample offending row
     checks: list[Check] = field(default_factory=list)
+    label: str | None = None  # the <dataset> part of the checks' names, when it is not ``name``
+
+    @property
+    def check_prefix(self) -> str:
+        return self.label or self.name
 
 
 def critical(name: str, expectation: str, description: str, samples_sql: str | None = None, **kwargs: Any) -> Check:

@@ -196,6 +196,7 @@ def run_gate(gate: str, run_id: str | None = None, cfg: Settings | None = None, 
     suite_module = import_module(f"expectations.suites.{gate}")
     try:
         plan: Plan = suite_module.plan(ctx)
+        plan.datasets = _split_row_queries(plan.datasets)
         outcomes, docs_index, dataset_seconds = _validate(ctx, plan, build_docs=context.get("build_docs", True))
         _attach_samples(plan, outcomes)
     finally:
@@ -278,7 +279,7 @@ def _expectation(check: Check, dataset: Dataset, gate: str):
     import great_expectations.expectations as gxe
 
     cls = getattr(gxe, check.expectation)
-    name = f"{gate}.{dataset.name}.{check.name}"
+    name = f"{gate}.{dataset.check_prefix}.{check.name}"
     return cls(severity=check.severity, description=check.description, meta={"northstar_check": name}, **check.kwargs)
 
 
@@ -380,7 +381,7 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
                 if row_level:
                     validate(dataset, batch_definition, row_level, f"{ctx.gate}.{dataset.name}.rows",
                              _result_format(dataset, "map", samples=False))
-                failed = [c for c in row_level if not results[f"{ctx.gate}.{dataset.name}.{c.name}"].success]
+                failed = [c for c in row_level if not results[f"{ctx.gate}.{dataset.check_prefix}.{c.name}"].success]
                 for kind in ("map", "rows"):
                     group = [c for c in failed if _kind(c) == kind]
                     if group:
@@ -502,9 +503,32 @@ def _observed(result: dict, error: str | None, success: bool) -> str:
     return "n/a"
 
 
+def _split_row_queries(datasets: list[Dataset]) -> list[Dataset]:
+    """Run each ``UnexpectedRowsExpectation`` as a dataset of its offending rows expected to be empty.
+
+    Same verdict, same name (``<gate>.<dataset>.<check>``), one query instead of two (GX evaluates
+    the row query for its count and again for its rows); the rows are fetched only on failure.
+    """
+    out: list[Dataset] = []
+    for dataset in datasets:
+        kept = [c for c in dataset.checks if c.expectation != "UnexpectedRowsExpectation"]
+        if kept or not dataset.checks:
+            out.append(Dataset(dataset.name, dataset.sql, dataset.key_columns, kept, dataset.label))
+        for check in dataset.checks:
+            if check.expectation != "UnexpectedRowsExpectation":
+                continue
+            query = check.kwargs["unexpected_rows_query"].replace("{batch}", f"({_select(dataset.sql)}) as batch")
+            out.append(Dataset(
+                name=f"{dataset.name}__{check.name}", sql=query, label=dataset.check_prefix,
+                checks=[Check(check.name, check.severity, "ExpectTableRowCountToBeBetween",
+                              {"min_value": 0, "max_value": 0}, check.description, query)],
+            ))
+    return out
+
+
 def _attach_samples(plan: Plan, outcomes: list[ExpectationOutcome]) -> None:
     """Sample rows for failed aggregate checks that name their offending-rows SQL (``Check.samples_sql``)."""
-    wanted = {f"{d.name}.{c.name}": c.samples_sql for d in plan.datasets for c in d.checks if c.samples_sql}
+    wanted = {f"{d.check_prefix}.{c.name}": c.samples_sql for d in plan.datasets for c in d.checks if c.samples_sql}
     failed = [o for o in outcomes if not o.success and o.expectation.split(".", 1)[1] in wanted]
     if not failed:
         return

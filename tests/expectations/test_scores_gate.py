@@ -52,6 +52,7 @@ def _household_rows(run: str, day: int, seed: int, shifted: bool = False, broken
     if broken:
         rows[0] = (*rows[0][:6], 150.0, None, *rows[0][8:])  # percentile out of range, no attrition
         rows[1] = (*rows[1][:8], "Platinum", *rows[1][9:])  # not a segment
+        rows[2] = (*rows[2][:3], "HH9999999", *rows[2][4:])  # not a household of dim_households
     return rows
 
 
@@ -135,10 +136,13 @@ def test_nulls_and_out_of_range_scores_fail(scores_cfg):
     with pytest.raises(GateFailed) as failed:
         run_gate("scores", "nightly__broken", cfg=scores_cfg, scoring_run_id="score_broken", kinds=["household"],
                  baseline_scoring_run_id="score_a", build_docs=False)
-    names = {o.expectation for o in failed.value.report.critical_failures}
+    failures = {o.expectation: o for o in failed.value.report.critical_failures}
     assert {"scores.household_scores.attrition_probability_not_null", "scores.household_scores.value_percentile_range",
-            "scores.household_scores.segment_enum"} <= names
+            "scores.household_scores.segment_enum", "scores.household_scores.household_id_in_dim_households"} <= set(failures)
     assert "observed 1 of 800 rows unexpected" in str(failed.value)
+    unknown = failures["scores.household_scores.household_id_in_dim_households"]
+    assert unknown.observed_value == "1 offending rows"
+    assert unknown.sample_rows == [{"household_id": "HH9999999"}]
 
 
 def test_break_scores(scores_cfg):

@@ -113,3 +113,17 @@ def test_scoring_loads_champion_and_writes_sane_scores(trained, world_env):
     # Idempotent per run id.
     score("test-run-3")
     assert len(_scores("test-run-3")) == run["rows"]
+
+
+def test_scores_publish_builds_the_score_marts(trained, world_env, helpers):
+    from northstar.dbt import run_dbt
+
+    result = score("publish-run", scored_at=pd.Timestamp("2030-01-01 06:00").to_pydatetime())
+    run_dbt("build", ["--selector", "scores_publish"])
+    helpers.release_warehouse()
+    with duckdb.connect(str(settings().paths.warehouse), read_only=True) as con:
+        published = con.execute("select * from main.fct_household_scores").df()
+        breaks = con.execute("select count(*) from main.fct_break_scores").fetchone()[0]
+    assert len(published) == result.rows and set(published["scoring_run_id"]) == {"publish-run"}
+    assert published["account_id"].notna().all() and published["has_analytics_consent"].notna().all()
+    assert breaks >= 0

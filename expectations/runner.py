@@ -148,7 +148,6 @@ class GateContext:
 class Plan:
     database: Path  # the DuckDB file GX connects to, read-only
     datasets: list[Dataset]
-    cleanup: list[Path] = field(default_factory=list)
 
 
 def _as_of(context: dict) -> datetime:

@@ -81,7 +81,7 @@ def plan(ctx: GateContext) -> Plan:
         datasets = _create_views(con, ctx, landing, None if scope_all else list(requested), tables)
     finally:
         con.close()
-    return Plan(database=database, datasets=datasets, cleanup=[database])
+    return Plan(database=database, datasets=datasets)  # the file goes with the gate's work folder
 
 
 def _manifest_view(con, name: str, folder: Path, run_ids: list[str] | None, empty_sql: str) -> int:

@@ -61,9 +61,24 @@ RECON_SELECT = ["path:models/intermediate/trading", "fct_trade_breaks"]
 HANDWRITTEN_RECON = """
 create or replace temp table handwritten_breaks as
 with
-internal_trades as (select * from staging.stg_broker__internal_trades),
-confirms as (select * from staging.stg_broker__pb_confirms),
-executions as (select * from staging.stg_broker__fix_executions),
+-- only the columns the rules read: CTEs used several times are materialized, so their width counts
+internal_trades as (
+    select trade_record_id, trade_id, order_id, business_date, trade_date, executing_broker, prime_broker,
+           instrument_id, asset_class, side, currency, quantity, price, account_number, settle_date, commission,
+           source_file, source_line
+    from staging.stg_broker__internal_trades
+),
+confirms as (
+    select confirm_id, trade_id, prime_broker, business_date, trade_date, executing_broker, instrument_id,
+           asset_class, side, currency, quantity, price, account_number, settle_date, commission, source_file,
+           source_line
+    from staging.stg_broker__pb_confirms
+),
+executions as (
+    select execution_id, exec_id, order_id, executing_broker, business_date, trade_date, instrument_id,
+           asset_class, side, currency, fill_quantity, fill_price, source_file, source_line
+    from staging.stg_broker__fix_executions
+),
 tolerances as (select * from reference.recon_tolerances),
 -- first delivery per key: only the (few) repeated keys are ranked
 repeated_trades as (

@@ -1,14 +1,28 @@
 """Nightly client value: Salesforce + billing in, warehouse built, values out to advisors.
 
-Wiring only: each task calls a stage function that has its own CLI and tests.
+    extract_salesforce ─┐
+    land_billing_files ─┼─▶ landing_gate ─▶ build_warehouse ─▶ marts_gate ─▶ decide_training
+    read_back_incidents ┘                                                    │   ├─▶ train_client_value_models ─┐
+                                                                             │   └─▶ train_break_anomaly_model ─┤
+                                                                             └──────────────────────────────────┴─▶ score_households
+        ─▶ publish_scores ─▶ scores_gate ─▶ plan_salesforce_push ─▶ send_salesforce_push
+
+Wiring only: each task calls a stage function that has its own CLI and tests. Data moves through
+the landing folder and the warehouse; XCom carries run ids, counts and the dbt invocation id.
+A failed gate fails its task, so nothing after it runs and nothing reaches Salesforce.
+Models retrain on Sundays (firm time), or when a model has no champion or drift marked it.
 """
 
 from __future__ import annotations
 
+import logging
+
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, get_current_context, task
 
-from northstar.dag_defaults import DEFAULT_ARGS, FIRM_TIMEZONE, WAREHOUSE_POOL
+from northstar.dag_defaults import DEFAULT_ARGS, FIRM_TIMEZONE, WAREHOUSE_POOL, run_ids, small
+
+RETRAIN_WEEKDAY = 6  # Sunday, firm time (0 = Monday)
 
 with DAG(
     dag_id="nightly_client_value",
@@ -18,6 +32,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "owner": "northstar-client-intelligence"},
+    dagrun_timeout=pendulum.duration(hours=3),
     tags=["northstar", "nightly", "client-value"],
     doc_md=__doc__,
 ) as dag:
@@ -28,7 +43,7 @@ with DAG(
         from northstar.settings import settings
 
         report = extract(settings().paths.landing, run_id=get_current_context()["run_id"], raise_on_failure=True)
-        return report.as_dict()
+        return small(report.as_dict())
 
     @task
     def land_billing_files() -> dict:
@@ -39,12 +54,110 @@ with DAG(
         report = land_broker_files(
             cfg.paths.drop, cfg.paths.landing, run_id=get_current_context()["run_id"], sources=["billing"]
         )
-        return report.as_dict()
+        return small(report.as_dict())
+
+    @task
+    def read_back_incidents() -> dict:
+        """People's resolutions of break incidents, landed as labels for the anomaly model."""
+        from activate import read_back
+
+        return small(read_back(run_id=get_current_context()["run_id"]))
 
     @task(pool=WAREHOUSE_POOL)
-    def build_customer_warehouse() -> dict:
+    def landing_gate() -> dict:
+        from expectations import run_gate
+
+        ids = run_ids(get_current_context())
+        return run_gate("landing", ids.run_id, as_of=ids.logical_date, tables=["salesforce", "billing"]).as_dict()
+
+    @task(pool=WAREHOUSE_POOL)
+    def build_warehouse() -> dict:
+        """Everything: the customer side and, over what has landed so far, the trade side."""
         from northstar.dbt import run_dbt
 
-        return run_dbt("build", ["--selector", "nightly_customer"]).as_dict()
+        return run_dbt("build", ["--selector", "nightly_all"]).as_dict()
 
-    [extract_salesforce(), land_billing_files()] >> build_customer_warehouse()
+    @task(pool=WAREHOUSE_POOL)
+    def marts_gate() -> dict:
+        from expectations import run_gate
+
+        ids = run_ids(get_current_context())
+        return run_gate("marts", ids.run_id, as_of=ids.logical_date).as_dict()
+
+    @task.branch
+    def decide_training() -> list[str]:
+        from ml.client_value import training_due
+
+        ids = run_ids(get_current_context())
+        due, reason = training_due(ids.logical_date.in_timezone(FIRM_TIMEZONE), retrain_weekday=RETRAIN_WEEKDAY)
+        logging.getLogger(__name__).info("training %s: %s", "due" if due else "not due", reason)
+        if due:
+            return ["train_client_value_models", "train_break_anomaly_model", "score_households"]
+        return ["score_households"]
+
+    @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=50))
+    def train_client_value_models(warehouse: dict) -> dict:
+        from ml.client_value import train
+
+        results = train(models="all", dbt_invocation_id=warehouse.get("invocation_id"))
+        return {kind: small(result) for kind, result in results.items()}
+
+    @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=50))
+    def train_break_anomaly_model(warehouse: dict) -> dict:
+        from ml.anomaly.train import train_break_anomaly
+        from northstar.settings import settings
+
+        result = train_break_anomaly(truth_dir=settings().anomaly_truth_labels,
+                                     dbt_invocation=warehouse.get("invocation_id"))
+        return small(result)
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed_min_one_success")
+    def score_households(warehouse: dict) -> dict:
+        from ml.scoring import score
+
+        ids = run_ids(get_current_context())
+        result = score(f"households-{ids.run_id}", scored_at=ids.logical_date,
+                       dbt_invocation_id=warehouse.get("invocation_id"))
+        return small(result)
+
+    @task(pool=WAREHOUSE_POOL)
+    def publish_scores() -> dict:
+        from northstar.dbt import run_dbt
+
+        return run_dbt("build", ["--selector", "scores_publish"]).as_dict()
+
+    @task(pool=WAREHOUSE_POOL)
+    def scores_gate(scoring: dict) -> dict:
+        from expectations import run_gate
+
+        ids = run_ids(get_current_context())
+        return run_gate("scores", ids.run_id, as_of=ids.logical_date,
+                        scoring_run_id=scoring["scoring_run_id"], kinds=["household"]).as_dict()
+
+    @task(pool=WAREHOUSE_POOL)
+    def plan_salesforce_push() -> dict:
+        from activate import plan_salesforce
+
+        return small(plan_salesforce(get_current_context()["run_id"]).as_dict())
+
+    @task(pool=WAREHOUSE_POOL)
+    def send_salesforce_push() -> dict:
+        from activate import send_salesforce
+
+        return small(send_salesforce(get_current_context()["run_id"]).as_dict())
+
+    landed = [extract_salesforce(), land_billing_files(), read_back_incidents()]
+    warehouse = build_warehouse()
+    gate = marts_gate()
+    branch = decide_training()
+    landed >> landing_gate() >> warehouse >> gate >> branch
+    # The anomaly model is trained beside, not before, the household scores: a trade-side problem
+    # must not hold back the advisors' numbers.
+    client_value_models = train_client_value_models(warehouse)
+    branch >> [client_value_models, train_break_anomaly_model(warehouse)]
+    scoring = score_households(warehouse)
+    [branch, client_value_models] >> scoring
+    publish = publish_scores()
+    scoring >> publish
+    checked = scores_gate(scoring)
+    publish >> checked >> plan_salesforce_push() >> send_salesforce_push()

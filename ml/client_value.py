@@ -484,22 +484,29 @@ def train(models: str = "all", force: bool = False, config: TrainingConfig | Non
     return {kind: train_model(kind, data, config, force, cfg, scoring_frame) for kind in kinds}
 
 
+def training_due(logical_date, retrain_weekday: int = 6, cfg: Settings | None = None) -> tuple[bool, str]:
+    """Whether the nightly run for ``logical_date`` retrains, and why: on ``retrain_weekday`` (0 = Monday;
+    default Sunday), or when the last scoring run marked a model for retraining (drift), or when a model
+    has no champion yet."""
+    from ml.scoring import needs_retraining
+
+    flagged = [name for name, flag in needs_retraining(cfg).items() if flag]
+    if pd.Timestamp(logical_date).weekday() == retrain_weekday:
+        return True, "weekly retrain"
+    if flagged:
+        return True, f"marked for retraining or no champion: {', '.join(flagged)}"
+    return False, "not the weekly retrain day and no drift or missing champion"
+
+
 def train_if_due(logical_date, retrain_weekday: int = 6, models: str = "all", dbt_invocation_id: str | None = None,
                  config: TrainingConfig | None = None, cfg: Settings | None = None) -> dict:
-    """The nightly DAG's train step: train on ``retrain_weekday`` (0 = Monday; default Sunday), or when the
-    last scoring run marked a model for retraining (drift), or when a model has no champion yet.
+    """Train when ``training_due`` says so (``python -m ml train`` trains unconditionally).
 
     Returns small metadata for XCom: ``{"trained": bool, "reason": str, "results": {kind: summary}}``.
     """
-    from ml.scoring import needs_retraining
-
-    flags = needs_retraining(cfg)
-    weekly = pd.Timestamp(logical_date).weekday() == retrain_weekday
-    flagged = [name for name, flag in flags.items() if flag]
-    if not weekly and not flagged:
-        return {"trained": False, "reason": "not the weekly retrain day and no drift or missing champion",
-                "results": {}}
-    reason = "weekly retrain" if weekly else f"marked for retraining or no champion: {', '.join(flagged)}"
+    due, reason = training_due(logical_date, retrain_weekday, cfg)
+    if not due:
+        return {"trained": False, "reason": reason, "results": {}}
     results = train(models, config=config, dbt_invocation_id=dbt_invocation_id, cfg=cfg)
     return {"trained": True, "reason": reason,
             "results": {kind: json.loads(json.dumps(r.summary(), default=str)) for kind, r in results.items()}}

@@ -6,6 +6,7 @@ Kept apart from the DAG files so both DAGs stay alike; this module does no work 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import timedelta
 
 # `airflow dags test` waits out real retry delays; the demo and the end-to-end tests set this to 0
@@ -23,3 +24,51 @@ DEFAULT_ARGS = {
 
 FIRM_TIMEZONE = "America/New_York"
 WAREHOUSE_POOL = "warehouse"
+
+
+@dataclass(frozen=True)
+class RunIds:
+    run_id: str
+    logical_date: object  # pendulum DateTime: the run's logical time, never "now"
+
+
+def run_ids(context) -> RunIds:
+    """The run id and logical time a task passes to stage functions (for idempotent, dated writes)."""
+    logical = context.get("logical_date") or context.get("data_interval_end") or context["dag_run"].run_after
+    return RunIds(run_id=context["run_id"], logical_date=logical)
+
+
+_XCOM_LIST_LIMIT = 20
+_XCOM_SCALAR_LIMIT = 500
+
+
+def small(result) -> dict:
+    """A stage's report as XCom-sized metadata: counts, ids and short lists only.
+
+    Stage reports may carry per-file or per-record detail; XCom carries only what the next task
+    or a person reading the Airflow UI needs, so long lists become their length.
+    """
+    if hasattr(result, "as_dict"):
+        result = result.as_dict()
+    elif hasattr(result, "summary"):
+        result = result.summary()
+    elif is_dataclass(result):
+        result = asdict(result)
+    return {key: _small_value(value) for key, value in dict(result).items()}
+
+
+def _small_value(value):
+    if isinstance(value, dict):
+        if len(value) > _XCOM_LIST_LIMIT:
+            return {"count": len(value)}
+        return {str(k): _small_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        values = list(value)
+        scalars = all(isinstance(v, str | int | float | bool) or v is None for v in values)
+        # Dates and ids pass (the next task needs them); per-record detail becomes a count.
+        if len(values) <= (_XCOM_SCALAR_LIMIT if scalars else _XCOM_LIST_LIMIT):
+            return [_small_value(v) for v in values]
+        return {"count": len(values)}
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

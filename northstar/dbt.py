@@ -50,6 +50,27 @@ def dbt_environment(cfg: Settings) -> dict[str, str]:
     }
 
 
+def release_warehouse() -> None:
+    """Close the DuckDB handle dbt-duckdb keeps open after an in-process run.
+
+    dbt-duckdb holds its read-write connection in a class-level environment for the life of the
+    process. Under ``airflow dags test`` (and in tests) the next task runs in the same process and
+    opens the warehouse read-only, which DuckDB refuses while that handle exists; a task on a worker
+    would merely hold the file lock longer than it needs to.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter: nothing process-wide to release
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        if environment is not None:
+            try:
+                environment.close()
+            finally:
+                DuckDBConnectionManager._ENV = None
+
+
 def run_dbt(
     command: str,
     args: Iterable[str] = (),
@@ -82,7 +103,10 @@ def run_dbt(
             warnings.append(event.info.msg)
 
     log.info("dbt %s", " ".join(cli_args))
-    result = dbtRunner(callbacks=[_collect]).invoke(cli_args)
+    try:
+        result = dbtRunner(callbacks=[_collect]).invoke(cli_args)
+    finally:
+        release_warehouse()
     failures: list[str] = []
     nodes = 0
     invocation_id = None

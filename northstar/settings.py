@@ -103,6 +103,10 @@ class Settings:
     mlflow_tracking_uri: str
     mlflow_artifact_root: str
     kill_switch: bool
+    # Where the break-anomaly model may take labels from besides ServiceNow close codes: a folder of
+    # known outcomes (the sandbox's truth stands in for an ops team's records in the demo). Unset in
+    # production, where only the incidents people resolved teach the model.
+    anomaly_truth_labels: Path | None = None
 
     @property
     def sandbox_ca_cert(self) -> Path:
@@ -134,7 +138,7 @@ def load_settings() -> Settings:
         airflow_home=Path(os.environ.get("AIRFLOW_HOME", str(var / "airflow"))).resolve(),
         dbt_project=_path("DBT_PROJECT", REPO_ROOT / "dbt_project"),
         dbt_profiles=_path("DBT_PROFILES", REPO_ROOT / "dbt_project"),
-        dbt_target_dir=_path("DBT_TARGET", var / "dbt" / "target"),
+        dbt_target_dir=_path("DBT_TARGET_PATH", var / "dbt" / "target"),
         gx_root=_path("GX_ROOT", var / "gx"),
     )
     mlflow_dir = paths.mlflow_dir
@@ -149,6 +153,7 @@ def load_settings() -> Settings:
         mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_dir / 'mlflow.db'}"),
         mlflow_artifact_root=_env("MLFLOW_ARTIFACT_ROOT", str(mlflow_dir / "artifacts")),
         kill_switch=_env("KILL_SWITCH", "false").lower() in {"1", "true", "yes", "on"},
+        anomaly_truth_labels=Path(_env("ANOMALY_TRUTH_LABELS")).resolve() if _env("ANOMALY_TRUTH_LABELS") else None,
     )
 
 

@@ -92,12 +92,106 @@ def _recon_section(cfg: Settings) -> list[str]:
     return lines
 
 
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {f"{schema}.{name}" for schema, name in con.execute(
+        "select table_schema, table_name from information_schema.tables").fetchall()}
+
+
+def _gates_section(cfg: Settings) -> list[str]:
+    lines = ["Quality gates  (quality.gate_results; Data Docs in " + str(cfg.paths.gx_root / "data_docs") + ")"]
+    if not cfg.paths.warehouse.exists():
+        return [*lines, "  not run yet"]
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        if "quality.gate_results" not in _tables(con):
+            return [*lines, "  not run yet"]
+        for gate, runs, checks, failed_critical, failed_warning in con.execute(
+            "select gate, count(distinct run_id), count(*), "
+            "count(*) filter (where not success and severity = 'critical'), "
+            "count(*) filter (where not success and severity = 'warning') "
+            "from quality.gate_results group by gate order by min(validated_at)"
+        ).fetchall():
+            lines.append(f"  {gate:8} {runs} run(s), {checks} expectations checked, "
+                         f"{failed_critical} critical and {failed_warning} warning failures")
+    return lines
+
+
+def _models_section(cfg: Settings) -> list[str]:
+    lines = [f"Models  (MLflow {cfg.mlflow_tracking_uri})"]
+    db = cfg.paths.mlflow_dir / "mlflow.db"
+    if cfg.mlflow_tracking_uri.startswith("sqlite:") and not db.exists():
+        return [*lines, "  nothing trained yet"]
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=cfg.mlflow_tracking_uri)
+        models = client.search_registered_models()
+    except Exception as exc:  # noqa: BLE001 - the summary reports, it never fails the demo
+        return [*lines, f"  registry not readable: {type(exc).__name__}"]
+    for model in sorted(models, key=lambda m: m.name):
+        versions = client.search_model_versions(f"name = '{model.name}'")
+        aliases = ", ".join(f"@{alias} -> v{version}" for alias, version in sorted((model.aliases or {}).items()))
+        lines.append(f"  {model.name}: {len(versions)} version(s), {aliases or 'no alias'}")
+    if not models:
+        lines.append("  no registered model")
+    return lines
+
+
+def _scores_section(cfg: Settings) -> list[str]:
+    lines = ["Scores  (scores.household_scores, scores.break_scores)"]
+    if not cfg.paths.warehouse.exists():
+        return [*lines, "  not scored yet"]
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        present = _tables(con)
+        if "scores.household_scores" in present:
+            latest = con.execute(
+                "select scoring_run_id, count(*), sum(clv) from scores.household_scores "
+                "where scored_at = (select max(scored_at) from scores.household_scores) group by 1"
+            ).fetchall()
+            for run, households, clv in latest:
+                lines.append(f"  households: {households:,} scored in {run}, total CLV {clv:,.0f}")
+            segments = con.execute(
+                "select segment, count(*) from scores.household_scores "
+                "where scored_at = (select max(scored_at) from scores.household_scores) group by 1 order by 2 desc"
+            ).fetchall()
+            if segments:
+                lines.append("  segments: " + ", ".join(f"{name} {n:,}" for name, n in segments))
+        if "scores.break_scores" in present:
+            n, runs = con.execute("select count(*), count(distinct scoring_run_id) from scores.break_scores").fetchone()
+            lines.append(f"  breaks: {n:,} anomaly scores over {runs} scoring run(s)")
+        if len(lines) == 1:
+            lines.append("  not scored yet")
+    return lines
+
+
+def _activation_section(cfg: Settings) -> list[str]:
+    lines = ["Activation  (activation.outbox; python -m activate status)"]
+    if not cfg.paths.warehouse.exists():
+        return [*lines, "  nothing planned yet"]
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        if "activation.outbox" not in _tables(con):
+            return [*lines, "  nothing planned yet"]
+        for target, obj, operation, status, n in con.execute(
+            "select target, object, operation, status, count(*) from activation.outbox group by all order by all"
+        ).fetchall():
+            lines.append(f"  {target}/{obj} {operation}: {n:,} {status}")
+        if "activation.send_runs" in _tables(con):
+            for target, calls, sent in con.execute(
+                "select target, sum(api_calls), sum(rows_sent) from activation.send_runs group by 1 order by 1"
+            ).fetchall():
+                lines.append(f"  {target}: {sent or 0:,} changes acknowledged in {calls or 0:,} API calls")
+    return lines
+
+
 def render_summary(cfg: Settings | None = None) -> str:
     cfg = cfg or settings()
     sections = [
         _landing_section(cfg),
+        _gates_section(cfg),
         _warehouse_section(cfg),
         _recon_section(cfg),
+        _models_section(cfg),
+        _scores_section(cfg),
+        _activation_section(cfg),
         [
             "Where to look",
             "  make ui   -> Airflow UI http://127.0.0.1:8080, MLflow UI http://127.0.0.1:5000, "

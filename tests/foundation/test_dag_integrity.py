@@ -112,8 +112,14 @@ def test_intraday_every_15_minutes_in_market_hours_or_on_files(dagbag):
 
 def test_warehouse_writers_share_the_one_slot_pool(dagbag):
     writers = {
-        ("nightly_client_value", "build_customer_warehouse"),
-        ("intraday_trade_recon", "reconcile_trades"),
+        ("nightly_client_value", task_id)
+        for task_id in ("landing_gate", "build_warehouse", "marts_gate", "train_client_value_models",
+                        "train_break_anomaly_model", "score_households", "publish_scores", "scores_gate",
+                        "plan_salesforce_push", "send_salesforce_push")
+    } | {
+        ("intraday_trade_recon", task_id)
+        for task_id in ("landing_gate", "reconcile_trades", "marts_gate", "score_breaks", "publish_break_scores",
+                        "scores_gate", "plan_incidents", "send_incidents")
     }
     for dag_id, task_id in writers:
         assert dagbag["dags"][dag_id]["tasks"][task_id]["pool"] == "warehouse"
@@ -125,3 +131,16 @@ def test_ruff_airflow_rules_are_clean():
         capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_gates_stand_between_the_stages(dagbag):
+    # Nothing reaches dbt before the landing gate, the models before the marts gate, or an external
+    # system before the scores gate.
+    nightly = dagbag["dags"]["nightly_client_value"]["tasks"]
+    assert "landing_gate" in nightly["build_warehouse"]["upstream"]
+    assert "marts_gate" in nightly["decide_training"]["upstream"]
+    assert "scores_gate" in nightly["plan_salesforce_push"]["upstream"]
+    intraday = dagbag["dags"]["intraday_trade_recon"]["tasks"]
+    assert "landing_gate" in intraday["reconcile_trades"]["upstream"]
+    assert "marts_gate" in intraday["score_breaks"]["upstream"]
+    assert "scores_gate" in intraday["plan_incidents"]["upstream"]

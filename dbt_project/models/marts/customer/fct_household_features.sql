@@ -12,7 +12,12 @@
 with
 
 household_months as (
-    select * from {{ ref('int_household_months_aggregated') }}
+    -- A statement belongs to its month: the as-of month is billed as of the as-of date (e.g. the
+    -- 30th), and comparing exact dates with month-end cutoffs would lose that month.
+    select
+        *,
+        {{ month_end('period_end_on') }} as statement_month_on
+    from {{ ref('int_household_months_aggregated') }}
 ),
 
 households as (
@@ -40,7 +45,7 @@ household_versions as (
 ),
 
 billing_calendar as (
-    select max(period_end_on) as last_billed_on
+    select max(statement_month_on) as last_billed_on
     from household_months
 ),
 
@@ -54,8 +59,10 @@ cutoffs as (
         select month_end_on as cutoff_on
         from (
             {{ month_end_series(
-                "(select " ~ dbt.dateadd('month', -(months_back - 1), 'max(period_end_on)') ~ " from household_months)",
-                "(select max(period_end_on) from household_months)",
+                "(select "
+                ~ dbt.dateadd('month', -(months_back - 1), 'max(statement_month_on)')
+                ~ " from household_months)",
+                "(select max(statement_month_on) from household_months)",
             ) }}
         ) as month_ends
     {% endif %}
@@ -91,21 +98,21 @@ billing_features as (
     select
         windows.household_id,
         windows.cutoff_on,
-        sum(case when hm.period_end_on = windows.feature_month_on then hm.aum end) as aum_at_cutoff,
-        sum(case when hm.period_end_on = windows.month_12_back_on then hm.aum end) as aum_12m_before,
-        avg(case when hm.period_end_on > windows.month_3_back_on then hm.aum end) as aum_avg_3m,
-        avg(case when hm.period_end_on > windows.month_12_back_on then hm.aum end) as aum_avg_12m,
-        sum(case when hm.period_end_on > windows.month_3_back_on then hm.fees_billed else 0 end) as fees_3m,
-        sum(case when hm.period_end_on > windows.month_12_back_on then hm.fees_billed else 0 end) as fees_12m,
-        sum(case when hm.period_end_on > windows.month_3_back_on then hm.net_flows else 0 end) as net_flows_3m,
-        sum(case when hm.period_end_on > windows.month_12_back_on then hm.net_flows else 0 end) as net_flows_12m,
-        sum(case when hm.period_end_on = windows.feature_month_on then hm.open_account_count else 0 end)
+        sum(case when hm.statement_month_on = windows.feature_month_on then hm.aum end) as aum_at_cutoff,
+        sum(case when hm.statement_month_on = windows.month_12_back_on then hm.aum end) as aum_12m_before,
+        avg(case when hm.statement_month_on > windows.month_3_back_on then hm.aum end) as aum_avg_3m,
+        avg(case when hm.statement_month_on > windows.month_12_back_on then hm.aum end) as aum_avg_12m,
+        sum(case when hm.statement_month_on > windows.month_3_back_on then hm.fees_billed else 0 end) as fees_3m,
+        sum(case when hm.statement_month_on > windows.month_12_back_on then hm.fees_billed else 0 end) as fees_12m,
+        sum(case when hm.statement_month_on > windows.month_3_back_on then hm.net_flows else 0 end) as net_flows_3m,
+        sum(case when hm.statement_month_on > windows.month_12_back_on then hm.net_flows else 0 end) as net_flows_12m,
+        sum(case when hm.statement_month_on = windows.feature_month_on then hm.open_account_count else 0 end)
             as billed_open_accounts_at_cutoff
     from windows
     inner join household_months as hm
         on
             windows.household_id = hm.household_id
-            and hm.period_end_on between windows.month_12_back_on and windows.feature_month_on
+            and hm.statement_month_on between windows.month_12_back_on and windows.feature_month_on
     group by windows.household_id, windows.cutoff_on
 ),
 
@@ -119,8 +126,8 @@ labels as (
     inner join household_months as hm
         on
             windows.household_id = hm.household_id
-            and windows.feature_month_on < hm.period_end_on
-            and windows.month_12_ahead_on >= hm.period_end_on
+            and windows.feature_month_on < hm.statement_month_on
+            and windows.month_12_ahead_on >= hm.statement_month_on
     group by windows.household_id, windows.cutoff_on
 ),
 

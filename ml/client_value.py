@@ -170,7 +170,8 @@ def group_metrics(kind: str, frame: pd.DataFrame, prediction: np.ndarray) -> pd.
             else:
                 if min(yt.sum(), (1 - yt).sum()) < MIN_POSITIVES:
                     continue
-                row |= score_metrics(kind, yt, yp) | {"observed_rate": float(yt.mean())}
+                row |= score_metrics(kind, yt, yp) | {"observed_rate": float(yt.mean()),
+                                                      "positives": int(yt.sum()), "negatives": int((1 - yt).sum())}
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -312,9 +313,24 @@ def _fairness_check(kind: str, groups: pd.DataFrame, champion_groups: pd.DataFra
         return registry.PromotionCheck("fairness", True, "no group large enough to judge")
     worst = groups.groupby("dimension")[metric].min()
     if champion_groups is None or champion_groups.empty:
-        failing = worst[worst <= (0.0 if kind == "clv" else 0.5)]
+        # No champion to compare with: no group may be worse than random by more than chance allows
+        # (two standard errors of the metric under "no skill"; an AUC over 10 leavers moves by ~0.1
+        # from noise alone, so the bare worst group would fail a sound model on a small book).
+        if kind == "clv":
+            null_se = 1.0 / np.sqrt(np.maximum(groups["households"] - 1, 1))
+            floor = 0.0 - 2 * null_se
+        else:
+            pos, neg = groups["positives"], groups["negatives"]
+            null_se = np.sqrt((pos + neg + 1) / (12.0 * pos * neg))
+            floor = 0.5 - 2 * null_se
+        failing = groups[groups[metric] < floor]
         detail = ", ".join(f"{d} worst {metric} {v:.3f}" for d, v in worst.items())
-        return registry.PromotionCheck("fairness", failing.empty, detail + " (no champion: must beat random)")
+        if not failing.empty:
+            detail += "; below chance: " + ", ".join(
+                f"{r.dimension}={r.group} {getattr(r, metric):.3f} < {f:.3f}"
+                for r, f in zip(failing.itertuples(), floor[failing.index], strict=True))
+        return registry.PromotionCheck("fairness", failing.empty,
+                                       detail + " (no champion: no group significantly worse than random)")
     champion_worst = champion_groups.groupby("dimension")[metric].min()
     gaps = (worst - champion_worst.reindex(worst.index)).dropna()
     failing = gaps[gaps < -tolerance]

@@ -1,0 +1,37 @@
+"""One demo world for the end-to-end tests: seeded, served and run through every DAG once.
+
+`test_demo_flow.py` reads what the demo left behind; `test_gates_stop_the_dags.py` then feeds bad
+batches into the same world (it runs after, by file order) and checks each gate stops its DAG.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from northstar import settings as settings_module
+from northstar.demo import run_demo
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    home = tmp_path_factory.mktemp("demo") / "var"
+    patch = pytest.MonkeyPatch()
+    patch.setenv("NORTHSTAR_HOME", str(home))
+    patch.setenv("NORTHSTAR_SALESFORCE_PORT", str(_free_port()))
+    patch.setenv("NORTHSTAR_SERVICENOW_PORT", str(_free_port()))
+    patch.delenv("AIRFLOW_HOME", raising=False)
+    patch.delenv("NORTHSTAR_KILL_SWITCH", raising=False)
+    settings_module.reset_cache()
+    cfg = settings_module.settings()
+    run_demo(scale="small", seed=7, cfg=cfg)
+    yield cfg
+    patch.undo()
+    settings_module.reset_cache()

@@ -17,8 +17,9 @@
    has the row counts of ``large`` (1M households, 42M household months, 33M feature rows, 25M
    trade-book rows over 5 days) without seeding, extracting and building the large world.
 
-Target (exit 1 when missed): the marts gate under ``--marts-budget-s`` (60 s), on the replicated
-warehouse when there is one. A failing gate is reported (the figures say which expectations
+Target (exit 1 when missed): the marts gate under ``--marts-budget-s`` (60 s); on the replicated
+warehouse, the slower of the two gates the DAGs run (nightly: ``domains=["customer"]``; intraday:
+``domains=["trading"]`` for the day), with both domains at once reported beside them. A failing gate is reported (the figures say which expectations
 failed) but is not a missed target.
 ``python bench/bench_gates.py [--scale large] [--seed 7] [--home DIR] [--replicate K] [--marts-budget-s 60]``;
 without ``--home`` the world goes to a temporary folder that is removed afterwards.
@@ -235,7 +236,8 @@ def main(argv: list[str]) -> int:
                 "scores": _time_gate("scores", f"bench__{key}_scores", rcfg, scoring_run_id=current,
                                      baseline_scoring_run_id=baseline, kinds=["household"]),
             }
-            marts = max(figures[key]["marts"]["seconds"], figures[key]["marts_customer"]["seconds"])
+            # each DAG runs its own domain: the nightly gate the customer marts, the intraday one the day's trades
+            marts = max(figures[key]["marts_customer"]["seconds"], figures[key]["marts_trading_day"]["seconds"])
         figures["load_average_1m"] = round(os.getloadavg()[0], 2)
         figures["data_docs"] = str(cfg.paths.gx_root / "data_docs" / "index.html")
         print(json.dumps(figures, indent=2))

@@ -16,7 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--run-id", help="the pipeline run (default: a manual__<time> id)")
     run.add_argument("--ingest-run-id", action="append", dest="ingest_run_ids",
                      help="landing: the ingest run(s) to validate (default: --run-id, or everything landed without it)")
-    run.add_argument("--table", action="append", dest="tables", help="landing: only these tables (repeatable)")
+    run.add_argument("--table", action="append", dest="tables",
+                     help="landing: validate only these tables (broker tables and/or 'salesforce'; repeatable)")
+    run.add_argument("--require-table", action="append", dest="required_tables",
+                     help="landing: fail unless the run landed a file for this broker table (repeatable)")
     run.add_argument("--domain", action="append", dest="domains", choices=["customer", "trading"],
                      help="marts: only these marts (default both)")
     run.add_argument("--scoring-run-id", help="scores: the scoring run to validate (default the latest)")
@@ -38,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         context["ingest_run_ids"] = args.ingest_run_ids or ([args.run_id] if args.run_id else "all")
         if args.tables:
             context["tables"] = args.tables
+        if args.required_tables:
+            context["required_tables"] = args.required_tables
     if args.domains:
         context["domains"] = args.domains
     if args.scoring_run_id:

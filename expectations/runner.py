@@ -173,8 +173,10 @@ def run_gate(gate: str, run_id: str | None = None, cfg: Settings | None = None, 
     Keyword context (all optional): ``as_of`` / ``data_interval_end`` / ``logical_date`` (the run's
     logical time, for freshness; default now), ``thresholds`` (dict of overrides), ``build_docs``
     (default True), ``raise_on_failure`` (default True), and per gate: landing ``ingest_run_ids``
-    (default ``[run_id]``), ``tables``; marts ``domains`` (``customer``, ``trading``; default both);
-    scores ``scoring_run_id`` (default the latest), ``break_scoring_run_id``.
+    (default ``[run_id]``), ``tables`` (validate only these), ``required_tables`` (fail unless each got a
+    file); marts ``domains`` (``customer``, ``trading``; default both);
+    ``business_dates`` (trading; default the latest); scores ``scoring_run_id`` (default the latest),
+    ``baseline_scoring_run_id`` (default the last pushed run), ``kinds``, ``break_scoring_run_id``.
     """
     if gate not in GATES:
         raise ValueError(f"unknown gate {gate!r}; one of {GATES}")

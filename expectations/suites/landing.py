@@ -204,18 +204,17 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
                     "no trade id of this delivery was already booked by another trade-book file",
                 ))
     ctx.batch["broker_tables"] = {tb: len(landed_files.get(tb, [])) for tb in wanted}
-    if tables:
+    required = [tb for tb in ctx.options.get("required_tables") or [] if tb in BROKER_TABLES]
+    if required:
         rows = " union all ".join(
-            f"select {sql_literal(tb)} as table_name, {len(landed_files.get(tb, []))} as files_landed" for tb in tables
-            if tb in BROKER_TABLES
+            f"select {sql_literal(tb)} as table_name, {len(landed_files.get(tb, []))} as files_landed" for tb in required
         )
-        if rows:
-            datasets.append(Dataset(
-                name="requested_tables", sql=rows, key_columns=("table_name",),
-                checks=[critical("files_landed", "ExpectColumnValuesToBeBetween",
-                                 "every requested landing table received at least one file in this run",
-                                 column="files_landed", min_value=1)],
-            ))
+        datasets.append(Dataset(
+            name="required_tables", sql=rows, key_columns=("table_name",),
+            checks=[critical("files_landed", "ExpectColumnValuesToBeBetween",
+                             "every required landing table received at least one file in this run",
+                             column="files_landed", min_value=1)],
+        ))
 
     # --- Salesforce extraction -----------------------------------------------------------------
     if salesforce_rows and (tables is None or "salesforce" in tables):

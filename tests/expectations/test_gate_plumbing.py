@@ -57,11 +57,11 @@ def test_cli_runs_a_gate_and_builds_docs(world, tmp_path, monkeypatch, capsys):
                      "--table", "billing", "--no-docs"])
         assert code == 0
         assert "landing gate PASSED for run cli__run" in capsys.readouterr().out
-        # a requested table the run did not land fails the gate: exit code 1 and the reason on stderr
+        # a required table the run did not land fails the gate: exit code 1 and the reason on stderr
         code = main(["run", "--gate", "landing", "--run-id", "cli__nothing", "--ingest-run-id", "world_full",
-                     "--table", "internal_trades", "--no-docs"])
+                     "--require-table", "internal_trades", "--no-docs"])
         assert code == 1
-        assert "landing.requested_tables.files_landed" in capsys.readouterr().err
+        assert "landing.required_tables.files_landed" in capsys.readouterr().err
         assert main(["docs"]) == 0
         index = cfg.paths.gx_root / "data_docs" / "index.html"
         assert capsys.readouterr().out.strip() == str(index)

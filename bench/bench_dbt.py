@@ -27,8 +27,8 @@ killed (its time is then a lower bound). DuckDB runs with ``memory_limit`` = ``N
 (3GB, as in the dbt profile). On a shared machine the load average is printed beside the figures.
 
 ``python bench/bench_dbt.py [--scale large] [--seed 7] [--home DIR] [--recon-date YYYY-MM-DD]
-[--skip-full-build] [--repeat 1]``; without ``--home`` the world goes to a temporary folder that is
-removed afterwards.
+[--skip-full-build] [--repeat 1]``; without ``--home`` (or ``NORTHSTAR_BENCH_DBT_HOME``, which is how
+``make bench`` can reuse a world) the world goes to a temporary folder that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -559,7 +559,12 @@ def build_world(home: Path, scale: str, seed_value: int, log) -> dict:
     from sandbox.credentials import _random_credentials
     from sandbox.server import start_in_thread
 
-    seconds = {"seed_s": seed(home, scale, seed_value, log) if not (home / "state" / "world.json").is_file() else 0.0}
+    has_drop = (home / "drop" / "oms").is_dir()
+    has_org = (home / "state" / "salesforce.db").is_file()
+    if has_drop != has_org:  # never re-seed over a drop folder that may be someone else's (a link)
+        raise SystemExit(f"{home} has {'a drop folder but no state/salesforce.db' if has_drop else 'an org but no drop'}:"
+                         " point --home at a complete world, or use --skip-full-build")
+    seconds = {"seed_s": seed(home, scale, seed_value, log) if not has_drop else 0.0}
     started = time.monotonic()
     handle = start_in_thread(home / "state", credentials=_random_credentials())
     try:
@@ -632,7 +637,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="large")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--home", type=Path, help="world + landing folder to create or reuse (default: temporary)")
+    parser.add_argument("--home", type=Path, default=os.environ.get("NORTHSTAR_BENCH_DBT_HOME") or None,
+                        help="world + landing folder to create or reuse (default: $NORTHSTAR_BENCH_DBT_HOME, "
+                             "else a temporary folder)")
     parser.add_argument("--recon-date", help="business date of the reconciliation (default: the latest)")
     parser.add_argument("--skip-full-build", action="store_true",
                         help="only the reconciliation part (then only the world's drop folder is needed: the "

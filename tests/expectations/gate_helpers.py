@@ -83,3 +83,45 @@ def copy_warehouse(world: World, target: Path) -> Path:
 
 def failed_names(report) -> set[str]:
     return {o.expectation for o in report.outcomes if not o.success}
+
+
+# --- bad deliveries, written into a drop folder the way a broker would send them ----------------
+# (the landing gate tests land them with the real ingest; a DAG-level test can drop them before a run)
+
+
+def negative_market_values(drop: Path, file_name: str = "billing_202610.csv", accounts: int = 3) -> Path:
+    """Redeliver a billing file with the market value (AUM) of its first ``accounts`` rows negated."""
+    billing = drop / "billing" / file_name
+    lines = billing.read_text().splitlines()
+    for i in range(1, accounts + 1):
+        fields = lines[i].split(",")
+        fields[2] = "-" + fields[2]
+        lines[i] = ",".join(fields)
+    billing.write_text("\n".join(lines) + "\n")
+    return billing
+
+
+def trade_book_with_duplicates(drop: Path, source: str = "trade_book_20261030.csv",
+                               target: str = "trade_book_20261102.csv", rows: int = 50, repeated: int = 5) -> Path:
+    """A new trade book: ``rows`` trades of an earlier book (so already booked), ``repeated`` of them twice."""
+    book = (drop / "oms" / source).read_text().splitlines()
+    body = book[1:rows + 1]
+    path = drop / "oms" / target
+    path.write_text("\n".join([book[0], *body, *body[:repeated]]) + "\n")
+    return path
+
+
+def garbled_fix_file(drop: Path, source: str = "BRKA_20261030.fix", target: str = "BRKA_20261102.fix",
+                     garbage_in_ten: int = 6) -> Path:
+    """A FIX drop copy whose CheckSum(10) is wrong on ``garbage_in_ten`` of every ten messages."""
+    messages = (drop / "fix" / source).read_bytes().split(b"\n")
+    garbled = []
+    for i, message in enumerate(messages):
+        if message and i % 10 < garbage_in_ten:
+            head, _, checksum = message.rpartition(b"\x0110=")
+            wrong = b"000" if checksum[:3] != b"000" else b"001"
+            message = head + b"\x0110=" + wrong + checksum[3:]
+        garbled.append(message)
+    path = drop / "fix" / target
+    path.write_bytes(b"\n".join(garbled))
+    return path

@@ -10,7 +10,13 @@ import shutil
 
 import duckdb
 import pytest
-from gate_helpers import failed_names, make_cfg
+from gate_helpers import (
+    failed_names,
+    garbled_fix_file,
+    make_cfg,
+    negative_market_values,
+    trade_book_with_duplicates,
+)
 
 from expectations import GateFailed, run_gate
 
@@ -60,31 +66,13 @@ def bad_landing(world, tmp_path_factory):
     shutil.copytree(world.landing, landing)
 
     # 1. a corrected billing redelivery with negative market values (AUM) for three accounts
-    billing = drop / "billing" / "billing_202610.csv"
-    lines = billing.read_text().splitlines()
-    for i in (1, 2, 3):
-        fields = lines[i].split(",")
-        fields[2] = "-" + fields[2]
-        lines[i] = ",".join(fields)
-    billing.write_text("\n".join(lines) + "\n")
+    negative_market_values(drop)
     land_broker_files(drop, landing, run_id="bad_billing", sources=["billing"])
-
     # 2. a trade book repeating trade ids: five rows twice in the file, all of them already booked
-    book = (drop / "oms" / "trade_book_20261030.csv").read_text().splitlines()
-    rows = book[1:51]
-    (drop / "oms" / "trade_book_20261102.csv").write_text("\n".join([book[0], *rows, *rows[:5]]) + "\n")
+    trade_book_with_duplicates(drop)
     land_broker_files(drop, landing, run_id="bad_trades", sources=["internal_trades"])
-
     # 3. a FIX drop copy that is 60% garbage (CheckSum(10) wrong on 6 of every 10 messages)
-    messages = (drop / "fix" / "BRKA_20261030.fix").read_bytes().split(b"\n")
-    garbled = []
-    for i, message in enumerate(messages):
-        if message and i % 10 < 6:
-            head, _, checksum = message.rpartition(b"\x0110=")
-            wrong = b"000" if checksum[:3] != b"000" else b"001"
-            message = head + b"\x0110=" + wrong + checksum[3:]
-        garbled.append(message)
-    (drop / "fix" / "BRKA_20261102.fix").write_bytes(b"\n".join(garbled))
+    garbled_fix_file(drop)
     land_broker_files(drop, landing, run_id="garbage_fix", sources=["fix_executions"])
 
     cfg = make_cfg(root / "var", landing=landing, warehouse=root / "warehouse.duckdb")

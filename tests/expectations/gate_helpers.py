@@ -125,3 +125,17 @@ def garbled_fix_file(drop: Path, source: str = "BRKA_20261030.fix", target: str 
     path = drop / "fix" / target
     path.write_bytes(b"\n".join(garbled))
     return path
+
+
+def shift_scores(warehouse: Path, scoring_run_id: str) -> None:
+    """Turn a scoring run into a silent model failure: CLV x4, attrition +0.5, most households 'At-Risk'."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update scores.household_scores set clv = clv * 4, predicted_revenue_12m = predicted_revenue_12m * 4, "
+            "attrition_probability = least(attrition_probability + 0.5, 1), "
+            "segment = case when hash(household_id) % 10 < 7 then 'At-Risk Retention Priority' else segment end "
+            "where scoring_run_id = ?",
+            [scoring_run_id],
+        )

@@ -161,3 +161,16 @@ def test_missing_scores_table_fails(tmp_path):
         run_gate("scores", "nightly__none", cfg=cfg, build_docs=False)
     assert {o.expectation for o in failed.value.report.critical_failures} == {
         "scores.scoring_runs_present.scoring_run_present"}
+
+
+def test_shift_scores_helper_makes_a_run_the_gate_stops(scores_cfg):
+    from gate_helpers import shift_scores
+
+    with duckdb.connect(str(scores_cfg.paths.warehouse)) as con:
+        con.execute("insert into scores.household_scores select * replace ('score_f' as scoring_run_id, "
+                    "scored_at + interval 10 day as scored_at) from scores.household_scores where scoring_run_id = 'score_b'")
+    shift_scores(scores_cfg.paths.warehouse, "score_f")
+    with pytest.raises(GateFailed) as failed:
+        run_gate("scores", "nightly__f", cfg=scores_cfg, scoring_run_id="score_f", kinds=["household"],
+                 baseline_scoring_run_id="score_b", build_docs=False)
+    assert "scores.score_distribution_vs_last_pushed.psi" in {o.expectation for o in failed.value.report.critical_failures}

@@ -108,7 +108,7 @@ def _breaks(con: duckdb.DuckDBPyConnection) -> list[dict]:
         raise RuntimeError("main.fct_trade_breaks does not exist: run the intraday_trading dbt build first")
     if outbox.table_exists(con, "main", "fct_break_scores"):
         sql = """
-            select b.*, s.anomaly_score, s.anomaly_rank, s.model_version, s.mlflow_run_id,
+            select b.*, s.anomaly_score, s.anomaly_rank, s.model_version, s.mlflow_run_id, s.notional_usd,
                    s.scoring_run_id as anomaly_scoring_run_id
             from main.fct_trade_breaks as b left join main.fct_break_scores as s using (break_key)
         """

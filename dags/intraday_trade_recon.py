@@ -78,6 +78,8 @@ with DAG(
         from northstar.dbt import run_dbt
 
         dates = landing_report.get("business_dates") or []
+        if not dates:  # nothing new landed: an empty list would mean "re-match every date"
+            return {"command": "build", "skipped": "no new broker files", "invocation_id": None}
         return run_dbt("build", ["--selector", "intraday_trading"], dbt_vars={"business_dates": dates}).as_dict()
 
     @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=5))

@@ -78,7 +78,9 @@ class TrainingConfig:
     churn_auc_margin: float = 0.002
     clv_gini_floor: float = 0.30
     clv_abs_aggregate_error_ceiling: float = 0.20
-    churn_auc_floor: float = 0.55
+    # Attrition within 12 months is a weak signal in a wealth book (AUC 0.55-0.65 here): the floor
+    # only refuses a model no better than chance; the champion comparison does the rest.
+    churn_auc_floor: float = 0.52
     churn_brier_ceiling: float = 0.20
     fairness_tolerance: float = 0.05  # worst group may be at most this much worse than the champion's
     # Promotion gate: a challenger whose training population is *severely* unlike tonight's (a broken

@@ -90,7 +90,8 @@ create table if not exists scores.break_scores (
     anomaly_score double not null,
     anomaly_rank integer not null,
     model_version varchar not null,
-    mlflow_run_id varchar
+    mlflow_run_id varchar,
+    notional_usd double
 );
 create table if not exists scores.model_drift (
     scoring_run_id varchar not null,

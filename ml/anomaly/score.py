@@ -73,6 +73,8 @@ DDL = (
         notional_usd double
     )
     """,
+    # a table created before the amount was part of the contract
+    "alter table scores.break_scores add column if not exists notional_usd double",
     # the same definition as ml/scoring.py (household runs), whichever writer creates it first
     """
     create table if not exists scores.scoring_runs (

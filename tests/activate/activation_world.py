@@ -207,7 +207,8 @@ def break_scores(rows: list[dict], scored_at: datetime = SCORED_AT) -> list[dict
     for rank, row in enumerate(rows, start=1):
         out.append({"scoring_run_id": "anomaly-1", "scored_at": scored_at, "break_key": row["break_key"],
                     "anomaly_score": round(1.0 - rank / (len(rows) + 1), 3), "anomaly_rank": rank,
-                    "model_version": "northstar-break-anomaly/2", "mlflow_run_id": "c" * 32})
+                    "model_version": "northstar-break-anomaly/2", "mlflow_run_id": "c" * 32,
+                    "notional_usd": 250_000.0 * rank})
     return out
 
 

@@ -21,6 +21,7 @@ final as (
         anomaly_rank,
         model_version,
         mlflow_run_id,
+        notional_usd
     from latest
 )
 

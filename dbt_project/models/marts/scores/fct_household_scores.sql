@@ -42,7 +42,7 @@ final as (
         scores.clv_mlflow_run_id,
         scores.churn_mlflow_run_id,
         scores.dbt_invocation_id,
-        scores.feature_snapshot_hash,
+        scores.feature_snapshot_hash
     from scores
     inner join latest_run on scores.scoring_run_id = latest_run.scoring_run_id
     left join households on scores.household_id = households.household_id

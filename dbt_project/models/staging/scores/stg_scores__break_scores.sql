@@ -13,6 +13,7 @@ renamed as (
         cast(anomaly_rank as integer) as anomaly_rank,
         cast(model_version as varchar) as model_version,
         cast(mlflow_run_id as varchar) as mlflow_run_id,
+        cast(notional_usd as double) as notional_usd
     from source
 ),
 

@@ -21,7 +21,7 @@ renamed as (
         cast(clv_mlflow_run_id as varchar) as clv_mlflow_run_id,
         cast(churn_mlflow_run_id as varchar) as churn_mlflow_run_id,
         cast(dbt_invocation_id as varchar) as dbt_invocation_id,
-        cast(feature_snapshot_hash as varchar) as feature_snapshot_hash,
+        cast(feature_snapshot_hash as varchar) as feature_snapshot_hash
     from source
 ),
 

@@ -9,7 +9,7 @@ renamed as (
         cast(scoring_run_id as varchar) as scoring_run_id,
         cast(kind as varchar) as scoring_kind,
         cast(scored_at as timestamp) as scored_at,
-        cast(rows as bigint) as scored_rows,
+        cast(rows as bigint) as scored_rows
     from source
 ),
 

@@ -146,6 +146,9 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
                     case when m.rows_in > 0 then m.rows_quarantined / m.rows_in else 0.0 end as quarantined_ratio,
                     case when m.data_path is null then 0 else coalesce(d.num_rows, -1) end as rows_found_landed,
                     case when m.quarantine_path is null then 0 else coalesce(q.num_rows, -1) end as rows_found_quarantined,
+                    -- an empty file is quarantined as one file-level row (line_number null) with rows_in = 0
+                    case when m.status = 'quarantined' and m.rows_in = 0 then 1 else m.rows_quarantined end
+                        as rows_expected_in_quarantine,
                 from broker_manifest as m
                 left join parquet_row_counts as d on d.file_name = {root} || m.data_path
                 left join parquet_row_counts as q on q.file_name = {root} || m.quarantine_path
@@ -165,8 +168,9 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
                          "the landed Parquet file holds exactly the manifest's rows_landed",
                          column_A="rows_landed", column_B="rows_found_landed"),
                 critical("quarantined_rows_match_manifest", "ExpectColumnPairValuesToBeEqual",
-                         "the quarantine Parquet file holds exactly the manifest's rows_quarantined",
-                         column_A="rows_quarantined", column_B="rows_found_quarantined"),
+                         "the quarantine Parquet file holds exactly the manifest's rows_quarantined "
+                         "(one file-level row for an empty file)",
+                         column_A="rows_expected_in_quarantine", column_B="rows_found_quarantined"),
                 warning("no_whole_file_rejects", "ExpectColumnValuesToBeInSet",
                         "no file quarantined whole (empty, not decodable, missing a column)",
                         column="status", value_set=["landed", "skipped_duplicate"]),

@@ -141,3 +141,24 @@ def test_thresholds_are_configurable(bad_landing):
                       thresholds={"landing_max_quarantined_ratio": 0.7}, build_docs=False)
     assert report.success
     assert "landing.broker_manifest.quarantined_ratio_warn" in {o.expectation for o in report.warnings}
+
+
+def test_hostile_world_fails_on_exactly_its_garbage_files(tmp_path_factory):
+    """The sandbox's hostile deliveries (truth/hostile_files.csv): every file whose records are all faulty
+    trips the quarantine bound; the empty file and the byte-identical copy do not."""
+    import csv
+
+    from world_landing import build_world_landing
+
+    root = tmp_path_factory.mktemp("hostile")
+    built = build_world_landing(root, scale="small", seed=7, hostile=True)
+    with open(built.truth / "hostile_files.csv") as handle:
+        garbage = {row["file"] for row in csv.DictReader(handle) if int(row["expected_quarantined_rows"] or 0) > 0}
+    cfg = make_cfg(root / "var", landing=built.landing, warehouse=root / "warehouse.duckdb")
+    with pytest.raises(GateFailed) as failed:
+        run_gate("landing", "hostile", cfg=cfg, ingest_run_ids=["world_broker"], build_docs=False)
+    critical = {o.expectation: o for o in failed.value.report.critical_failures}
+    assert set(critical) == {"landing.broker_manifest.quarantined_ratio"}
+    outcome = critical["landing.broker_manifest.quarantined_ratio"]
+    assert outcome.observed_value.startswith(f"{len(garbage)} of ")
+    assert {row["file_path"] for row in outcome.sample_rows} <= garbage

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "docs":
         print(build_data_docs())
         return 0
-    context: dict = {"build_docs": not args.no_docs}
+    context: dict = {"build_docs": not args.no_docs, "log_summary": False}  # printed below instead
     if args.gate == "landing":
         context["ingest_run_ids"] = args.ingest_run_ids or ([args.run_id] if args.run_id else "all")
         if args.tables:

@@ -53,6 +53,11 @@ def warning(name: str, expectation: str, description: str, samples_sql: str | No
     return Check(name, WARNING, expectation, kwargs, description, samples_sql)
 
 
+def pct(share: float) -> str:
+    """0.995 -> '99.5%', 0.2 -> '20%' (for descriptions; never rounds a threshold away)."""
+    return f"{share * 100:.6g}%"
+
+
 def sql_literal(value: Any) -> str:
     """A SQL string literal (paths and run ids come from our own manifests, but quote them anyway)."""
     return "'" + str(value).replace("'", "''") + "'"

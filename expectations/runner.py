@@ -172,10 +172,10 @@ def run_gate(gate: str, run_id: str | None = None, cfg: Settings | None = None, 
 
     Keyword context (all optional): ``as_of`` / ``data_interval_end`` / ``logical_date`` (the run's
     logical time, for freshness; default now), ``thresholds`` (dict of overrides), ``build_docs``
-    (default True), ``raise_on_failure`` (default True), and per gate: landing ``ingest_run_ids``
-    (default ``[run_id]``), ``tables`` (validate only these), ``required_tables`` (fail unless each got a
-    file); marts ``domains`` (``customer``, ``trading``; default both);
-    ``business_dates`` (trading; default the latest); scores ``scoring_run_id`` (default the latest),
+    (default True), ``raise_on_failure`` (default True), ``log_summary`` (default True), and per gate:
+    landing ``ingest_run_ids`` (default ``[run_id]``), ``tables`` (validate only these),
+    ``required_tables`` (fail unless each got a file); marts ``domains`` (``customer``, ``trading``;
+    default both), ``business_dates`` (trading; default the latest); scores ``scoring_run_id`` (default the latest),
     ``baseline_scoring_run_id`` (default the last pushed run), ``kinds``, ``break_scoring_run_id``.
     """
     if gate not in GATES:
@@ -215,10 +215,11 @@ def run_gate(gate: str, run_id: str | None = None, cfg: Settings | None = None, 
         dataset_seconds=dataset_seconds,
     )
     store_results(report, cfg)
-    if report.success:
-        log.info(report.summary())
-    else:
-        log.error(report.summary())
+    if context.get("log_summary", True):
+        if report.success:
+            log.info(report.summary())
+        else:
+            log.error(report.summary())
     if not report.success and context.get("raise_on_failure", True):
         raise GateFailed(report)
     return report

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import duckdb
 
-from expectations.checks import Dataset, critical, duplicate_keys, offending_rows, sql_list, warning
+from expectations.checks import Dataset, critical, duplicate_keys, offending_rows, pct, sql_list, warning
 from expectations.runner import GateContext, Plan
 
 DOMAINS = ("customer", "trading")
@@ -176,15 +176,15 @@ def _fct_household_features(ctx: GateContext) -> list[Dataset]:
     ]
     null_rates = [
         *[critical(f"{column}_null_rate", "ExpectColumnProportionOfNonNullValuesToBeBetween",
-                   f"{column} is null in at most {t.marts_max_core_feature_null_rate:.0%} of rows",
+                   f"{column} is null in at most {pct(t.marts_max_core_feature_null_rate)} of rows",
                    column=column, min_value=1 - t.marts_max_core_feature_null_rate) for column in CORE_FEATURES],
         *[critical(f"{column}_null_rate", "ExpectColumnProportionOfNonNullValuesToBeBetween",
-                   f"{column} is null in at most {t.marts_max_feature_null_rate:.0%} of rows",
+                   f"{column} is null in at most {pct(t.marts_max_feature_null_rate)} of rows",
                    column=column, min_value=1 - t.marts_max_feature_null_rate) for column in SPARSE_FEATURES],
     ]
     latest_null_rates = [
         warning(f"{column}_null_rate_latest_cutoff", "ExpectColumnProportionOfNonNullValuesToBeBetween",
-                f"{column} is null in at most {t.marts_max_core_feature_null_rate:.0%} of rows at the latest cutoff",
+                f"{column} is null in at most {pct(t.marts_max_core_feature_null_rate)} of rows at the latest cutoff",
                 column=column, min_value=1 - t.marts_max_core_feature_null_rate) for column in CORE_FEATURES
     ]
     return [
@@ -288,16 +288,16 @@ def _fct_recon_summary(ctx: GateContext) -> list[Dataset]:
         key_columns=("business_date", "items_compared", "open_breaks"),
         checks=[
             critical("match_rate", "ExpectColumnValuesToBeBetween",
-                     f"at least {t.marts_min_match_rate:.0%} of items match on each business date",
+                     f"at least {pct(t.marts_min_match_rate)} of items match on each business date",
                      column="match_rate", min_value=t.marts_min_match_rate, max_value=1),
             warning("match_rate_warn", "ExpectColumnValuesToBeBetween",
-                    f"at least {t.marts_warn_match_rate:.0%} of items match on each business date",
+                    f"at least {pct(t.marts_warn_match_rate)} of items match on each business date",
                     column="match_rate", min_value=t.marts_warn_match_rate, max_value=1),
             critical("break_volume", "ExpectColumnValuesToBeBetween",
-                     f"open breaks are at most {t.marts_max_break_ratio:.0%} of items compared on each business date",
+                     f"open breaks are at most {pct(t.marts_max_break_ratio)} of items compared on each business date",
                      column="break_ratio", min_value=0, max_value=t.marts_max_break_ratio),
             warning("break_volume_warn", "ExpectColumnValuesToBeBetween",
-                    f"open breaks are at most {t.marts_warn_break_ratio:.0%} of items compared on each business date",
+                    f"open breaks are at most {pct(t.marts_warn_break_ratio)} of items compared on each business date",
                     column="break_ratio", min_value=0, max_value=t.marts_warn_break_ratio),
         ],
     )]

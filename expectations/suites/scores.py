@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import duckdb
 
-from expectations.checks import Dataset, critical, duplicate_keys, sql_literal, warning
+from expectations.checks import Dataset, critical, duplicate_keys, pct, sql_literal, warning
 from expectations.runner import GateContext, Plan
 
 SEGMENTS = ["High-Value Growth Potential", "At-Risk Retention Priority", "Core - Maintain", "Service Efficiently"]
@@ -236,11 +236,11 @@ def _shift(ctx: GateContext, run: str, baseline: str) -> list[Dataset]:
             key_columns=("segment", "current_share", "baseline_share"),
             checks=[
                 critical("segment_share_shift", "ExpectColumnValuesToBeBetween",
-                         f"no segment's share moved more than {t.scores_max_segment_share_shift:.0%} (absolute) "
+                         f"no segment's share moved more than {pct(t.scores_max_segment_share_shift)} (absolute) "
                          f"from the last pushed run {baseline}",
                          column="share_shift", min_value=0, max_value=t.scores_max_segment_share_shift),
                 warning("segment_share_shift_warn", "ExpectColumnValuesToBeBetween",
-                        f"no segment's share moved more than {t.scores_warn_segment_share_shift:.0%} (absolute)",
+                        f"no segment's share moved more than {pct(t.scores_warn_segment_share_shift)} (absolute)",
                         column="share_shift", min_value=0, max_value=t.scores_warn_segment_share_shift),
             ],
         ),
@@ -259,7 +259,7 @@ def _shift(ctx: GateContext, run: str, baseline: str) -> list[Dataset]:
             name="households_scored_vs_last_pushed", sql=count_sql,
             key_columns=("households_scored", "households_scored_baseline"),
             checks=[critical("row_count_change", "ExpectColumnMaxToBeBetween",
-                             f"households scored within {t.scores_max_row_count_change:.0%} of the last pushed run",
+                             f"households scored within {pct(t.scores_max_row_count_change)} of the last pushed run",
                              column="row_count_change", min_value=0, max_value=t.scores_max_row_count_change)],
         ),
     ]

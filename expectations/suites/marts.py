@@ -46,11 +46,14 @@ def plan(ctx: GateContext) -> Plan:
             ).fetchall():
                 present.add(name if schema == "main" else f"{schema}.{name}")
     dates = ctx.options.get("business_dates")
-    if dates is None and "trading" in domains and "fct_recon_summary" in present:
+    if dates in ("all", ["all"]):
+        dates = "all"
+    elif not dates and "trading" in domains and "fct_recon_summary" in present:
+        # no dates given (or a run that landed nothing new): the latest business date, "the day"
         with duckdb.connect(str(database), read_only=True) as con:
             latest = con.execute("select max(business_date) from main.fct_recon_summary").fetchone()[0]
         dates = [latest.isoformat()] if latest else "all"
-    ctx.options["business_dates"] = dates if dates and dates != ["all"] else "all"
+    ctx.options["business_dates"] = dates or "all"
     ctx.batch.update({"warehouse": str(database), "domains": domains, "as_of": ctx.as_of.isoformat(),
                       "missing_tables": sorted(set(wanted) - present),
                       "business_dates": ctx.options["business_dates"] if "trading" in domains else None})

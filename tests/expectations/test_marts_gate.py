@@ -22,6 +22,7 @@ def good_marts(world, tmp_path_factory):
 def test_good_world_passes(good_marts):
     _, report = good_marts
     assert report.success, report.summary()
+    assert report.batch["business_dates"] == ["2026-10-30"]  # the trading marts of "the day" by default
     names = {o.expectation for o in report.outcomes}
     for name in ("marts.dim_households_keys.household_id_unique", "marts.fct_household_months.aum_non_negative",
                  "marts.fct_household_features_unknown_households.household_id_in_dim_households",
@@ -83,6 +84,12 @@ def test_duplicate_trade_in_the_book_fails_the_marts_gate(bad_warehouse):
     assert outcome.observed_value == "3 offending rows"  # three trade records, each booked twice
     assert [row["copies"] for row in outcome.sample_rows] == [2, 2, 2]
     assert "the trade record key (one per booked allocation) is unique" in str(failed.value)
+
+
+def test_a_run_that_landed_nothing_checks_the_latest_day(bad_warehouse):
+    report = run_gate("marts", "intraday__quiet", cfg=bad_warehouse, as_of=WORLD_AS_OF, domains=["trading"],
+                      business_dates=[], raise_on_failure=False, build_docs=False)
+    assert report.batch["business_dates"] == ["2026-10-30"]
 
 
 def test_recon_bounds_are_per_business_date(bad_warehouse):

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -195,6 +196,7 @@ def run_gate(gate: str, run_id: str | None = None, cfg: Settings | None = None, 
         workdir=workdir,
     )
     suite_module = import_module(f"expectations.suites.{gate}")
+    _release_dbt_duckdb()
     try:
         plan: Plan = suite_module.plan(ctx)
         plan.datasets = _split_row_queries(plan.datasets)
@@ -223,6 +225,25 @@ def run_gate(gate: str, run_id: str | None = None, cfg: Settings | None = None, 
     if not report.success and context.get("raise_on_failure", True):
         raise GateFailed(report)
     return report
+
+
+def _release_dbt_duckdb() -> None:
+    """Close dbt-duckdb's in-process DuckDB instance if a dbt build ran in this process.
+
+    dbt-duckdb can keep the warehouse open read-write after ``dbtRunner`` returns (tests/dbt closes
+    it before reading the file), and a process holding it must not meet a read-only connection of
+    its own or another writer's lock, e.g. when ``airflow dags test`` runs the dbt task and the gate
+    in one process. The build is over when a gate runs.
+    """
+    if "dbt.adapters.duckdb.connections" not in sys.modules:
+        return
+    manager = sys.modules["dbt.adapters.duckdb.connections"].DuckDBConnectionManager
+    environment = getattr(manager, "_ENV", None)
+    if environment is not None:
+        try:
+            environment.close()
+        finally:
+            manager.close_all_connections()
 
 
 # --- Great Expectations ----------------------------------------------------------------------

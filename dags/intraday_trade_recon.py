@@ -83,11 +83,13 @@ with DAG(
         return run_dbt("build", ["--selector", "intraday_trading"], dbt_vars={"business_dates": dates}).as_dict()
 
     @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=5))
-    def marts_gate() -> dict:
+    def marts_gate(landing_report: dict) -> dict:
         from expectations import run_gate
 
         ids = run_ids(get_current_context())
-        return run_gate("marts", ids.run_id, as_of=ids.logical_date, domains=["trading"]).as_dict()
+        # the dates this run re-matched, late files for earlier days included
+        return run_gate("marts", ids.run_id, as_of=ids.logical_date, domains=["trading"],
+                        business_dates=landing_report.get("business_dates") or []).as_dict()
 
     @task.branch
     def choose_break_scoring() -> str:
@@ -140,5 +142,5 @@ with DAG(
     branch = choose_break_scoring()
     scoring = score_breaks(landed, recon)
     planned = plan_incidents()
-    landed >> landing_gate() >> recon >> marts_gate() >> branch >> [scoring, planned]
+    landed >> landing_gate() >> recon >> marts_gate(landed) >> branch >> [scoring, planned]
     scoring >> publish_break_scores() >> scores_gate(scoring) >> planned >> send_incidents()

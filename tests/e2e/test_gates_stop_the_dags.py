@@ -73,9 +73,9 @@ def writes(cfg) -> dict[str, int]:
     return counts
 
 
-def failed_run(cfg, dag_id: str, name: str) -> tuple[dict[str, str], str]:
+def failed_run(cfg, dag_id: str, name: str, logical_date: str = DEFAULT_AS_OF) -> tuple[dict[str, str], str]:
     with pytest.raises(DemoError):
-        run_dag(dag_id, DEFAULT_AS_OF, cfg, log_name=name)
+        run_dag(dag_id, logical_date, cfg, log_name=name)
     text = (cfg.paths.var / "demo" / f"{name}.log").read_text()
     return task_states(text), text
 
@@ -103,7 +103,8 @@ def test_a_silently_broken_model_is_stopped_by_the_scores_gate(demo_run):
         client.set_registered_model_tag(name, "needs_retraining", "false")
 
     with served(cfg):
-        states, text = failed_run(cfg, "nightly_client_value", "gate_scores_nightly")
+        # the next night (a Saturday: no scheduled retraining), compared with the demo's pushed run
+        states, text = failed_run(cfg, "nightly_client_value", "gate_scores_nightly", logical_date="2026-10-31")
         assert writes(cfg)["salesforce"] == 0
     assert states["score_households"] == "success"
     assert states["scores_gate"] == "failed"
@@ -161,6 +162,6 @@ def test_a_garbled_drop_and_duplicate_trades_are_stopped_by_the_landing_gate(dem
     assert states["landing_gate"] == "failed"
     assert not {"reconcile_trades", "score_breaks", "plan_incidents", "send_incidents"} & set(states)
     assert "quarantined_ratio" in text
-    assert "internal_trades_keys" in text
+    assert "trade_id_not_already_booked" in text
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
         assert con.execute("select count(*) from fct_trade_breaks").fetchone()[0] == breaks_before

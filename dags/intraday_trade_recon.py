@@ -91,7 +91,7 @@ with DAG(
         return run_gate("marts", ids.run_id, as_of=ids.logical_date, domains=["trading"],
                         business_dates=landing_report.get("business_dates") or []).as_dict()
 
-    @task.branch
+    @task.branch(execution_timeout=pendulum.duration(minutes=2))
     def choose_break_scoring() -> str:
         from ml import registry
 

@@ -7,6 +7,7 @@ carrying dbt's own messages, which is what the Airflow log shows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -50,6 +51,22 @@ def dbt_environment(cfg: Settings) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """The variables profiles.yml reads, for the length of one in-process dbt run only (a later task
+    or test in the same process must see its own settings, not the last run's)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def release_warehouse() -> None:
     """Close the DuckDB handle dbt-duckdb keeps open after an in-process run.
 
@@ -82,7 +99,6 @@ def run_dbt(
 
     cfg = cfg or settings()
     cfg.paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.update(dbt_environment(cfg))
     cli_args = [
         command,
         "--project-dir",
@@ -104,7 +120,8 @@ def run_dbt(
 
     log.info("dbt %s", " ".join(cli_args))
     try:
-        result = dbtRunner(callbacks=[_collect]).invoke(cli_args)
+        with _environment(dbt_environment(cfg)):
+            result = dbtRunner(callbacks=[_collect]).invoke(cli_args)
     finally:
         release_warehouse()
     failures: list[str] = []

@@ -133,14 +133,28 @@ def test_ruff_airflow_rules_are_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def _ancestors(tasks: dict, task_id: str) -> set[str]:
+    seen, todo = set(), list(tasks[task_id]["upstream"])
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(tasks[current]["upstream"])
+    return seen
+
+
 def test_gates_stand_between_the_stages(dagbag):
     # Nothing reaches dbt before the landing gate, the models before the marts gate, or an external
     # system before the scores gate.
     nightly = dagbag["dags"]["nightly_client_value"]["tasks"]
-    assert "landing_gate" in nightly["build_warehouse"]["upstream"]
-    assert "marts_gate" in nightly["decide_training"]["upstream"]
-    assert "scores_gate" in nightly["plan_salesforce_push"]["upstream"]
+    assert "landing_gate" in _ancestors(nightly, "build_warehouse")
+    for task_id in ("train_client_value_models", "train_break_anomaly_model", "score_households"):
+        assert "marts_gate" in _ancestors(nightly, task_id), task_id
+    for task_id in ("plan_salesforce_push", "send_salesforce_push"):
+        assert "scores_gate" in _ancestors(nightly, task_id), task_id
     intraday = dagbag["dags"]["intraday_trade_recon"]["tasks"]
-    assert "landing_gate" in intraday["reconcile_trades"]["upstream"]
-    assert "marts_gate" in intraday["score_breaks"]["upstream"]
-    assert "scores_gate" in intraday["plan_incidents"]["upstream"]
+    assert "landing_gate" in _ancestors(intraday, "reconcile_trades")
+    for task_id in ("score_breaks", "plan_incidents"):
+        assert "marts_gate" in _ancestors(intraday, task_id), task_id
+    # incidents wait for the scores gate whenever breaks were scored (the branch skips both otherwise)
+    assert "scores_gate" in _ancestors(intraday, "plan_incidents")

@@ -371,7 +371,11 @@ def _drain(con, client: ServiceNowClient, rows: pl.DataFrame, send_run_id: str, 
         chunk = records[start:start + limits.lookup_chunk]
         ids = [r["outbox_id"] for r in chunk]
         outbox.mark_sending(con, ids, send_run_id)  # the intent, committed before any write
-        done: list[str] = []
+        # Acknowledged once per chunk, not per record (one warehouse transaction instead of hundreds): a
+        # crash before the ack leaves the rows 'sending', and the next run's correlation-id lookup adopts
+        # what was already written instead of writing it again.
+        successes: list[tuple[str, str | None, str | None]] = []
+        failures: list[tuple[str, str]] = []
         try:
             payloads = [json.loads(r["payload"]) for r in chunk]
             existing = client.incidents_by_correlation(sorted({p["correlation_id"] for p in payloads}))
@@ -387,28 +391,33 @@ def _drain(con, client: ServiceNowClient, rows: pl.DataFrame, send_run_id: str, 
                         response = client.request("PATCH", f"/api/now/table/incident/{current['sys_id']}", body=body)
                         current = response.json()["result"]
                 except ServiceNowError as exc:  # refused for this record (400 data policy, 403, 404...)
-                    sent, failed, dead = outbox.ack(con, failures=[(row["outbox_id"], str(exc))],
-                                                    max_attempts=limits.max_attempts)
-                    report.failed += failed
-                    report.dead += dead
-                    done.append(row["outbox_id"])
+                    failures.append((row["outbox_id"], str(exc)))
                     continue
                 if action != "none" and after_write is not None:
                     after_write(TARGET, OBJECT, [row["outbox_id"]])
                 if current is not None:
                     existing[payload["correlation_id"]] = current
-                ref = (current or {}).get("sys_id")
-                number = (current or {}).get("number")
-                sent, _, _ = outbox.ack(con, successes=[(row["outbox_id"], ref, number)])
-                report.sent += sent
-                done.append(row["outbox_id"])
+                successes.append((row["outbox_id"], (current or {}).get("sys_id"), (current or {}).get("number")))
         except Transient as exc:
-            rest = [i for i in ids if i not in set(done)]
+            _ack_chunk(con, successes, failures, limits, report)
+            handled = {i for i, *_ in successes} | {i for i, _ in failures}
+            rest = [i for i in ids if i not in handled]
             outbox.release(con, rest, str(exc))
             report.released += len(rest)
             report.interrupted, report.detail["interrupted_by"] = True, str(exc)
             break
+        _ack_chunk(con, successes, failures, limits, report)
     report.detail["actions"] = actions
+
+
+def _ack_chunk(con, successes: list, failures: list, limits: SendLimits, report: SendReport) -> None:
+    if successes:
+        sent, _, _ = outbox.ack(con, successes=successes)
+        report.sent += sent
+    if failures:
+        _, failed, dead = outbox.ack(con, failures=failures, max_attempts=limits.max_attempts)
+        report.failed += failed
+        report.dead += dead
 
 
 # --- read-back ---------------------------------------------------------------------------------

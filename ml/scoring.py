@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from ml import drift, registry, segments
+from ml import drift, registry, score_tables, segments
 from ml.features import (
     FEATURE_COLUMNS,
     available_cutoffs,
@@ -48,8 +48,10 @@ log = logging.getLogger(__name__)
 EXACT_CONTRIBUTIONS_MAX_ROWS = 50_000  # above this, Saabas (approx_contribs): exact TreeSHAP is ~1 ms a row
 CHUNK_ROWS = 250_000
 
-DDL = """
+DDL = f"""
 create schema if not exists scores;
+{score_tables.SCORING_RUNS};
+{score_tables.BREAK_SCORES};
 create table if not exists scores.household_scores (
     scoring_run_id varchar not null,
     as_of_date date not null,
@@ -68,31 +70,8 @@ create table if not exists scores.household_scores (
     dbt_invocation_id varchar,
     feature_snapshot_hash varchar
 );
-create table if not exists scores.scoring_runs (
-    scoring_run_id varchar primary key,
-    kind varchar not null,
-    scored_at timestamp not null,
-    as_of_date date,
-    rows bigint,
-    model_versions varchar,
-    mlflow_run_ids varchar,
-    dbt_invocation_id varchar,
-    feature_snapshot_hash varchar,
-    needs_retraining boolean,
-    segment_transitions varchar
-);
--- Written by the break-anomaly scorer (ml/anomaly); created empty here with the CONTRACTS.md columns so
--- the scores_publish selector builds before the first break scoring run.
-create table if not exists scores.break_scores (
-    scoring_run_id varchar not null,
-    scored_at timestamp not null,
-    break_key varchar not null,
-    anomaly_score double not null,
-    anomaly_rank integer not null,
-    model_version varchar not null,
-    mlflow_run_id varchar,
-    notional_usd double
-);
+
+
 create table if not exists scores.model_drift (
     scoring_run_id varchar not null,
     model varchar not null,

@@ -30,6 +30,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ml import score_tables
 from ml.anomaly.features import FEATURE_COLUMNS, FEATURE_LABELS, compute_trade_features
 from northstar.settings import Settings, settings
 
@@ -61,36 +62,10 @@ DDL = (
         top_reasons varchar
     )
     """,
-    """
-    create table if not exists scores.break_scores (
-        scoring_run_id varchar not null,
-        scored_at timestamp not null,
-        break_key varchar not null,
-        anomaly_score double not null,
-        anomaly_rank integer not null,
-        model_version varchar not null,
-        mlflow_run_id varchar,
-        notional_usd double
-    )
-    """,
+    score_tables.BREAK_SCORES,
     # a table created before the amount was part of the contract
     "alter table scores.break_scores add column if not exists notional_usd double",
-    # the same definition as ml/scoring.py (household runs), whichever writer creates it first
-    """
-    create table if not exists scores.scoring_runs (
-        scoring_run_id varchar primary key,
-        kind varchar not null,
-        scored_at timestamp not null,
-        as_of_date date,
-        rows bigint,
-        model_versions varchar,
-        mlflow_run_ids varchar,
-        dbt_invocation_id varchar,
-        feature_snapshot_hash varchar,
-        needs_retraining boolean,
-        segment_transitions varchar
-    )
-    """,
+    score_tables.SCORING_RUNS,
 )
 
 

@@ -52,9 +52,9 @@ def dbt_environment(cfg: Settings) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]):
-    """The variables profiles.yml reads, for the length of one in-process dbt run only (a later task
-    or test in the same process must see its own settings, not the last run's)."""
+def scoped_environment(values: dict[str, str]):
+    """Environment variables set for the length of a block only: dbt's profile variables for one
+    in-process run (a later task or test in the same process must see its own settings)."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -120,7 +120,7 @@ def run_dbt(
 
     log.info("dbt %s", " ".join(cli_args))
     try:
-        with _environment(dbt_environment(cfg)):
+        with scoped_environment(dbt_environment(cfg)):
             result = dbtRunner(callbacks=[_collect]).invoke(cli_args)
     finally:
         release_warehouse()

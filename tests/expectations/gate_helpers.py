@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,22 +20,9 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "dbt"))
 WORLD_AS_OF = "2026-10-31T06:00:00"
 
 
-@contextmanager
-def _env(**values: str):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def make_cfg(home: Path, landing: Path | None = None, warehouse: Path | None = None):
     """Settings rooted at ``home`` (gx_root = home/gx), optionally with another landing / warehouse."""
+    from northstar.dbt import scoped_environment
     from northstar.settings import load_settings
 
     values = {"NORTHSTAR_HOME": str(home)}
@@ -47,7 +33,7 @@ def make_cfg(home: Path, landing: Path | None = None, warehouse: Path | None = N
     removed = {k: os.environ.pop(k) for k in ("NORTHSTAR_LANDING", "NORTHSTAR_WAREHOUSE", "NORTHSTAR_GX_ROOT")
                if k in os.environ}
     try:
-        with _env(**values):
+        with scoped_environment(values):
             cfg = load_settings()
     finally:
         os.environ.update(removed)

@@ -279,6 +279,18 @@ def _common_trade_checks(ctx: GateContext, table: str, date_column: str, keys: l
     ]
 
 
+def _allocation_checks() -> list:
+    """What the trade book and the prime brokers' confirms share: canonical enums, positive amounts."""
+    return [
+        critical("side_enum", "ExpectColumnValuesToBeInSet", f"side is one of {SIDES}", column="side", value_set=SIDES),
+        critical("asset_class_enum", "ExpectColumnValuesToBeInSet", f"asset class is one of {ASSET_CLASSES}",
+                 column="asset_class", value_set=ASSET_CLASSES),
+        critical("quantity_positive", "ExpectColumnValuesToBeBetween", "quantity > 0",
+                 column="quantity", min_value=0, strict_min=True),
+        critical("price_positive", "ExpectColumnValuesToBeBetween", "price > 0", column="price", min_value=0, strict_min=True),
+    ]
+
+
 def _internal_trades(ctx: GateContext, table: str) -> Dataset:
     t = ctx.thresholds
     return Dataset(
@@ -286,12 +298,7 @@ def _internal_trades(ctx: GateContext, table: str) -> Dataset:
         checks=[
             *_common_trade_checks(ctx, table, "trade_date", ["trade_id", "order_id", "trade_date", "account_number",
                                                              "instrument_id", "asset_class", "side", "quantity", "price"]),
-            critical("side_enum", "ExpectColumnValuesToBeInSet", f"side is one of {SIDES}", column="side", value_set=SIDES),
-            critical("asset_class_enum", "ExpectColumnValuesToBeInSet", f"asset class is one of {ASSET_CLASSES}",
-                     column="asset_class", value_set=ASSET_CLASSES),
-            critical("quantity_positive", "ExpectColumnValuesToBeBetween", "quantity > 0",
-                     column="quantity", min_value=0, strict_min=True),
-            critical("price_positive", "ExpectColumnValuesToBeBetween", "price > 0", column="price", min_value=0, strict_min=True),
+            *_allocation_checks(),
             warning("settle_after_trade", "UnexpectedRowsExpectation",
                     f"settle date between trade date and {t.landing_max_settle_days} days after it",
                     unexpected_rows_query="select _source_file, _source_line, trade_id, trade_date, settle_date from {batch} "
@@ -334,12 +341,7 @@ def _pb_confirms(ctx: GateContext, table: str) -> Dataset:
         checks=[
             *_common_trade_checks(ctx, table, "trade_date", ["prime_broker", "trade_id", "trade_date", "account_number",
                                                              "instrument_id", "asset_class", "side", "quantity", "price"]),
-            critical("side_enum", "ExpectColumnValuesToBeInSet", f"side is one of {SIDES}", column="side", value_set=SIDES),
-            critical("asset_class_enum", "ExpectColumnValuesToBeInSet", f"asset class is one of {ASSET_CLASSES}",
-                     column="asset_class", value_set=ASSET_CLASSES),
-            critical("quantity_positive", "ExpectColumnValuesToBeBetween", "quantity > 0",
-                     column="quantity", min_value=0, strict_min=True),
-            critical("price_positive", "ExpectColumnValuesToBeBetween", "price > 0", column="price", min_value=0, strict_min=True),
+            *_allocation_checks(),
         ],
     )
 

@@ -1,15 +1,27 @@
 """Vectorised FIX 4.4 / 4.2 drop-copy parsing and validation: one file's bytes to a typed table.
 
 A drop copy is one message per line, fields ``tag=value`` separated by SOH. Nothing here loops over
-messages in Python: the file's bytes are one numpy array; SOH and newline positions give every field's
-span at once; tags are decoded by one 24-bit table lookup on the first bytes of each field; CheckSums
-come from one ``np.add.reduceat`` in uint8 (which wraps mod 256, exactly FIX's checksum) over the byte
-array cut at ``line start`` / ``10=``; BodyLength is a difference of positions; required tags are a
-per-line ``reduceat`` count. Field values become Arrow ``string_view`` columns pointing into the file's
-buffer (16-byte views built in numpy, no string copies); enums and dates/times are checked and decoded
-on 8-byte words (SWAR), decimals and integers are cast by polars. The file is cut at line boundaries
-into chunks of a few MB (cache-sized temporaries); ``threads`` > 1 runs chunks on a thread pool, off by
-default because numpy's gathers hold the GIL and it measured no faster on two cores.
+messages in Python. The file is cut at line boundaries into chunks of a few MB (cache-sized
+temporaries) and each chunk is *scanned* in numpy alone:
+
+- its bytes are one array; SOH and newline positions give every field's span at once;
+- tags are decoded by one 24-bit table lookup on the first bytes of each field;
+- one scatter builds a (tag x line) matrix of each field's value start and length (packed in an
+  int64), which also finds repeated tags; header and trailer order is read off the tag codes;
+- CheckSums come from one ``np.add.reduceat`` in uint8 (which wraps mod 256, exactly FIX's checksum)
+  over the bytes cut at ``line start`` / ``10=``; BodyLength is a difference of positions; required
+  tags are one per-line ``reduceat`` count (both versions' counts in one uint16);
+- every landed column is then a row of the matrix: values become 16-byte Arrow ``string_view``
+  entries (built with two unaligned 8-byte gathers, no string copies), single-character enums are
+  checked by a 256-entry table per version, longer ones by ``searchsorted`` on 8-byte words, dates
+  and times are checked and decoded on 8-byte words (SWAR).
+
+The scan's output is plain numpy arrays (no polars, no Arrow), so a large file is scanned by two
+processes: ``os.fork`` gives a worker the file's bytes for free, it scans its half of the chunks and
+hands its arrays back through one file in ``/dev/shm`` (pickle protocol 5, buffers out of band, mapped
+back without a copy), while this process scans the other half. Files under ``PARALLEL_MIN_BYTES`` stay
+in one process. Polars then wraps the arrays as Arrow arrays over the file's buffer and casts the
+decimals and integers (its kernels run the columns on all cores).
 
 Only the rare rejected line is touched in Python (to render its raw text and name its fault).
 
@@ -18,12 +30,15 @@ Checks, in the order a rejected line gets its one reason:
 3-digit ``10=``, repeated tag, empty value, unsupported BeginString), ``not_utf8``,
 ``fix_bad_body_length``, ``fix_bad_checksum``, ``fix_missing_tag`` (dictionary-required or required by
 our rules of engagement), ``fix_bad_enum`` (MsgType other than ExecutionReport included), then
-``fix_garbled`` again for a value that does not parse as its FIX type.
+``fix_garbled`` again for a value that does not parse as its FIX type (the first such column).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import mmap
+import os
+import pickle
+import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +51,11 @@ SOH = 1
 NEWLINE = 10
 EQUALS = 61
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
-DEFAULT_THREADS = 1  # numpy's gathers hold the GIL: threads measured no faster here
+# Files from this size up are scanned by two processes (forking costs a few ms; small files don't gain).
+PARALLEL_MIN_BYTES = 24 * 1024 * 1024
+DEFAULT_WORKERS = 2
+# This process also assembles the table at the end, so it scans a little less than its worker.
+_OWN_SHARE = 0.47
 
 DECIMAL = pl.Decimal(38, 10)
 _DECIMAL_TYPES = {"QTY", "PRICE", "AMT", "PRICEOFFSET", "FLOAT", "PERCENTAGE"}
@@ -47,6 +66,7 @@ _DATE_TYPES = {"LOCALMKTDATE", "UTCDATEONLY", "UTCDATE"}
 _FRAMING_TAGS = {8, 9, 10}
 SIDE_CODES = {"1": "BUY", "2": "SELL", "3": "BUY", "4": "SELL", "5": "SELL", "6": "SELL"}
 VERSION_CODES = {b"FIX.4.4": 44, b"FIX.4.2": 42}
+_VERSION_LABELS = {44: "FIX.4.4", 42: "FIX.4.2"}
 
 
 @dataclass
@@ -69,6 +89,25 @@ class FixParseResult:
 
 
 @dataclass(frozen=True)
+class _Enum:
+    """A tag's allowed values, per version (44 / 42); ``None`` for a version that does not check it."""
+
+    byte_table: np.ndarray | None  # (2 * 256,) bool: [version 44 | version 42] x first byte, if every code is 1 byte
+    words: dict[int, tuple[np.ndarray, frozenset[bytes]]]  # version -> sorted 8-byte words, all codes as bytes
+
+
+@dataclass(frozen=True)
+class _Column:
+    tag: int
+    name: str
+    fix_type: str
+    index: int  # row in the position matrix
+    order: int  # position among the landed columns (the first failing one names a type fault)
+    kind: str  # "view" | "timestamp" | "date"
+    enum: _Enum | None
+
+
+@dataclass(frozen=True)
 class _Layout:
     """Tag -> column index in the per-line position matrix, and what each version requires."""
 
@@ -76,9 +115,9 @@ class _Layout:
     col: dict[int, int]  # tag number -> column index
     lut: np.ndarray  # first 3 bytes of a field (little-endian) -> column index * 4 + tag length
     required: dict[int, np.ndarray]  # version code -> bool mask over column indices
-    required_lut: dict[int, np.ndarray]  # version code -> uint8 over column indices + "unknown" (0)
-    enums: dict[int, dict[int, tuple[np.ndarray, frozenset[bytes]]]]  # version -> tag -> allowed (words, bytes)
+    required_lut: np.ndarray  # uint16 over column indices + "unknown": required in 4.4 (+1) / 4.2 (+256)
     columns: dict[int, tuple[str, str]]  # tag -> (column name, FIX type)
+    landed: tuple[_Column, ...]  # the non-framing columns, in column order
 
 
 def _layout() -> _Layout:
@@ -90,11 +129,29 @@ def _layout() -> _Layout:
     for begin_string, code in VERSION_CODES.items():
         spec = dictionary.load(begin_string.decode())
         required[code] = np.isin(tags, spec.required_tags)
-        enums[code] = {t.tag: _enum_words(frozenset({"8"}) if t.tag == 35 else t.enums)
-                       for t in spec.tags.values() if t.enums}
-    required_lut = {v: np.append(r, False).astype(np.uint8) for v, r in required.items()}
-    return _Layout(tags=tags, col=col, lut=lut, required=required, required_lut=required_lut, enums=enums,
-                   columns=cols)
+        enums[code] = {t.tag: frozenset({"8"}) if t.tag == 35 else t.enums for t in spec.tags.values() if t.enums}
+    required_lut = np.append(required[44].astype(np.uint16) + required[42].astype(np.uint16) * 256, 0)
+    landed = []
+    for tag, (name, fix_type) in cols.items():
+        if tag in _FRAMING_TAGS:
+            continue
+        kind = "timestamp" if fix_type in _TIMESTAMP_TYPES else "date" if fix_type in _DATE_TYPES else "view"
+        allowed = {v: enums[v][tag] for v in (44, 42) if tag in enums[v]}
+        landed.append(_Column(tag, name, fix_type, col[tag], len(landed), kind, _enum(allowed) if allowed else None))
+    return _Layout(tags=tags, col=col, lut=lut, required=required, required_lut=required_lut.astype(np.uint16),
+                   columns=cols, landed=tuple(landed))
+
+
+def _enum(allowed: dict[int, frozenset[str]]) -> _Enum:
+    words = {v: _enum_words(values) for v, values in allowed.items()}
+    if not all(len(c.encode()) == 1 for values in allowed.values() for c in values):
+        return _Enum(byte_table=None, words=words)
+    table = np.ones((2, 256), dtype=bool)  # a version without the tag's enum accepts anything
+    for v, values in allowed.items():
+        row = table[0 if v == 44 else 1]
+        row[:] = False
+        row[[c.encode()[0] for c in values]] = True
+    return _Enum(byte_table=table.ravel(), words=words)
 
 
 def _tag_lut(col: dict[int, int]) -> np.ndarray:
@@ -157,30 +214,29 @@ def _windows(buf: np.ndarray, width: int) -> np.ndarray:
     return np.ndarray(shape=(len(buf) - width + 1,), dtype=f"V{width}", buffer=buf, strides=(1,))
 
 
-_INLINE = 12  # Arrow string views hold up to 12 bytes inline
-_MASK_LO = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
-_MASK_HI = np.array([(1 << (8 * k)) - 1 for k in range(5)], dtype=np.uint64)
 _U = np.uint64
+_INLINE = 12  # Arrow string views hold up to 12 bytes inline
+# Masks by value length for the 8-byte word read 4 bytes *before* a value (its high half: bytes 0-3)
+# and the word read 4 bytes *into* it (bytes 4-11); past 12 bytes the second word becomes the offset.
+_VIEW_MASK0 = np.array([((1 << (8 * min(k, 4))) - 1) << 32 for k in range(5)], dtype=np.uint64)
+_VIEW_MASK1 = np.array([(1 << (8 * max(0, k - 4))) - 1 for k in range(13)] + [0], dtype=np.uint64)
+_VIEW_LONG = np.array([0] * 13 + [0xFFFFFFFF00000000], dtype=np.uint64)
 
 
-def _string_views(buf: np.ndarray, vs: np.ndarray, length: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                  absent: np.ndarray | None) -> pl.Series:
-    """Arrow ``string_view`` over ``buf`` for the values ``buf[vs:vs+length]``: no string copies.
+def _views(w8: np.ndarray, vs: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """16-byte Arrow ``string_view`` entries for the values ``buf[vs:vs+length]`` (buffer 0 = ``buf``).
 
-    A view is 16 bytes: ``int32 length`` then the bytes inline (up to 12, zero padded) or a 4-byte
-    prefix, buffer index 0 and the offset into ``buf``. ``lo``/``hi`` are the value's first 8 and next
-    4 bytes, already masked to its length.
+    A view is ``int32 length`` then the bytes inline (up to 12, zero padded) or a 4-byte prefix,
+    buffer index 0 and the offset into the buffer.
     """
-    m = len(vs)
-    views = np.empty((m, 2), dtype=np.uint64)
-    views[:, 0] = length.astype(np.uint64) | (lo << _U(32))
-    views[:, 1] = (lo >> _U(32)) | (hi << _U(32))
-    long = np.flatnonzero(length > _INLINE)
-    if len(long):
-        views[long, 1] = vs[long].astype(np.uint64) << _U(32)  # buffer 0, offset
-    validity = pa.py_buffer(np.packbits(~absent, bitorder="little")) if absent is not None else None
-    array = pa.Array.from_buffers(pa.string_view(), m, [validity, pa.py_buffer(views), pa.py_buffer(buf)])
-    return pl.from_arrow(array)
+    views = np.empty((len(vs), 2), dtype=np.uint64)
+    ulen = length.view(np.uint64)
+    np.bitwise_or(w8[vs - 4] & _VIEW_MASK0.take(length, mode="clip"), ulen, out=views[:, 0])
+    word1 = w8[vs + 4] & _VIEW_MASK1.take(length, mode="clip")
+    if length.max(initial=0) > _INLINE:
+        word1 |= (vs.view(np.uint64) << _U(32)) & _VIEW_LONG.take(length, mode="clip")
+    views[:, 1] = word1
+    return views
 
 
 def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -255,253 +311,246 @@ def _enum_words(values: frozenset[str]) -> tuple[np.ndarray, frozenset[bytes]]:
     return np.array(short, dtype=np.uint64), frozenset(v.encode() for v in values)
 
 
-class _Chunk:
-    """One chunk's messages: structural validation in numpy, then the typed columns."""
-
-    SLACK = 32  # bytes readable past the chunk's end (padding for fixed-width windows)
-
-    def __init__(self, data: bytes, start: int, end: int, line_base: int, layout: _Layout):
-        self.data, self.start, self.end, self.line_base, self.layout = data, start, end, line_base, layout
-
-    def run(self) -> tuple[pl.DataFrame, list[FixReject], int]:
-        layout = self.layout
-        K = len(layout.tags)
-        n = self.end - self.start
-        body = np.frombuffer(self.data, dtype=np.uint8, count=n, offset=self.start)
-        if self.end + self.SLACK <= len(self.data):
-            buf = np.frombuffer(self.data, dtype=np.uint8, count=n + self.SLACK, offset=self.start)
-        else:
-            buf = np.concatenate([body, np.zeros(self.SLACK, dtype=np.uint8)])
-        self.buf = buf
-
-        delim = np.flatnonzero(body <= NEWLINE)
-        kind = body[delim]
-        is_nl = kind == NEWLINE
-        if np.count_nonzero(is_nl) + np.count_nonzero(kind == SOH) != len(delim):
-            keep = (kind == SOH) | is_nl  # other control bytes inside values are content, not framing
-            delim, is_nl = delim[keep], is_nl[keep]
-        if n and body[-1] != NEWLINE:  # last line without a newline: close it virtually
-            delim = np.append(delim, n)
-            is_nl = np.append(is_nl, True)
-        n_seg = len(delim)
-        ss = np.empty(n_seg, dtype=np.int64)  # segment start; segment i is buf[ss[i]:delim[i]]
-        ss[:1] = 0
-        ss[1:] = delim[:-1] + 1
-        nl_seg = np.flatnonzero(is_nl)
-        n_lines = len(nl_seg)
-
-        # Tag decode: one 24-bit lookup per field gives (column index, tag length); 0 length = not tag=.
-        word = _windows(buf, 4)[ss].view("<u4")
-        code = layout.lut[word & 0xFFFFFF]
-        tlen = code & 3
-        fk = code >> 2
-        three_bad = (tlen == 3) & ((word >> 24) != EQUALS)
-        fk[nl_seg] = K
-        odd = np.flatnonzero((tlen == 0) | three_bad)
-        line_bad = np.zeros(n_lines, dtype=bool)
-        detail: dict[int, str] = {}
-        if len(odd):
-            odd = odd[~is_nl[odd]]
-            odd_lines = np.searchsorted(nl_seg, odd)
-            for f, line in zip(odd.tolist(), odd_lines.tolist(), strict=True):
-                raw = bytes(body[ss[f]:delim[f]])
-                tag_text, sep, value = raw.partition(b"=")
-                if sep and value and tag_text.isdigit() and tag_text[:1] != b"0":
-                    fk[f] = K  # a tag of 4+ digits: legal, not one we read
-                    continue
-                line_bad[line] = True
-                detail.setdefault(line, f"field {raw[:24]!r} is not tag=value")
-
-        fline = np.cumsum(is_nl)
-        # Column-major position matrix: pos[k, line] = segment index of tag k in that line (-1: absent).
-        stride = n_lines + 1
-        key = fk.astype(np.int64) * stride + fline
-        seg_index = np.arange(n_seg, dtype=np.int64)
-        pos = np.full((K + 1) * stride, -1, dtype=np.int64)
-        pos[key] = seg_index
-        repeated_seg = np.flatnonzero((pos[key] != seg_index) & (fk < K))
-        repeated = np.zeros(n_lines, dtype=bool)
-        repeated[fline[repeated_seg]] = True
-        pos = pos.reshape(K + 1, stride)[:K, :n_lines]
-        col = layout.col
-
-        first = np.empty(n_lines, dtype=np.int64)
-        first[:1] = 0
-        first[1:] = nl_seg[:-1] + 1
-        fields_per_line = nl_seg - first
-        line_start = ss[first]
-        line_end = delim[nl_seg]
-        term_len = line_end - ss[nl_seg]
-        bad_terminal = (term_len > 0) & ~((term_len == 1) & (buf[np.maximum(line_end - 1, 0)] == 13))
-        blank = (fields_per_line == 0) & ~bad_terminal
-        p8, p9, p10 = pos[col[8]], pos[col[9]], pos[col[10]]
-        framing_ok = (
-            (fields_per_line >= 4) & (p8 == first) & (p9 == first + 1)
-            & (pos[col[35]] == first + 2) & (p10 == nl_seg - 1)
-        )
-        p8, p9, p10 = np.maximum(p8, 0), np.maximum(p9, 0), np.maximum(p10, 0)
-        # BeginString: the 8 bytes after "8=" are "FIX.4.4<SOH>" or "FIX.4.2<SOH>"
-        begin = _windows(buf, 8)[ss[p8] + 2].view("<u8")
-        version = np.where(begin == _FIX44, 44, np.where(begin == _FIX42, 42, 0))
-        v10 = ss[p10] + 3
-        ok10 = (delim[p10] - v10) == 3
-
-        structural = (bad_terminal | ~framing_ok | ~ok10 | repeated | line_bad | (version == 0)) & ~blank
-
-        # Non-ASCII bytes: decode those lines in Python (rare) to tell UTF-8 from garbage.
-        not_utf8 = np.zeros(n_lines, dtype=bool)
-        if body.max(initial=0) >= 128:
-            high = np.flatnonzero(body >= 128)
-            for line in np.unique(np.searchsorted(line_end, high)).tolist():
-                try:
-                    bytes(body[line_start[line]:line_end[line]]).decode("utf-8")
-                except UnicodeDecodeError:
-                    not_utf8[line] = True
-
-        checkable = ~structural & ~blank & ~not_utf8
-        # BodyLength: bytes after the SOH ending 9= up to and including the SOH before 10=.
-        v9, e9 = ss[p9] + 2, delim[p9]
-        declared_len, len_ok = _parse_uint(buf, v9, e9, int(min(9, (e9 - v9).max(initial=1))))
-        actual_len = ss[p10] - (delim[p9] + 1)
-        # CheckSum: every byte from the line start up to and including the SOH before 10=, mod 256.
-        declared_sum, sum_ok = _parse_uint(buf, v10, delim[p10], 3)
-        cut = np.empty(2 * n_lines, dtype=np.int64)
-        cut[0::2] = line_start
-        cut[1::2] = np.where(checkable, ss[p10], line_start)
-        sums = np.add.reduceat(body, cut, dtype=np.uint8)[0::2] if n_lines else np.zeros(0, np.uint8)
-
-        bad_len = checkable & (~len_ok | (declared_len != actual_len))
-        bad_sum = checkable & ~bad_len & (~sum_ok | (declared_sum != sums))
-        # Required tags present per line: a per-line sum over its fields of "is this tag required".
-        starts = first if n_lines else np.zeros(0, np.int64)
-        present44 = np.add.reduceat(layout.required_lut[44][fk], starts, dtype=np.uint8) if n_lines else starts
-        present42 = np.add.reduceat(layout.required_lut[42][fk], starts, dtype=np.uint8) if n_lines else starts
-        short = np.where(version == 42, present42 < layout.required[42].sum(), present44 < layout.required[44].sum())
-        missing = checkable & ~bad_len & ~bad_sum & short
-
-        reason = np.zeros(n_lines, dtype=np.int8)  # index into _REASONS; 0 = fine so far
-        for mask, code_no in ((missing, 5), (bad_sum, 4), (bad_len, 3), (not_utf8, 2), (structural, 1)):
-            reason[mask] = code_no  # later assignments win: structural first
-
-        candidates = np.flatnonzero((reason == 0) & ~blank)
-        frame, late = self._columns(ss, tlen, delim, pos, version, candidates)
-
-        rejects = []
-        for line in np.flatnonzero(reason > 0).tolist():
-            reason_code = _REASONS[reason[line]]
-            if reason_code == "fix_garbled":
-                text = detail.get(line) or _garble_detail(
-                    bad_terminal[line], framing_ok[line], ok10[line], repeated[line], version[line])
-            elif reason_code == "not_utf8":
-                text = "line has bytes that are not UTF-8"
-            elif reason_code == "fix_bad_body_length":
-                text = (f"BodyLength(9)={int(declared_len[line])} but the body is {int(actual_len[line])} bytes"
-                        if len_ok[line] else "BodyLength(9) is not a number")
-            elif reason_code == "fix_bad_checksum":
-                text = (f"CheckSum(10)={int(declared_sum[line]):03d} but the bytes sum to {int(sums[line]):03d}"
-                        if sum_ok[line] else "CheckSum(10) is not three digits")
-            else:
-                need = layout.required[42 if version[line] == 42 else 44]
-                gone = need & (pos[:, line] < 0)
-                names = [f"{layout.columns[t][0]}({t})" for t in layout.tags[gone].tolist()]
-                text = "missing required tag(s) " + ", ".join(names)
-            rejects.append(self._reject(line, line_start, line_end, reason_code, text))
-        for line, (reason_code, text) in late.items():
-            rejects.append(self._reject(line, line_start, line_end, reason_code, text))
-        rejects.sort(key=lambda r: r.line_number)
-        return frame, rejects, int(n_lines - blank.sum())
-
-    def _reject(self, line, line_start, line_end, code, text) -> FixReject:
-        a, b = self.start + int(line_start[line]), self.start + int(line_end[line])
-        return FixReject(self.line_base + line + 1, self.data[a:b].rstrip(b"\r"), code, text)
-
-    def _columns(self, ss, tlen, delim, pos, version, rows) -> tuple[pl.DataFrame, dict]:
-        """Typed columns for ``rows``; lines failing an enum or type check come back in ``late``."""
-        layout, buf = self.layout, self.buf
-        w8 = _windows(buf, 8).view("<u8")
-        w4 = _windows(buf, 4).view("<u4")
-        ver = version[rows]
-        m = len(rows)
-        vstart = ss + tlen + 1
-        pos_t = pos if m == pos.shape[1] else np.ascontiguousarray(pos[:, rows])  # one row per column
-        series: dict[str, pl.Series] = {"begin_string": pl.Series(np.where(ver == 44, "FIX.4.4", "FIX.4.2"))}
-        bad_enum = np.zeros(m, dtype=bool)
-        bad_type = np.zeros(m, dtype=bool)
-        enum_detail: dict[int, str] = {}
-        type_detail: dict[int, str] = {}
-        for tag, (name, fix_type) in layout.columns.items():
-            if tag in _FRAMING_TAGS:
-                continue
-            p = pos_t[layout.col[tag]]
-            absent = None
-            if p.min(initial=0) < 0:
-                absent = p < 0
-                p = np.maximum(p, 0)
-            vs = vstart[p]
-            length = delim[p] - vs
-            if absent is not None:
-                length[absent] = 0
-            empty = length <= 0 if absent is None else (length <= 0) & ~absent
-            if empty.any():
-                for i in np.flatnonzero(empty & ~bad_type).tolist():
-                    type_detail[i] = f"{name}({tag}) is empty"
-                bad_type |= empty
-            if fix_type in _TIMESTAMP_TYPES or fix_type in _DATE_TYPES:
-                with_time = fix_type in _TIMESTAMP_TYPES
-                values, wrong = _parse_date_time(w8, vs, length, absent, with_time)
-                arrow_type = pa.timestamp("us", tz="UTC") if with_time else pa.date32()
-                mask = wrong if absent is None else absent | wrong
-                typed = pl.from_arrow(pa.array(values if with_time else values.astype(np.int32),
-                                               mask=mask, type=arrow_type))
-                if wrong.any():
-                    for i in np.flatnonzero(wrong & ~bad_type).tolist():
-                        raw = bytes(buf[vs[i]:vs[i] + length[i]]).decode("utf-8", "backslashreplace")
-                        type_detail[i] = f"{name}({tag})={raw!r} is not a {fix_type}"
-                    bad_type |= wrong
-                series[name] = typed.rename(name)
-                continue
-            clipped = np.minimum(length, 8)
-            lo = w8[vs] & _MASK_LO[clipped]
-            hi = w4[vs + 8].astype(np.uint64) & _MASK_HI[np.clip(length - 8, 0, 4)]
-            for version_code in (44, 42):
-                allowed = layout.enums[version_code].get(tag)
-                if allowed is None:
-                    continue
-                words, as_bytes = allowed
-                found = np.minimum(np.searchsorted(words, lo), len(words) - 1)
-                wrong = (ver == version_code) & ((words[found] != lo) | (length > 8))
-                if absent is not None:
-                    wrong &= ~absent
-                for i in np.flatnonzero(wrong & (length > 8)).tolist():  # long codes: compare bytes
-                    wrong[i] = bytes(buf[vs[i]:vs[i] + length[i]]) not in as_bytes
-                if wrong.any():
-                    label = "FIX.4.4" if version_code == 44 else "FIX.4.2"
-                    for i in np.flatnonzero(wrong & ~bad_enum).tolist():
-                        raw = bytes(buf[vs[i]:vs[i] + length[i]]).decode("utf-8", "backslashreplace")
-                        enum_detail[i] = f"{name}({tag})={raw!r} is not a valid {label} value"
-                    bad_enum |= wrong
-            s = _string_views(buf, vs, length, lo, hi, absent).rename(name)
-            typed = _typed(s, fix_type)
-            if typed is not s and typed.null_count() != s.null_count():  # null counts are cached: cheap
-                wrong = (typed.is_null() & s.is_not_null()).to_numpy()
-                if wrong.any():
-                    for i in np.flatnonzero(wrong & ~bad_type).tolist():
-                        type_detail[i] = f"{name}({tag})={s[i]!r} is not a {fix_type}"
-                    bad_type |= wrong
-            series[name] = typed
-        series["_source_line"] = pl.Series((rows + self.line_base + 1).astype(np.int64))
-        frame = pl.DataFrame(series)
-        late = {}
-        for i in np.flatnonzero(bad_enum | bad_type).tolist():
-            late[int(rows[i])] = ("fix_bad_enum", enum_detail[i]) if bad_enum[i] else ("fix_garbled", type_detail[i])
-        if late:
-            frame = frame.filter(pl.Series(~(bad_enum | bad_type)))
-        return frame, late
-
-
 _REASONS = [None, "fix_garbled", "not_utf8", "fix_bad_body_length", "fix_bad_checksum", "fix_missing_tag"]
 _FIX44 = int.from_bytes(b"FIX.4.4\x01", "little")
 _FIX42 = int.from_bytes(b"FIX.4.2\x01", "little")
+# begin_string values as inline string views (7 bytes each)
+_BEGIN_VIEWS = {v: np.array([7 | int.from_bytes(s[:4], "little") << 32, int.from_bytes(s[4:], "little")],
+                            dtype=np.uint64) for v, s in ((44, b"FIX.4.4"), (42, b"FIX.4.2"))}
+SLACK = 32  # bytes readable past a chunk's end (padding for fixed-width windows)
+
+
+@dataclass
+class _Scan:
+    """One chunk after the numpy pass: plain arrays and Python values only (picklable, fork-safe)."""
+
+    n_lines: int  # lines in the chunk, blank ones included (for line numbering)
+    lines_in: int  # non-blank lines
+    rows: np.ndarray  # chunk-local line index of each row that reached the columns
+    columns: dict[str, tuple[str, np.ndarray, np.ndarray | None]]  # name -> (kind, values, null mask)
+    rejects: list[tuple[int, str, str]]  # (chunk-local line, reason code, detail), framing to missing tags
+    bad_enum: dict[int, str]  # row position -> detail of the first column with a value outside its enum
+    bad_type: dict[int, tuple[int, str]]  # row position -> (column order, detail) of the first mistyped value
+
+
+def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
+    """Structural validation and column extraction of ``data[start:end]`` (whole lines), numpy only."""
+    K = len(layout.tags)
+    n = end - start
+    body = np.frombuffer(data, dtype=np.uint8, count=n, offset=start)
+    if end + SLACK <= len(data):
+        buf = np.frombuffer(data, dtype=np.uint8, count=n + SLACK, offset=start)
+    else:
+        buf = np.concatenate([body, np.zeros(SLACK, dtype=np.uint8)])
+
+    delim = np.flatnonzero(body <= NEWLINE)
+    kind = body[delim]
+    is_nl = kind == NEWLINE
+    if np.count_nonzero(is_nl) + np.count_nonzero(kind == SOH) != len(delim):
+        keep = (kind == SOH) | is_nl  # other control bytes inside values are content, not framing
+        delim, is_nl = delim[keep], is_nl[keep]
+    if n and body[-1] != NEWLINE:  # last line without a newline: close it virtually
+        delim = np.append(delim, n)
+        is_nl = np.append(is_nl, True)
+    n_seg = len(delim)
+    ss = np.empty(n_seg, dtype=np.int64)  # segment start; segment i is buf[ss[i]:delim[i]]
+    ss[:1] = 0
+    ss[1:] = delim[:-1] + 1
+    nl_seg = np.flatnonzero(is_nl)
+    n_lines = len(nl_seg)
+
+    # Tag decode: one 24-bit lookup per field gives (column index, tag length); 0 length = not tag=.
+    word = _windows(buf, 4)[ss].view("<u4")
+    code = layout.lut[word & 0xFFFFFF]
+    tlen = code & 3
+    fk = code >> 2
+    three_bad = (tlen == 3) & ((word >> 24) != EQUALS)
+    fk[nl_seg] = K
+    odd = np.flatnonzero((tlen == 0) | three_bad)
+    line_bad = np.zeros(n_lines, dtype=bool)
+    detail: dict[int, str] = {}
+    if len(odd):
+        odd = odd[~is_nl[odd]]
+        odd_lines = np.searchsorted(nl_seg, odd)
+        for f, line in zip(odd.tolist(), odd_lines.tolist(), strict=True):
+            raw = bytes(body[ss[f]:delim[f]])
+            tag_text, sep, value = raw.partition(b"=")
+            if sep and value and tag_text.isdigit() and tag_text[:1] != b"0":
+                fk[f] = K  # a tag of 4+ digits: legal, not one we read
+                continue
+            line_bad[line] = True
+            detail.setdefault(line, f"field {raw[:24]!r} is not tag=value")
+
+    # Position matrix, column-major: cell[k, line] = value start | value length << 32 of tag k in that
+    # line (-1: absent). One scatter; reading it back finds repeated tags (a later field overwrote).
+    vstart = ss + tlen + 1
+    packed = vstart | ((delim - vstart) << 32)
+    stride = n_lines + 1
+    key = fk.astype(np.int64) * stride
+    key += np.cumsum(is_nl)
+    cell = np.full((K + 1) * stride, -1, dtype=np.int64)
+    cell[key] = packed
+    repeated_seg = np.flatnonzero((cell[key] != packed) & (fk < K))
+    repeated = np.zeros(n_lines, dtype=bool)
+    repeated[np.searchsorted(nl_seg, repeated_seg)] = True
+    cell = cell.reshape(K + 1, stride)[:K, :n_lines]
+    col = layout.col
+
+    first = np.empty(n_lines, dtype=np.int64)
+    first[:1] = 0
+    first[1:] = nl_seg[:-1] + 1
+    fields_per_line = nl_seg - first
+    line_start = ss[first]
+    line_end = delim[nl_seg]
+    term_len = line_end - ss[nl_seg]
+    bad_terminal = (term_len > 0) & ~((term_len == 1) & (buf[np.maximum(line_end - 1, 0)] == 13))
+    blank = (fields_per_line == 0) & ~bad_terminal
+    # Header 8, 9, 35 first and trailer 10 last; with no repeated tag, that is where those tags are.
+    top = max(n_seg - 1, 0)
+    p8, p9 = first, np.minimum(first + 1, top)
+    p10 = np.maximum(nl_seg - 1, 0)
+    framing_ok = (
+        (fields_per_line >= 4) & (fk[p8] == col[8]) & (fk[p9] == col[9])
+        & (fk[np.minimum(first + 2, top)] == col[35]) & (fk[p10] == col[10])
+    )
+    # BeginString: the 8 bytes after "8=" are "FIX.4.4<SOH>" or "FIX.4.2<SOH>"
+    w8 = _windows(buf, 8).view("<u8")
+    begin = w8[line_start + 2]
+    version = np.where(begin == _FIX44, 44, np.where(begin == _FIX42, 42, 0))
+    v10 = ss[p10] + 3
+    ok10 = (delim[p10] - v10) == 3
+
+    structural = (bad_terminal | ~framing_ok | ~ok10 | repeated | line_bad | (version == 0)) & ~blank
+
+    # Non-ASCII bytes: decode those lines in Python (rare) to tell UTF-8 from garbage.
+    not_utf8 = np.zeros(n_lines, dtype=bool)
+    if body.max(initial=0) >= 128:
+        high = np.flatnonzero(body >= 128)
+        for line in np.unique(np.searchsorted(line_end, high)).tolist():
+            try:
+                bytes(body[line_start[line]:line_end[line]]).decode("utf-8")
+            except UnicodeDecodeError:
+                not_utf8[line] = True
+
+    checkable = ~structural & ~blank & ~not_utf8
+    # BodyLength: bytes after the SOH ending 9= up to and including the SOH before 10=.
+    v9, e9 = ss[p9] + 2, delim[p9]
+    declared_len, len_ok = _parse_uint(buf, v9, e9, int(min(9, (e9 - v9).max(initial=1))))
+    actual_len = ss[p10] - (e9 + 1)
+    # CheckSum: every byte from the line start up to and including the SOH before 10=, mod 256.
+    declared_sum, sum_ok = _parse_uint(buf, v10, delim[p10], 3)
+    cut = np.empty(2 * n_lines, dtype=np.int64)
+    cut[0::2] = line_start
+    cut[1::2] = np.where(checkable, ss[p10], line_start)
+    sums = np.add.reduceat(body, cut, dtype=np.uint8)[0::2] if n_lines else np.zeros(0, np.uint8)
+
+    bad_len = checkable & (~len_ok | (declared_len != actual_len))
+    bad_sum = checkable & ~bad_len & (~sum_ok | (declared_sum != sums))
+    # Required tags present per line: a per-line sum over its fields of "is this tag required"
+    # (FIX 4.4's count in the low byte, 4.2's in the high byte).
+    if n_lines:
+        present = np.add.reduceat(layout.required_lut[fk], first, dtype=np.uint16)
+        short = np.where(version == 42, (present >> 8) < layout.required[42].sum(),
+                         (present & 0xFF) < layout.required[44].sum())
+    else:
+        short = np.zeros(0, dtype=bool)
+    missing = checkable & ~bad_len & ~bad_sum & short
+
+    reason = np.zeros(n_lines, dtype=np.int8)  # index into _REASONS; 0 = fine so far
+    for mask, code_no in ((missing, 5), (bad_sum, 4), (bad_len, 3), (not_utf8, 2), (structural, 1)):
+        reason[mask] = code_no  # later assignments win: structural first
+
+    rejects = []
+    for line in np.flatnonzero(reason > 0).tolist():
+        reason_code = _REASONS[reason[line]]
+        if reason_code == "fix_garbled":
+            text = detail.get(line) or _garble_detail(
+                bad_terminal[line], framing_ok[line], ok10[line], repeated[line], version[line])
+        elif reason_code == "not_utf8":
+            text = "line has bytes that are not UTF-8"
+        elif reason_code == "fix_bad_body_length":
+            text = (f"BodyLength(9)={int(declared_len[line])} but the body is {int(actual_len[line])} bytes"
+                    if len_ok[line] else "BodyLength(9) is not a number")
+        elif reason_code == "fix_bad_checksum":
+            text = (f"CheckSum(10)={int(declared_sum[line]):03d} but the bytes sum to {int(sums[line]):03d}"
+                    if sum_ok[line] else "CheckSum(10) is not three digits")
+        else:
+            need = layout.required[42 if version[line] == 42 else 44]
+            gone = need & (cell[:, line] < 0)
+            names = [f"{layout.columns[t][0]}({t})" for t in layout.tags[gone].tolist()]
+            text = "missing required tag(s) " + ", ".join(names)
+        rejects.append((line, reason_code, text))
+
+    rows = np.flatnonzero((reason == 0) & ~blank)
+    scan = _Scan(n_lines=n_lines, lines_in=int(n_lines - blank.sum()), rows=rows, columns={}, rejects=rejects,
+                 bad_enum={}, bad_type={})
+    if len(rows):
+        _extract(scan, buf, w8, cell if len(rows) == n_lines else cell[:, rows], version[rows], layout)
+    return scan
+
+
+def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver: np.ndarray,
+             layout: _Layout) -> None:
+    """The landed columns of the rows that passed the structural checks, with enum and type checks."""
+    columns, bad_enum, bad_type = scan.columns, scan.bad_enum, scan.bad_type
+    is42 = ver == 42
+    views = np.where(is42[:, None], _BEGIN_VIEWS[42], _BEGIN_VIEWS[44])
+    columns["begin_string"] = ("view", views, None)
+    version_offset = is42.astype(np.intp) * 256
+
+    def text_of(i: int, vs: np.ndarray, length: np.ndarray) -> str:
+        return repr(bytes(buf[vs[i]:vs[i] + length[i]]).decode("utf-8", "backslashreplace"))
+
+    for c in layout.landed:
+        packed = cell[c.index]
+        vs = packed & 0xFFFFFFFF
+        length = packed >> 32
+        absent = None
+        if length.min() <= 0:
+            if length.min() < 0:
+                absent = length < 0
+                vs[absent] = 4  # any readable position: the value is masked out
+                length[absent] = 0
+            empty = length == 0 if absent is None else (length == 0) & ~absent
+            for i in np.flatnonzero(empty).tolist():
+                bad_type.setdefault(i, (c.order, f"{c.name}({c.tag}) is empty"))
+        if c.kind != "view":
+            values, wrong = _parse_date_time(w8, vs, length, absent, c.kind == "timestamp")
+            null = wrong if absent is None else absent | wrong
+            if wrong.any():
+                for i in np.flatnonzero(wrong).tolist():
+                    bad_type.setdefault(i, (c.order, f"{c.name}({c.tag})={text_of(i, vs, length)} is not a {c.fix_type}"))
+            columns[c.name] = (c.kind, values if c.kind == "timestamp" else values.astype(np.int32),
+                               null if null.any() else None)
+            continue
+        views = _views(w8, vs, length)
+        if c.enum is not None:
+            wrong = _enum_wrong(c.enum, views, length, is42, version_offset, buf, vs)
+            if absent is not None:
+                wrong &= ~absent
+            for i in np.flatnonzero(wrong).tolist():
+                label = _VERSION_LABELS[42 if is42[i] else 44]
+                bad_enum.setdefault(i, f"{c.name}({c.tag})={text_of(i, vs, length)} is not a valid {label} value")
+        columns[c.name] = ("view", views, absent)
+
+
+def _enum_wrong(enum: _Enum, views: np.ndarray, length: np.ndarray, is42: np.ndarray, version_offset: np.ndarray,
+                buf: np.ndarray, vs: np.ndarray) -> np.ndarray:
+    """Rows whose value is not one of the tag's codes for the row's version."""
+    if enum.byte_table is not None:  # every code is one character: a table lookup on the first byte
+        first_byte = ((views[:, 0] >> _U(32)) & _BYTE).astype(np.intp)
+        wrong = ~enum.byte_table[version_offset + first_byte]
+        checked = np.ones(len(is42), dtype=bool) if len(enum.words) == 2 else (is42 if 42 in enum.words else ~is42)
+        return wrong | (checked & (length != 1))
+    lo = (views[:, 0] >> _U(32)) | (views[:, 1] << _U(32))  # the value's first 8 bytes (if it has at most 8)
+    wrong = np.zeros(len(is42), dtype=bool)
+    for version_code, (words, as_bytes) in enum.words.items():
+        found = np.minimum(np.searchsorted(words, lo), len(words) - 1)
+        rows = (is42 if version_code == 42 else ~is42) & ((words[found] != lo) | (length > 8))
+        for i in np.flatnonzero(rows & (length > 8)).tolist():  # long codes: compare bytes
+            rows[i] = bytes(buf[vs[i]:vs[i] + length[i]]) not in as_bytes
+        wrong |= rows
+    return wrong
 
 
 def _garble_detail(bad_terminal, framing_ok, ok10, repeated, version) -> str:
@@ -545,31 +594,178 @@ def output_schema() -> dict[str, pl.DataType]:
     return schema
 
 
-def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, threads: int | None = None) -> FixParseResult:
-    """Validate and parse a whole drop-copy file's bytes (FIX 4.4 and 4.2 lines may be mixed)."""
+# --- two processes --------------------------------------------------------------------------------
+
+
+def _shared_dir() -> str | None:
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def _dump(scans: list[_Scan], path: str) -> None:
+    """Scans to one file: a pickle whose numpy buffers follow it raw (protocol 5, out of band)."""
+    buffers: list[pickle.PickleBuffer] = []
+    meta = pickle.dumps(scans, protocol=5, buffer_callback=buffers.append)
+    raws = [b.raw() for b in buffers]
+    header = pickle.dumps((len(meta), [r.nbytes for r in raws]))
+    with open(path, "wb") as fh:
+        fh.write(len(header).to_bytes(8, "little"))
+        fh.write(header)
+        fh.write(meta)
+        for r in raws:
+            fh.write(bytes(-fh.tell() % 64))  # 64-byte aligned arrays
+            fh.write(r)
+
+
+def _load(path: str) -> list[_Scan]:
+    """The scans written by ``_dump``, their arrays mapped from the file (no copy)."""
+    with open(path, "rb") as fh:
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    view = memoryview(mapped)
+    size = int.from_bytes(view[:8], "little")
+    meta_len, lengths = pickle.loads(view[8:8 + size])
+    at = 8 + size
+    meta = view[at:at + meta_len]
+    at += meta_len
+    buffers = []
+    for length in lengths:
+        at += -at % 64
+        buffers.append(view[at:at + length])
+        at += length
+    return pickle.loads(meta, buffers=buffers)
+
+
+def _scan_all(data: bytes, bounds: list[tuple[int, int]], layout: _Layout, workers: int) -> list[_Scan]:
+    """Scan every chunk; with ``workers`` > 1, the later chunks in forked workers (numpy only there)."""
+    if workers <= 1 or len(bounds) < 2 or not hasattr(os, "fork"):
+        return [_scan_chunk(data, s, e, layout) for s, e in bounds]
+    # Contiguous groups of chunks: this process takes the first (a little smaller), workers the rest.
+    cut_points = [len(data) * (_OWN_SHARE + (1 - _OWN_SHARE) * w / (workers - 1)) for w in range(workers - 1)]
+    groups: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
+    for s, e in bounds:
+        groups[sum(s >= c for c in cut_points)].append((s, e))
+    children = []
+    try:
+        for group in groups[1:]:
+            if not group:
+                continue
+            fd, path = tempfile.mkstemp(prefix="northstar-fix-", suffix=".scan", dir=_shared_dir())
+            os.close(fd)
+            pid = os.fork()
+            if pid == 0:  # worker: numpy only (polars' thread pool does not survive a fork)
+                status = 1
+                try:
+                    _dump([_scan_chunk(data, s, e, layout) for s, e in group], path)
+                    status = 0
+                finally:
+                    os._exit(status)
+            children.append((pid, path, group))
+        scans = [_scan_chunk(data, s, e, layout) for s, e in groups[0]]
+        for pid, path, group in children:
+            _, status = os.waitpid(pid, 0)
+            loaded = _load(path) if status == 0 else None
+            if loaded is None:  # the worker failed: scan its share here
+                loaded = [_scan_chunk(data, s, e, layout) for s, e in group]
+            scans.extend(loaded)
+        return scans
+    finally:
+        for pid, path, _ in children:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+# --- assembly -------------------------------------------------------------------------------------
+
+
+def _line_text(data: bytes, start: int, end: int, line: int, cache: dict) -> bytes:
+    """Line ``line`` (0-based) of the chunk ``data[start:end]``, without its newline or trailing CR."""
+    newlines = cache.get(start)
+    if newlines is None:
+        newlines = cache[start] = start + np.flatnonzero(np.frombuffer(data, np.uint8, end - start, start) == NEWLINE)
+    a = start if line == 0 else int(newlines[line - 1]) + 1
+    b = int(newlines[line]) if line < len(newlines) else end
+    return data[a:b].rstrip(b"\r")
+
+
+def _chunk_frame(scan: _Scan, chunk: pa.Buffer, line_base: int) -> pl.DataFrame:
+    m = len(scan.rows)
+    series = []
+    for name, (kind, values, null) in scan.columns.items():
+        validity = pa.py_buffer(np.packbits(~null, bitorder="little")) if null is not None else None
+        if kind == "view":
+            array = pa.Array.from_buffers(pa.string_view(), m, [validity, pa.py_buffer(values), chunk])
+        else:
+            arrow_type = pa.timestamp("us", tz="UTC") if kind == "timestamp" else pa.date32()
+            array = pa.Array.from_buffers(arrow_type, m, [validity, pa.py_buffer(values)])
+        series.append(pl.from_arrow(array).rename(name))
+    series.append(pl.Series("_source_line", scan.rows + (line_base + 1)))
+    return pl.DataFrame(series)
+
+
+def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int | None = None) -> FixParseResult:
+    """Validate and parse a whole drop-copy file's bytes (FIX 4.4 and 4.2 lines may be mixed).
+
+    ``workers``: processes scanning the file (default: two from ``PARALLEL_MIN_BYTES`` up, else one).
+    """
     layout = _get_layout()
     bounds = _chunks(data, chunk_bytes)
-    line_bases, base = [], 0
-    for start, end in bounds:
-        line_bases.append(base)
-        base += data.count(b"\n", start, end) + (1 if end == len(data) and data[-1:] != b"\n" else 0)
-    chunks = [_Chunk(data, s, e, lb, layout) for (s, e), lb in zip(bounds, line_bases, strict=True)]
-    workers = min(threads or DEFAULT_THREADS, len(chunks)) or 1
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_Chunk.run, chunks))
-    else:
-        results = [c.run() for c in chunks]
-    frames = [f for f, _, _ in results if f.height]
-    rejects = [r for _, rs, _ in results for r in rs]
-    lines_in = sum(li for _, _, li in results)
+    if workers is None:
+        workers = min(DEFAULT_WORKERS, os.cpu_count() or 1) if len(data) >= PARALLEL_MIN_BYTES else 1
+    scans = _scan_all(data, bounds, layout, workers)
+
+    whole = pa.py_buffer(data)
+    frames, rejects, lines_in, line_base, row_base = [], [], 0, 0, 0
+    bad_enum: dict[int, str] = {}
+    bad_type: dict[int, tuple[int, str]] = {}
+    row_chunk = []  # (first row, chunk index) per chunk with rows, to find a rejected row's line
+    texts: dict = {}
+    for index, ((start, end), scan) in enumerate(zip(bounds, scans, strict=True)):
+        for line, reason_code, text in scan.rejects:
+            rejects.append(FixReject(line_base + line + 1, _line_text(data, start, end, line, texts), reason_code, text))
+        if len(scan.rows):
+            frames.append(_chunk_frame(scan, whole.slice(start, end - start), line_base))
+            bad_enum.update((row_base + i, t) for i, t in scan.bad_enum.items())
+            bad_type.update((row_base + i, t) for i, t in scan.bad_type.items())
+            row_chunk.append((row_base, index, line_base))
+            row_base += len(scan.rows)
+        lines_in += scan.lines_in
+        line_base += scan.n_lines
+
     schema = output_schema()
-    if frames:
-        executions = pl.concat(frames, how="vertical")
-        executions = executions.rename({"side": "side_code"}).with_columns(
-            pl.col("side_code").replace_strict(SIDE_CODES, default=None, return_dtype=pl.String).alias("side")
-        )
-        executions = executions.select(list(schema))
-    else:
-        executions = pl.DataFrame(schema=schema)
-    return FixParseResult(executions=executions, rejects=rejects, lines_in=lines_in)
+    if not frames:
+        return FixParseResult(executions=pl.DataFrame(schema=schema), rejects=rejects, lines_in=lines_in)
+    raw = pl.concat(frames, how="vertical")
+    casts = {c.name: c for c in layout.landed if c.fix_type in _DECIMAL_TYPES or c.fix_type in _INT_TYPES}
+    executions = raw.with_columns(
+        pl.col(name).cast(DECIMAL if c.fix_type in _DECIMAL_TYPES else pl.Int64, strict=False)
+        for name, c in casts.items()
+    )
+    for name, c in casts.items():  # a value that does not cast is a type fault (null counts are cached)
+        if executions[name].null_count() == raw[name].null_count():
+            continue
+        wrong = (executions[name].is_null() & raw[name].is_not_null()).arg_true().to_list()
+        for i in wrong:
+            if i not in bad_type or c.order < bad_type[i][0]:
+                bad_type[i] = (c.order, f"{name}({c.tag})={raw[name][i]!r} is not a {c.fix_type}")
+    late = set(bad_enum) | set(bad_type)
+    if late:
+        lines = executions["_source_line"]
+        starts = [r for r, _, _ in row_chunk]
+        for i in sorted(late):
+            _, index, base = row_chunk[int(np.searchsorted(starts, i, side="right")) - 1]
+            line = int(lines[i]) - base - 1
+            reason_code, text = ("fix_bad_enum", bad_enum[i]) if i in bad_enum else ("fix_garbled", bad_type[i][1])
+            rejects.append(FixReject(lines[i], _line_text(data, *bounds[index], line, texts), reason_code, text))
+        keep = np.ones(executions.height, dtype=bool)
+        keep[list(late)] = False
+        executions = executions.filter(pl.Series(keep))
+    rejects.sort(key=lambda r: r.line_number)
+    if not executions.height:
+        return FixParseResult(executions=pl.DataFrame(schema=schema), rejects=rejects, lines_in=lines_in)
+    executions = executions.rename({"side": "side_code"}).with_columns(
+        pl.col("side_code").replace_strict(SIDE_CODES, default=None, return_dtype=pl.String).alias("side")
+    )
+    return FixParseResult(executions=executions.select(list(schema)), rejects=rejects, lines_in=lines_in)

@@ -55,7 +55,7 @@ DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 PARALLEL_MIN_BYTES = 24 * 1024 * 1024
 DEFAULT_WORKERS = 2
 # This process also assembles the table at the end, so it scans a little less than its worker.
-_OWN_SHARE = 0.47
+_OWN_SHARE = 0.45
 
 DECIMAL = pl.Decimal(38, 10)
 _DECIMAL_TYPES = {"QTY", "PRICE", "AMT", "PRICEOFFSET", "FLOAT", "PERCENTAGE"}
@@ -223,19 +223,19 @@ _VIEW_MASK1 = np.array([(1 << (8 * max(0, k - 4))) - 1 for k in range(13)] + [0]
 _VIEW_LONG = np.array([0] * 13 + [0xFFFFFFFF00000000], dtype=np.uint64)
 
 
-def _views(w8: np.ndarray, vs: np.ndarray, length: np.ndarray) -> np.ndarray:
+def _views(w16: np.ndarray, vs: np.ndarray, length: np.ndarray) -> np.ndarray:
     """16-byte Arrow ``string_view`` entries for the values ``buf[vs:vs+length]`` (buffer 0 = ``buf``).
 
     A view is ``int32 length`` then the bytes inline (up to 12, zero padded) or a 4-byte prefix,
-    buffer index 0 and the offset into the buffer.
+    buffer index 0 and the offset into the buffer. One 16-byte gather from 4 bytes before each value
+    (``tag=`` bytes where the length goes, then the value's first 12 bytes), then masks by length.
     """
-    views = np.empty((len(vs), 2), dtype=np.uint64)
-    ulen = length.view(np.uint64)
-    np.bitwise_or(w8[vs - 4] & _VIEW_MASK0.take(length, mode="clip"), ulen, out=views[:, 0])
-    word1 = w8[vs + 4] & _VIEW_MASK1.take(length, mode="clip")
+    views = w16[vs - 4].view(np.uint64).reshape(-1, 2)
+    views[:, 0] &= _VIEW_MASK0.take(length, mode="clip")
+    views[:, 0] |= length.view(np.uint64)
+    views[:, 1] &= _VIEW_MASK1.take(length, mode="clip")
     if length.max(initial=0) > _INLINE:
-        word1 |= (vs.view(np.uint64) << _U(32)) & _VIEW_LONG.take(length, mode="clip")
-    views[:, 1] = word1
+        views[:, 1] |= (vs.view(np.uint64) << _U(32)) & _VIEW_LONG.take(length, mode="clip")
     return views
 
 
@@ -493,6 +493,7 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
              layout: _Layout) -> None:
     """The landed columns of the rows that passed the structural checks, with enum and type checks."""
     columns, bad_enum, bad_type = scan.columns, scan.bad_enum, scan.bad_type
+    w16 = np.ndarray(shape=(len(buf) - 15,), dtype=np.complex128, buffer=buf, strides=(1,))  # 16-byte windows
     is42 = ver == 42
     views = np.where(is42[:, None], _BEGIN_VIEWS[42], _BEGIN_VIEWS[44])
     columns["begin_string"] = ("view", views, None)
@@ -523,7 +524,7 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
             columns[c.name] = (c.kind, values if c.kind == "timestamp" else values.astype(np.int32),
                                null if null.any() else None)
             continue
-        views = _views(w8, vs, length)
+        views = _views(w16, vs, length)
         if c.enum is not None:
             wrong = _enum_wrong(c.enum, views, length, is42, version_offset, buf, vs)
             if absent is not None:
@@ -634,16 +635,22 @@ def _load(path: str) -> list[_Scan]:
     return pickle.loads(meta, buffers=buffers)
 
 
-def _scan_all(data: bytes, bounds: list[tuple[int, int]], layout: _Layout, workers: int) -> list[_Scan]:
-    """Scan every chunk; with ``workers`` > 1, the later chunks in forked workers (numpy only there)."""
+def _scan_groups(data: bytes, bounds: list[tuple[int, int]], layout: _Layout, workers: int):
+    """Scan every chunk, yielding ``(chunks, scans)`` per group of consecutive chunks, in file order.
+
+    With ``workers`` > 1 the later groups are scanned by forked workers (numpy only there) while this
+    process scans the first group; the caller types each group as it comes, so this process's share
+    is typed while the workers still scan.
+    """
     if workers <= 1 or len(bounds) < 2 or not hasattr(os, "fork"):
-        return [_scan_chunk(data, s, e, layout) for s, e in bounds]
+        yield bounds, [_scan_chunk(data, s, e, layout) for s, e in bounds]
+        return
     # Contiguous groups of chunks: this process takes the first (a little smaller), workers the rest.
     cut_points = [len(data) * (_OWN_SHARE + (1 - _OWN_SHARE) * w / (workers - 1)) for w in range(workers - 1)]
     groups: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
     for s, e in bounds:
         groups[sum(s >= c for c in cut_points)].append((s, e))
-    children = []
+    children: dict[int, tuple[str, list[tuple[int, int]]]] = {}
     try:
         for group in groups[1:]:
             if not group:
@@ -658,21 +665,19 @@ def _scan_all(data: bytes, bounds: list[tuple[int, int]], layout: _Layout, worke
                     status = 0
                 finally:
                     os._exit(status)
-            children.append((pid, path, group))
-        scans = [_scan_chunk(data, s, e, layout) for s, e in groups[0]]
-        for pid, path, group in children:
+            children[pid] = (path, group)
+        yield groups[0], [_scan_chunk(data, s, e, layout) for s, e in groups[0]]
+        for pid, (path, group) in list(children.items()):
             _, status = os.waitpid(pid, 0)
+            del children[pid]
             loaded = _load(path) if status == 0 else None
+            os.unlink(path)
             if loaded is None:  # the worker failed: scan its share here
                 loaded = [_scan_chunk(data, s, e, layout) for s, e in group]
-            scans.extend(loaded)
-        return scans
+            yield group, loaded
     finally:
-        for pid, path, _ in children:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
+        for pid, (path, _) in children.items():  # only if the caller stopped early
+            os.waitpid(pid, 0)
             if os.path.exists(path):
                 os.unlink(path)
 
@@ -705,60 +710,74 @@ def _chunk_frame(scan: _Scan, chunk: pa.Buffer, line_base: int) -> pl.DataFrame:
     return pl.DataFrame(series)
 
 
+def _typed_part(raw: pl.DataFrame, layout: _Layout, row_base: int, bad_type: dict[int, tuple[int, str]]):
+    """Cast one part's decimal and integer columns (polars runs the columns in parallel); a value that
+    does not cast is a type fault of its row (``bad_type`` keeps the first faulty column per row)."""
+    casts = [c for c in layout.landed if c.fix_type in _DECIMAL_TYPES or c.fix_type in _INT_TYPES]
+    typed = raw.with_columns(
+        pl.col(c.name).cast(DECIMAL if c.fix_type in _DECIMAL_TYPES else pl.Int64, strict=False) for c in casts
+    )
+    for c in casts:
+        if typed[c.name].null_count() == raw[c.name].null_count():  # null counts are cached: cheap
+            continue
+        for i in (typed[c.name].is_null() & raw[c.name].is_not_null()).arg_true().to_list():
+            row = row_base + i
+            if row not in bad_type or c.order < bad_type[row][0]:
+                bad_type[row] = (c.order, f"{c.name}({c.tag})={raw[c.name][i]!r} is not a {c.fix_type}")
+    return typed
+
+
 def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int | None = None) -> FixParseResult:
     """Validate and parse a whole drop-copy file's bytes (FIX 4.4 and 4.2 lines may be mixed).
 
     ``workers``: processes scanning the file (default: two from ``PARALLEL_MIN_BYTES`` up, else one).
+    The result does not depend on ``workers`` or ``chunk_bytes``.
     """
     layout = _get_layout()
     bounds = _chunks(data, chunk_bytes)
     if workers is None:
         workers = min(DEFAULT_WORKERS, os.cpu_count() or 1) if len(data) >= PARALLEL_MIN_BYTES else 1
-    scans = _scan_all(data, bounds, layout, workers)
 
     whole = pa.py_buffer(data)
-    frames, rejects, lines_in, line_base, row_base = [], [], 0, 0, 0
+    parts, rejects, lines_in, line_base, row_base = [], [], 0, 0, 0
     bad_enum: dict[int, str] = {}
     bad_type: dict[int, tuple[int, str]] = {}
-    row_chunk = []  # (first row, chunk index) per chunk with rows, to find a rejected row's line
+    row_chunk = []  # (first row, chunk, first line) per chunk with rows, to find a rejected row's line
     texts: dict = {}
-    for index, ((start, end), scan) in enumerate(zip(bounds, scans, strict=True)):
-        for line, reason_code, text in scan.rejects:
-            rejects.append(FixReject(line_base + line + 1, _line_text(data, start, end, line, texts), reason_code, text))
-        if len(scan.rows):
-            frames.append(_chunk_frame(scan, whole.slice(start, end - start), line_base))
-            bad_enum.update((row_base + i, t) for i, t in scan.bad_enum.items())
-            bad_type.update((row_base + i, t) for i, t in scan.bad_type.items())
-            row_chunk.append((row_base, index, line_base))
-            row_base += len(scan.rows)
-        lines_in += scan.lines_in
-        line_base += scan.n_lines
+    groups = _scan_groups(data, bounds, layout, workers)
+    try:
+        for group, scans in groups:
+            frames, part_base = [], row_base
+            for (start, end), scan in zip(group, scans, strict=True):
+                for line, reason_code, text in scan.rejects:
+                    raw = _line_text(data, start, end, line, texts)
+                    rejects.append(FixReject(line_base + line + 1, raw, reason_code, text))
+                if len(scan.rows):
+                    frames.append(_chunk_frame(scan, whole.slice(start, end - start), line_base))
+                    bad_enum.update((row_base + i, t) for i, t in scan.bad_enum.items())
+                    bad_type.update((row_base + i, t) for i, t in scan.bad_type.items())
+                    row_chunk.append((row_base, (start, end), line_base))
+                    row_base += len(scan.rows)
+                lines_in += scan.lines_in
+                line_base += scan.n_lines
+            if frames:
+                parts.append(_typed_part(pl.concat(frames, how="vertical"), layout, part_base, bad_type))
+    finally:
+        groups.close()
 
     schema = output_schema()
-    if not frames:
+    if not parts:
         return FixParseResult(executions=pl.DataFrame(schema=schema), rejects=rejects, lines_in=lines_in)
-    raw = pl.concat(frames, how="vertical")
-    casts = {c.name: c for c in layout.landed if c.fix_type in _DECIMAL_TYPES or c.fix_type in _INT_TYPES}
-    executions = raw.with_columns(
-        pl.col(name).cast(DECIMAL if c.fix_type in _DECIMAL_TYPES else pl.Int64, strict=False)
-        for name, c in casts.items()
-    )
-    for name, c in casts.items():  # a value that does not cast is a type fault (null counts are cached)
-        if executions[name].null_count() == raw[name].null_count():
-            continue
-        wrong = (executions[name].is_null() & raw[name].is_not_null()).arg_true().to_list()
-        for i in wrong:
-            if i not in bad_type or c.order < bad_type[i][0]:
-                bad_type[i] = (c.order, f"{name}({c.tag})={raw[name][i]!r} is not a {c.fix_type}")
+    executions = pl.concat(parts, how="vertical")
     late = set(bad_enum) | set(bad_type)
     if late:
         lines = executions["_source_line"]
         starts = [r for r, _, _ in row_chunk]
         for i in sorted(late):
-            _, index, base = row_chunk[int(np.searchsorted(starts, i, side="right")) - 1]
-            line = int(lines[i]) - base - 1
+            _, chunk, base = row_chunk[int(np.searchsorted(starts, i, side="right")) - 1]
+            line = int(lines[i])
             reason_code, text = ("fix_bad_enum", bad_enum[i]) if i in bad_enum else ("fix_garbled", bad_type[i][1])
-            rejects.append(FixReject(lines[i], _line_text(data, *bounds[index], line, texts), reason_code, text))
+            rejects.append(FixReject(line, _line_text(data, *chunk, line - base - 1, texts), reason_code, text))
         keep = np.ones(executions.height, dtype=bool)
         keep[list(late)] = False
         executions = executions.filter(pl.Series(keep))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from decimal import Decimal
 
 import pytest
@@ -149,3 +150,115 @@ def test_dictionary_from_quickfix():
     assert fix42.tags[32].name == "LastShares" and dictionary.columns()[32][0] == "last_qty"
     assert "FXFWD" in fix44.tags[167].enums  # our extension, marked as such in the JSON
     assert dictionary.snake_case("ClOrdID") == "cl_ord_id"
+
+
+def hostile_file() -> bytes:
+    """~240 messages, every kind of fault, spread so that small chunks cut between and around them."""
+    good = line()
+    cs = int(good.rstrip(b"\n").split(SOH)[-2][3:])
+    faults = [
+        good.replace(b"10=%03d" % cs, b"10=%03d" % ((cs + 1) % 256)),  # checksum
+        line(drop=(55,)),  # missing tag
+        line(t54="X"),  # enum
+        line("FIX.4.2", t150="F"),  # enum of the other version
+        line(t31="12.3.4"),  # decimal that does not cast
+        line(t75="20261399"),  # date
+        line(t60="20261030-25:00:00"),  # timestamp
+        line(t12="", t31="x"),  # empty value after a mistyped one: the first column names the fault
+        line(t38="1.5.5", t75="2026"),  # a cast fault before a date fault
+        line(t54="", t38="y"),  # enum beats type
+        bad_body_length(),
+        good[: len(good) // 2] + b"\n",  # truncated
+        b"this is not fix at all\n",
+        good.replace(b"\x0155=AAPL\x01", b"\x0155=AAPL\x0155=MSFT\x01"),  # repeated tag
+        encode("FIX.4.3", execution()) + b"\n",
+        bad_utf8(),
+        b"\n",  # blank, not a record
+        line().rstrip(b"\n") + b"\r\n",  # CRLF is fine
+    ]
+    lines = []
+    for i in range(240):
+        lines.append(faults[i % len(faults)] if i % 7 == 3 else line("FIX.4.2" if i % 3 == 2 else "FIX.4.4", t34=str(i)))
+    return b"".join(lines).rstrip(b"\n")  # and no newline at the end
+
+
+def bad_body_length() -> bytes:
+    body = b"".join(f"{t}={v}".encode() + SOH for t, v in execution())
+    msg = b"8=FIX.4.4" + SOH + f"9={len(body) + 3}".encode() + SOH + body
+    return msg + f"10={sum(msg) % 256:03d}".encode() + SOH + b"\n"
+
+
+def bad_utf8() -> bytes:
+    bad = encode("FIX.4.4", [(t, "Soci\xe9t\xe9" if t == 1 else v) for t, v in execution()])
+    return bad.replace("Société".encode(), "Société".encode("latin-1")) + b"\n"
+
+
+def summary(result):
+    return ([(r.line_number, r.raw, r.reason_code, r.reason_detail) for r in result.rejects], result.lines_in)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1500, 4096, 20_000])
+def test_worker_processes_give_the_same_table_and_rejects(chunk_bytes):
+    data = hostile_file()
+    one = parse_fix(data, chunk_bytes=chunk_bytes, workers=1)
+    reasons_seen = {r.reason_code for r in one.rejects}
+    assert reasons_seen == {"fix_garbled", "not_utf8", "fix_bad_body_length", "fix_bad_checksum", "fix_missing_tag",
+                            "fix_bad_enum"}
+    assert one.rows_landed + len(one.rejects) == one.lines_in
+    for workers in (2, 3):
+        many = parse_fix(data, chunk_bytes=chunk_bytes, workers=workers)
+        assert summary(many) == summary(one)
+        assert many.executions.schema == one.executions.schema
+        assert many.executions.equals(one.executions)
+
+
+def test_first_faulty_column_names_a_type_fault():
+    details = {r.line_number: r.reason_detail for r in parse_fix(hostile_file(), chunk_bytes=1500, workers=2).rejects}
+    by_text = sorted(details.values())
+    assert "last_px(31)='x' is not a PRICE" in by_text  # 31 comes before the empty 12
+    assert "order_qty(38)='1.5.5' is not a QTY" in by_text  # 38 comes before the bad date 75
+    assert any(t.startswith("side(54)='' is not a valid FIX.4.4") for t in by_text)
+
+
+def test_large_files_use_a_worker_process(monkeypatch):
+    import os
+
+    from ingest.fix import parser
+
+    forks = []
+    real_fork = os.fork
+
+    def counting_fork():
+        forks.append(1)
+        return real_fork()
+
+    data = hostile_file()
+    expected = summary(parse_fix(data, workers=1)), parse_fix(data, workers=1).executions
+    monkeypatch.setattr(os, "fork", counting_fork)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(parser, "PARALLEL_MIN_BYTES", len(data))
+    result = parse_fix(data, chunk_bytes=8192)
+    assert forks == [1]
+    assert summary(result) == expected[0] and result.executions.equals(expected[1])
+    parse_fix(data[:-1], chunk_bytes=8192)  # under the threshold: one process
+    assert forks == [1]
+
+
+def test_a_failing_worker_is_redone_here(monkeypatch):
+    from pathlib import Path
+
+    from ingest.fix import parser
+
+    shared = Path(parser._shared_dir() or tempfile.gettempdir())
+    before = set(shared.glob("northstar-fix-*"))
+
+    data = hostile_file()
+    expected = parse_fix(data, chunk_bytes=4096, workers=1)
+
+    def broken_dump(scans, path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(parser, "_dump", broken_dump)  # the forked worker inherits it and exits 1
+    result = parse_fix(data, chunk_bytes=4096, workers=2)
+    assert summary(result) == summary(expected) and result.executions.equals(expected.executions)
+    assert set(shared.glob("northstar-fix-*")) == before  # the hand-over file is removed

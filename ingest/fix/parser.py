@@ -12,16 +12,18 @@ temporaries) and each chunk is *scanned* in numpy alone:
   over the bytes cut at ``line start`` / ``10=``; BodyLength is a difference of positions; required
   tags are one per-line ``reduceat`` count (both versions' counts in one uint16);
 - every landed column is then a row of the matrix: values become 16-byte Arrow ``string_view``
-  entries (built with two unaligned 8-byte gathers, no string copies), single-character enums are
-  checked by a 256-entry table per version, longer ones by ``searchsorted`` on 8-byte words, dates
-  and times are checked and decoded on 8-byte words (SWAR).
+  entries pointing into the file's buffer (one unaligned 16-byte gather per value, masked by length;
+  no string copies), single-character enums are checked by a 256-entry table per version, longer
+  ones by ``searchsorted`` on 8-byte words, dates and times are checked and decoded on 8-byte words
+  (SWAR).
 
 The scan's output is plain numpy arrays (no polars, no Arrow), so a large file is scanned by two
-processes: ``os.fork`` gives a worker the file's bytes for free, it scans its half of the chunks and
-hands its arrays back through one file in ``/dev/shm`` (pickle protocol 5, buffers out of band, mapped
-back without a copy), while this process scans the other half. Files under ``PARALLEL_MIN_BYTES`` stay
-in one process. Polars then wraps the arrays as Arrow arrays over the file's buffer and casts the
-decimals and integers (its kernels run the columns on all cores).
+processes: ``os.fork`` gives a worker the file's bytes for free, it scans the later ~55% of the chunks
+and hands its arrays back through one file in ``/dev/shm`` (pickle protocol 5, buffers out of band,
+mapped back without a copy), while this process scans the rest and types it. Files under
+``PARALLEL_MIN_BYTES`` stay in one process; a worker that fails has its share redone here. Typing wraps
+the arrays as Arrow arrays over the file's buffer and casts decimals and integers in polars (whose
+kernels run the columns in parallel). A thread pool over the chunks measured no faster here.
 
 Only the rare rejected line is touched in Python (to render its raw text and name its fault).
 

@@ -11,21 +11,12 @@ horizon curve of BG/NBD fitted on the calibration data (sum of E[transactions ov
 sum of E[transactions over the pseudo horizon], both at the calibration end), which scales the total
 without looking at the holdout.
 
-The boosters (``CLVConfig.structure``): ``count_value`` = a Poisson model of purchase days in the window
-(``<method>_transactions``) x a squared-error model of spend per purchase day among buyers (weighted by
-purchase days); ``hurdle`` = a two-part model, P(buys in the window) x (1 + E[further purchase days |
-buys]) x the same spend model. BG/NBD + Gamma-Gamma outputs at the pseudo horizon (p_alive, expected
-purchases and spend, expected value per purchase) are features too. Training rows can come from one
-pseudo cut or three (``pseudo_cuts``: the cut moved by -1/4, 0, +1/4 of the pseudo window, each labelled up
-to the calibration end, the window length a feature and the Poisson offset). The forecast is
-``w x boosters + (1 - w) x BG/NBD-GG`` (``xgboost_weight``).
-
-**Selection without the holdout** (``select_config``): every candidate in ``CANDIDATES`` is run, as the
-whole procedure above, at earlier *origins* inside the calibration period (the calibration end moved back
-by 1/3 and 1/2 of the holdout length: CDNOW 1997-07-01 and 1997-05-17), on the log up to the origin,
-and scored on spend in ``(origin, calibration end]``; the candidate with the best mean normalized Gini +
-Spearman wins and is refitted at the real cut. Rows after the calibration end are dropped before any of
-this (``tests/ml/test_clv_benchmark_selection.py`` changes them and gets the same selection).
+Two boosters: a Poisson model of purchase days in the window (``<method>_transactions``) and a
+squared-error model of spend per purchase day among buyers (weighted by purchase days); predicted spend is
+their product. This decomposition suits zero-inflated, skewed money: the count model carries who comes
+back and how often (a log link, totals preserved by the Poisson objective), the value model how much.
+BG/NBD + Gamma-Gamma outputs at the pseudo horizon (p_alive, expected purchases and spend, expected
+value per purchase) are features too.
 """
 
 from __future__ import annotations
@@ -85,24 +76,18 @@ class CLVConfig:
     calibration end, both for the holdout), for spend and purchase days alike. ``pseudo_cuts``: training
     rows from 1, 3 or 5 pseudo cuts (``POOL_SHIFTS``) stacked, each labelled with its own window up to the
     calibration end; the window length is a feature and, for the Poisson boosters, an offset
-    (log(window / pseudo window)), and predictions are made for the pseudo window. ``pool_share``: the
-    customers with the lowest forecast spend, this share of the base, all get their group's mean forecast
-    (spend and purchase days; ``pool_lowest``) -- one "unlikely to buy" segment instead of an order the
-    model cannot support there (see ``pool_lowest`` for what this does to the rank metrics).
+    (log(window / pseudo window)), and predictions are made for the pseudo window.
     """
     structure: str = "count_value"
     features: str = "base"
     xgboost_weight: float = 1.0
     pseudo_cuts: int = 1
-    pool_share: float = 0.0
 
     def __post_init__(self):
         if self.structure not in STRUCTURES or self.features not in FEATURE_SETS:
             raise ValueError(f"unknown structure/features {self.structure!r}/{self.features!r}")
         if self.pseudo_cuts not in POOL_SHIFTS:
             raise ValueError(f"pseudo_cuts must be one of {sorted(POOL_SHIFTS)}, got {self.pseudo_cuts}")
-        if not 0.0 <= self.pool_share < 1.0:
-            raise ValueError(f"pool_share must be in [0, 1), got {self.pool_share}")
         if not 0.0 <= self.xgboost_weight <= 1.0:
             raise ValueError(f"xgboost_weight must be in [0, 1], got {self.xgboost_weight}")
 
@@ -113,8 +98,7 @@ class CLVConfig:
 
     @property
     def label(self) -> str:
-        return (f"{self.structure}/{self.features}/cuts={self.pseudo_cuts} w={self.xgboost_weight:.1f} "
-                f"pool={self.pool_share:.1f}")
+        return f"{self.structure}/{self.features}/cuts={self.pseudo_cuts} w={self.xgboost_weight:.1f}"
 
 
 def model_features(days: pd.DataFrame, cut: pd.Timestamp, probabilistic: BGNBDGammaGamma,
@@ -233,44 +217,15 @@ class XGBoostCLV:
 
     def predict(self, days: pd.DataFrame, calibration_end: pd.Timestamp, holdout_days: int,
                 probabilistic: BGNBDGammaGamma) -> pd.DataFrame:
-        """Holdout ``spend`` and ``transactions``: the boosters blended with BG/NBD-GG by ``xgboost_weight``,
-        the lowest ``pool_share`` pooled."""
+        """Holdout ``spend`` and ``transactions``: the boosters blended with BG/NBD-GG by ``xgboost_weight``."""
         own = self.predict_boosters(days, calibration_end, holdout_days, probabilistic)
-        return finish(own, probabilistic.forecast(holdout_days), self.config)
+        return blend(own, probabilistic.forecast(holdout_days), self.config.xgboost_weight)
 
     def horizon_stretch(self, probabilistic: BGNBDGammaGamma, holdout_days: int) -> float:
         if self.pseudo_horizon == holdout_days:
             return 1.0
         return float(probabilistic.forecast(holdout_days)["transactions"].sum()
                      / probabilistic.forecast(self.pseudo_horizon)["transactions"].sum())
-
-
-def pool_lowest(forecast: pd.DataFrame, share: float) -> pd.DataFrame:
-    """The ``share`` of customers with the lowest forecast spend get the group's mean spend and purchase days.
-
-    Totals are unchanged and squared error barely moves (the pooled forecasts are small and close). Rank
-    metrics do move: Spearman with average ranks rises when a block of customers whose outcomes the model
-    cannot order (mostly non-buyers) is tied, because the tie shrinks the spread of predicted ranks more
-    than their covariance with the actual ranks; the gain-based Gini falls a little (the block's own order
-    is given up). On CDNOW's calibration backtests pooling the lowest half moves Gini -0.012 and Spearman
-    +0.015, so it is an option (``CLVConfig.pool_share``) but not part of ``CANDIDATES``: it changes what
-    the metrics reward, not what the forecast knows.
-    """
-    if share <= 0.0:
-        return forecast
-    pooled = forecast.copy()
-    order = np.argsort(forecast["spend"].to_numpy(), kind="stable")
-    lowest = order[: int(round(share * len(forecast)))]
-    for column in ("spend", "transactions"):
-        values = pooled[column].to_numpy(copy=True)
-        values[lowest] = values[lowest].mean()
-        pooled[column] = values
-    return pooled
-
-
-def finish(boosters: pd.DataFrame, probabilistic: pd.DataFrame, config: CLVConfig) -> pd.DataFrame:
-    """The forecast of ``config`` from the boosters' own: the BG/NBD-GG blend, then the low pool."""
-    return pool_lowest(blend(boosters, probabilistic, config.xgboost_weight), config.pool_share)
 
 
 def blend(boosters: pd.DataFrame, probabilistic: pd.DataFrame, weight: float) -> pd.DataFrame:
@@ -280,9 +235,8 @@ def blend(boosters: pd.DataFrame, probabilistic: pd.DataFrame, weight: float) ->
 
 
 # Every structure x one or three pooled pseudo cuts, each blended with BG/NBD-GG at weights 1.0 (XGBoost
-# alone) .. 0.3, on the relative features (they beat the base ones in every pairing of an earlier, wider
-# search on CDNOW's calibration period: ml/README.md). ``pool_share`` is not searched: it trades Gini for
-# Spearman instead of improving the forecast (``pool_lowest``, ml/README.md).
+# alone) .. 0.3, on the relative features (they beat the base ones in every pairing of an earlier,
+# wider search on CDNOW's calibration period: ml/README.md).
 BLEND_WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 CANDIDATES = tuple(CLVConfig(structure, "relative", weight, cuts) for structure in STRUCTURES
                    for cuts in (1, 3) for weight in BLEND_WEIGHTS)
@@ -324,10 +278,8 @@ def backtest(days: pd.DataFrame, calibration_end, origin,
         if config.model_key not in fitted:
             model = XGBoostCLV(config).fit(before, origin, window)
             fitted[config.model_key] = model.predict_boosters(before, origin, window, probabilistic)
-        forecast = finish(fitted[config.model_key], reference, config).reindex(reference.index)
-        rows.append({"candidate": config.label, "origin": str(origin.date()), "structure": config.structure,
-                     "features": config.features, "pseudo_cuts": config.pseudo_cuts,
-                     "xgboost_weight": config.xgboost_weight, "pool_share": config.pool_share,
+        forecast = blend(fitted[config.model_key], reference, config.xgboost_weight).reindex(reference.index)
+        rows.append({"candidate": config.label, "origin": str(origin.date()),
                      **value_metrics(actual, forecast["spend"].to_numpy())})
     return pd.DataFrame(rows)
 
@@ -447,23 +399,18 @@ def format_table(metrics: pd.DataFrame) -> str:
 
 
 def format_selection(details: dict) -> str:
-    """The rolling-origin validation: mean spend metrics over the origins for the best blend weight of every
-    structure x features x pseudo cuts x pool share, the selected candidate marked."""
+    """The rolling-origin validation: mean spend metrics per candidate over the origins, chosen one marked."""
     table = details.get("selection")
     if table is None or table.empty:
         return f"xgboost config: {details['config']} (no search)"
-    keys = ["structure", "features", "pseudo_cuts", "pool_share", "xgboost_weight"]
-    means = table.groupby(["candidate", *keys], sort=False)[
-        ["gini", "spearman", "aggregate_error", "rmse", "score"]].mean().reset_index()
-    best = means.loc[means.groupby(keys[:-1], sort=False)["score"].idxmax()]
-    width = max(len(c) for c in best["candidate"]) + 2
-    header = f"  {'candidate (best weight of its group)':<{width}}{'gini':>8}{'spearman':>10}{'agg_err':>9}{'rmse':>9}{'score':>8}"
-    lines = [f"xgboost config selected on calibration data ({len(means)} candidates; spend in (origin, calibration "
-             f"end], origins {', '.join(details['selection_origins'])}; score = gini + spearman, mean over origins):",
-             header]
-    for _, row in best.iterrows():
-        mark = " <- selected" if row["candidate"] == details["config"] else ""
-        lines.append(f"  {row['candidate']:<{width}}{row['gini']:>8.3f}{row['spearman']:>10.3f}"
+    means = table.groupby("candidate", sort=False)[["gini", "spearman", "aggregate_error", "rmse", "score"]].mean()
+    width = max(len(c) for c in means.index) + 2
+    header = f"  {'candidate':<{width}}{'gini':>8}{'spearman':>10}{'agg_err':>9}{'rmse':>9}{'score':>8}"
+    lines = [f"xgboost config selected on calibration data (spend in (origin, calibration end], origins "
+             f"{', '.join(details['selection_origins'])}; score = gini + spearman, mean over origins):", header]
+    for candidate, row in means.iterrows():
+        mark = " <- selected" if candidate == details["config"] else ""
+        lines.append(f"  {candidate:<{width}}{row['gini']:>8.3f}{row['spearman']:>10.3f}"
                      f"{row['aggregate_error']:>+9.1%}{row['rmse']:>9.2f}{row['score']:>8.4f}{mark}")
     return "\n".join(lines)
 

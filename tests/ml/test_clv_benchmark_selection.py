@@ -13,7 +13,6 @@ from ml.clv_benchmark import (
     backtest,
     backtest_origins,
     blend,
-    pool_lowest,
     select_config,
 )
 from ml.transactions import to_customer_days
@@ -146,16 +145,3 @@ def test_config_rejects_unknown_choices():
         CLVConfig(xgboost_weight=1.5)
     with pytest.raises(ValueError, match="pseudo_cuts"):
         CLVConfig(pseudo_cuts=2)
-
-
-def test_pool_lowest_ties_the_lowest_share_and_keeps_totals():
-    forecast = pd.DataFrame({"spend": [5.0, 1.0, 3.0, 10.0, 2.0], "transactions": [0.5, 0.1, 0.2, 1.0, 0.4]},
-                            index=list("abcde"))
-    pooled = pool_lowest(forecast, 0.6)  # the 3 lowest spenders: b, e, c
-    assert pooled.loc[["b", "e", "c"], "spend"].tolist() == [2.0, 2.0, 2.0]
-    assert pooled.loc[["b", "e", "c"], "transactions"].tolist() == pytest.approx([0.7 / 3] * 3)
-    assert pooled.loc[["a", "d"]].equals(forecast.loc[["a", "d"]])
-    assert pooled.sum().tolist() == pytest.approx(forecast.sum().tolist())
-    assert pool_lowest(forecast, 0.0) is forecast
-    with pytest.raises(ValueError, match="pool_share"):
-        CLVConfig(pool_share=1.0)

@@ -53,14 +53,10 @@ VALUE_PARAMS = {
 }
 COUNT_ROUNDS = 300
 VALUE_ROUNDS = 200
-MIN_WINDOW_DAYS = 14
 # Absolute ages (T, recency) shift between the pseudo cut and the real one; the model reads relative ones.
 ABSOLUTE_AGE_FEATURES = ("T", "recency")
 STRUCTURES = ("count_value", "hurdle")
 FEATURE_SETS = ("base", "relative")
-# Pooled pseudo cuts: the pseudo cut moved by these shares of the pseudo window (each labelled up to the
-# calibration end, so the windows are longer before it and shorter after it).
-POOL_SHIFTS = {1: (0.0,), 3: (-0.25, 0.0, 0.25), 5: (-0.5, -0.25, 0.0, 0.25, 0.5)}
 
 
 @dataclass(frozen=True)
@@ -73,32 +69,26 @@ class CLVConfig:
     the last purchase (which at the real cut runs past anything seen at the pseudo cut) for its share of the
     customer's age, and adds recency / age, median spend and BG/NBD expected purchases over 1/4 and 1/2 of
     the window. ``xgboost_weight``: the forecast is ``w x XGBoost + (1 - w) x BG/NBD-GG`` (both at the
-    calibration end, both for the holdout), for spend and purchase days alike. ``pseudo_cuts``: training
-    rows from 1, 3 or 5 pseudo cuts (``POOL_SHIFTS``) stacked, each labelled with its own window up to the
-    calibration end; the window length is a feature and, for the Poisson boosters, an offset
-    (log(window / pseudo window)), and predictions are made for the pseudo window.
+    calibration end, both for the holdout), for spend and purchase days alike.
     """
     structure: str = "count_value"
     features: str = "base"
     xgboost_weight: float = 1.0
-    pseudo_cuts: int = 1
 
     def __post_init__(self):
         if self.structure not in STRUCTURES or self.features not in FEATURE_SETS:
             raise ValueError(f"unknown structure/features {self.structure!r}/{self.features!r}")
-        if self.pseudo_cuts not in POOL_SHIFTS:
-            raise ValueError(f"pseudo_cuts must be one of {sorted(POOL_SHIFTS)}, got {self.pseudo_cuts}")
         if not 0.0 <= self.xgboost_weight <= 1.0:
             raise ValueError(f"xgboost_weight must be in [0, 1], got {self.xgboost_weight}")
 
     @property
-    def model_key(self) -> tuple[str, str, int]:
+    def model_key(self) -> tuple[str, str]:
         """What the boosters depend on (the blend weight does not: one fit serves every weight)."""
-        return self.structure, self.features, self.pseudo_cuts
+        return self.structure, self.features
 
     @property
     def label(self) -> str:
-        return f"{self.structure}/{self.features}/cuts={self.pseudo_cuts} w={self.xgboost_weight:.1f}"
+        return f"{self.structure}/{self.features} w={self.xgboost_weight:.1f}"
 
 
 def model_features(days: pd.DataFrame, cut: pd.Timestamp, probabilistic: BGNBDGammaGamma,
@@ -140,55 +130,28 @@ class XGBoostCLV:
     pseudo_horizon: int = 0
     training_customers: int = 0
 
-    def training_cuts(self, days: pd.DataFrame, calibration_end: pd.Timestamp) -> list[pd.Timestamp]:
-        """The pooled pseudo cuts (``POOL_SHIFTS``) that leave ``MIN_WINDOW_DAYS`` of history before them."""
-        first = days["date"].min()
-        cuts = []
-        for share in POOL_SHIFTS[self.config.pseudo_cuts]:
-            cut = self.pseudo_cut + pd.Timedelta(days=int(round(share * self.pseudo_horizon)))
-            if share == 0.0 or ((cut - first).days >= MIN_WINDOW_DAYS and (calibration_end - cut).days >= 1):
-                cuts.append(cut)
-        return cuts
-
-    def _matrix(self, features: pd.DataFrame, label=None, weight=None, window_days=None) -> xgb.DMatrix:
-        """A DMatrix; for pooled cuts with the Poisson offset log(window / pseudo window) (0 when predicting)."""
-        matrix = xgb.DMatrix(features, label=label, weight=weight)
-        if self.config.pseudo_cuts > 1:
-            window = np.full(len(features), float(self.pseudo_horizon)) if window_days is None else window_days
-            matrix.set_base_margin(np.log(np.asarray(window, dtype=float) / self.pseudo_horizon))
-        return matrix
-
     def fit(self, days: pd.DataFrame, calibration_end: pd.Timestamp, holdout_days: int) -> XGBoostCLV:
         self.pseudo_horizon = pseudo_horizon_days(days, calibration_end, holdout_days)
         if self.pseudo_horizon < 1:
             raise ValueError("the calibration period is too short to hold out a pseudo window")
         self.pseudo_cut = calibration_end - pd.Timedelta(days=self.pseudo_horizon)
         before = days.loc[days["date"] <= calibration_end]  # the holdout is never read
-        frames, targets = [], []
-        for cut in self.training_cuts(before, calibration_end):
-            window = (calibration_end - cut).days
-            features = model_features(before, cut, BGNBDGammaGamma.fit(before, cut), window, self.config.features)
-            if self.config.pseudo_cuts > 1:
-                features["window_days"] = float(window)
-            frames.append(features)
-            targets.append(window_totals(before, cut, calibration_end).reindex(features.index, fill_value=0.0))
-        features = pd.concat(frames)
-        target = pd.concat(targets)
-        window = features["window_days"].to_numpy() if self.config.pseudo_cuts > 1 else None
+        prior = BGNBDGammaGamma.fit(before, self.pseudo_cut)
+        features = model_features(before, self.pseudo_cut, prior, self.pseudo_horizon, self.config.features)
+        target = window_totals(before, self.pseudo_cut, calibration_end).reindex(features.index, fill_value=0.0)
         self.feature_names = list(features.columns)
-        self.training_customers = int(features.index.nunique())
-        buyers = (target["transactions"] > 0).to_numpy()
+        self.training_customers = len(features)
+        buyers = target["transactions"] > 0
         if self.config.structure == "count_value":
-            self.count_booster = xgb.train(
-                COUNT_PARAMS, self._matrix(features, target["transactions"], window_days=window), COUNT_ROUNDS)
+            self.count_booster = xgb.train(COUNT_PARAMS, xgb.DMatrix(features, label=target["transactions"]),
+                                           COUNT_ROUNDS)
         else:
             self.buyer_booster = xgb.train(BUYER_PARAMS, xgb.DMatrix(features, label=buyers.astype(float)),
                                            COUNT_ROUNDS)
             # Purchase days beyond the first, among buyers: Poisson on (days - 1).
             self.count_booster = xgb.train(
                 {**COUNT_PARAMS, "min_child_weight": 20},
-                self._matrix(features.loc[buyers], target.loc[buyers, "transactions"] - 1.0,
-                             window_days=None if window is None else window[buyers]), VALUE_ROUNDS)
+                xgb.DMatrix(features.loc[buyers], label=target.loc[buyers, "transactions"] - 1.0), VALUE_ROUNDS)
         value = target.loc[buyers, "spend"] / target.loc[buyers, "transactions"]
         self.value_booster = xgb.train(
             VALUE_PARAMS, xgb.DMatrix(features.loc[buyers], label=value, weight=target.loc[buyers, "transactions"]),
@@ -201,16 +164,13 @@ class XGBoostCLV:
 
         ``probabilistic`` is BG/NBD + Gamma-Gamma fitted at ``calibration_end`` (features, horizon stretch).
         """
-        features = model_features(days, calibration_end, probabilistic, self.pseudo_horizon, self.config.features)
-        if self.config.pseudo_cuts > 1:
-            features["window_days"] = float(self.pseudo_horizon)
-        features = features[self.feature_names]
+        features = model_features(days, calibration_end, probabilistic, self.pseudo_horizon,
+                                  self.config.features)[self.feature_names]
         matrix = xgb.DMatrix(features)
-        counts = self.count_booster.predict(self._matrix(features))
         if self.config.structure == "hurdle":
-            window = self.buyer_booster.predict(matrix) * (1.0 + counts)
+            window = self.buyer_booster.predict(matrix) * (1.0 + self.count_booster.predict(matrix))
         else:
-            window = counts
+            window = self.count_booster.predict(matrix)
         transactions = window * self.horizon_stretch(probabilistic, holdout_days)
         value = np.clip(self.value_booster.predict(matrix), 0.0, None)
         return pd.DataFrame({"spend": transactions * value, "transactions": transactions}, index=features.index)
@@ -234,12 +194,11 @@ def blend(boosters: pd.DataFrame, probabilistic: pd.DataFrame, weight: float) ->
     return weight * boosters[["spend", "transactions"]] + (1.0 - weight) * other
 
 
-# Every structure x one or three pooled pseudo cuts, each blended with BG/NBD-GG at weights 1.0 (XGBoost
-# alone) .. 0.3, on the relative features (they beat the base ones in every pairing of an earlier,
-# wider search on CDNOW's calibration period: ml/README.md).
+# Every structure x feature set, each blended with BG/NBD-GG at weights 1.0 (XGBoost alone) .. 0.3.
 BLEND_WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
-CANDIDATES = tuple(CLVConfig(structure, "relative", weight, cuts) for structure in STRUCTURES
-                   for cuts in (1, 3) for weight in BLEND_WEIGHTS)
+CANDIDATES = tuple(CLVConfig(structure, features, weight) for structure in STRUCTURES
+                   for features in FEATURE_SETS for weight in BLEND_WEIGHTS)
+MIN_WINDOW_DAYS = 14
 
 
 def backtest_origins(days: pd.DataFrame, calibration_end, holdout_days: int) -> list[pd.Timestamp]:

@@ -8,7 +8,6 @@ aggregate error within +/-10%, RMSE <= 93. ``python bench/bench_clv_cdnow.py``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,22 +20,17 @@ TARGETS = {"gini": (">=", 0.71), "spearman": (">=", 0.45), "aggregate_error": ("
 
 
 def main() -> int:
-    from ml.clv_benchmark import format_selection, format_table, run_benchmark
+    from ml.clv_benchmark import format_table, run_benchmark
     from ml.transactions import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, load_cdnow
 
     started = time.perf_counter()
-    cpu_started = time.process_time()
     days = load_cdnow()
     load_seconds = time.perf_counter() - started
     result = run_benchmark(days, CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END)
     print(f"CDNOW: {len(days)} customer-days, {result.details['customers']} customers, loaded in {load_seconds:.2f}s; "
           f"xgboost pseudo cut {result.details['pseudo_cut']} ({result.details['pseudo_horizon_days']} days)")
-    print(format_selection(result.details))
     print(format_table(result.metrics))
     print("fit seconds: " + ", ".join(f"{m} {s:.2f}" for m, s in result.fit_seconds.items()))
-    load = os.getloadavg()
-    print(f"total: {time.perf_counter() - started:.1f}s wall, {time.process_time() - cpu_started:.1f}s CPU; "
-          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     spend = result.metrics.loc[("spend", "xgboost")]
     missed = []
     for name, (rule, bound) in TARGETS.items():

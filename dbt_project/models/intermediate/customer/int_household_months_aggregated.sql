@@ -1,4 +1,7 @@
 -- Billing statements rolled up from brokerage account to household per month.
+-- A table, not a view: three marts read it (fct_household_months, fct_household_features,
+-- dim_households), and at scale the roll-up of every billing statement is the expensive part.
+{{ config(materialized='table') }}
 with
 
 statements as (

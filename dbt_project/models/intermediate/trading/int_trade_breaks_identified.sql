@@ -1,5 +1,8 @@
 -- Every unmatched or mismatched item as one row per reason code. Items that agree within
 -- tolerance (rounding, split fills that sum, a fill reported on the next UTC day) produce no row.
+-- A table, not a view: the matches, the breaks and their tests all read it, and at scale one
+-- evaluation of the matching rules beats one per reader.
+{{ config(materialized='table') }}
 with
 
 orders as (

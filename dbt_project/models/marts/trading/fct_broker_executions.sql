@@ -16,35 +16,51 @@ executions as (
     {% endif %}
 ),
 
+-- keys delivered more than once in the dates being built: one aggregate and a hash join, not a
+-- window sorting every row
+repeated_keys as (
+    select
+        executing_broker as repeated_executing_broker,
+        exec_id as repeated_exec_id,
+        true as is_repeated
+    from executions
+    group by executing_broker, exec_id
+    having count(*) > 1
+),
+
 final as (
     select
-        execution_id,
-        exec_id,
-        order_id,
-        broker_order_id,
-        executing_broker,
-        business_date,
-        trade_date,
-        transacted_at,
-        settle_date,
-        order_status,
-        block_account,
-        instrument_id,
-        asset_class,
-        side,
-        order_quantity,
-        fill_quantity,
-        fill_price,
-        cumulative_quantity,
-        leaves_quantity,
-        currency,
-        commission,
-        count(*) over (partition by executing_broker, exec_id) > 1 as is_duplicate,
-        source_file,
-        source_line,
-        file_version,
-        landed_at
+        executions.execution_id,
+        executions.exec_id,
+        executions.order_id,
+        executions.broker_order_id,
+        executions.executing_broker,
+        executions.business_date,
+        executions.trade_date,
+        executions.transacted_at,
+        executions.settle_date,
+        executions.order_status,
+        executions.block_account,
+        executions.instrument_id,
+        executions.asset_class,
+        executions.side,
+        executions.order_quantity,
+        executions.fill_quantity,
+        executions.fill_price,
+        executions.cumulative_quantity,
+        executions.leaves_quantity,
+        executions.currency,
+        executions.commission,
+        coalesce(repeated_keys.is_repeated, false) as is_duplicate,
+        executions.source_file,
+        executions.source_line,
+        executions.file_version,
+        executions.landed_at
     from executions
+    left join repeated_keys
+        on
+            executions.executing_broker is not distinct from repeated_keys.repeated_executing_broker
+            and executions.exec_id is not distinct from repeated_keys.repeated_exec_id
 )
 
 select * from final

@@ -16,32 +16,45 @@ internal_trades as (
     {% endif %}
 ),
 
+-- keys delivered more than once in the dates being built: one aggregate and a hash join, not a
+-- window sorting every row
+repeated_keys as (
+    select
+        trade_id as repeated_trade_id,
+        true as is_repeated
+    from internal_trades
+    group by trade_id
+    having count(*) > 1
+),
+
 final as (
     select
-        trade_record_id,
-        trade_id,
-        order_id,
-        business_date,
-        trade_date,
-        traded_at,
-        settle_date,
-        account_number,
-        instrument_id,
-        asset_class,
-        side,
-        quantity,
-        price,
-        currency,
-        executing_broker,
-        prime_broker,
-        commission,
-        fees,
-        count(*) over (partition by trade_id) > 1 as is_duplicate,
-        source_file,
-        source_line,
-        file_version,
-        landed_at
+        internal_trades.trade_record_id,
+        internal_trades.trade_id,
+        internal_trades.order_id,
+        internal_trades.business_date,
+        internal_trades.trade_date,
+        internal_trades.traded_at,
+        internal_trades.settle_date,
+        internal_trades.account_number,
+        internal_trades.instrument_id,
+        internal_trades.asset_class,
+        internal_trades.side,
+        internal_trades.quantity,
+        internal_trades.price,
+        internal_trades.currency,
+        internal_trades.executing_broker,
+        internal_trades.prime_broker,
+        internal_trades.commission,
+        internal_trades.fees,
+        coalesce(repeated_keys.is_repeated, false) as is_duplicate,
+        internal_trades.source_file,
+        internal_trades.source_line,
+        internal_trades.file_version,
+        internal_trades.landed_at
     from internal_trades
+    left join repeated_keys
+        on internal_trades.trade_id is not distinct from repeated_keys.repeated_trade_id
 )
 
 select * from final

@@ -16,34 +16,47 @@ confirms as (
     {% endif %}
 ),
 
+-- keys delivered more than once in the dates being built: one aggregate and a hash join, not a
+-- window sorting every row
+repeated_keys as (
+    select
+        trade_id as repeated_trade_id,
+        true as is_repeated
+    from confirms
+    group by trade_id
+    having count(*) > 1
+),
+
 final as (
     select
-        confirm_id,
-        trade_id,
-        prime_broker,
-        business_date,
-        trade_date,
-        settle_date,
-        account_number,
-        instrument_id,
-        asset_class,
-        side,
-        quantity,
-        price,
-        price_as_delivered,
-        price_convention,
-        contract_multiplier,
-        currency,
-        gross_amount,
-        commission,
-        fees,
-        executing_broker,
-        count(*) over (partition by trade_id) > 1 as is_duplicate,
-        source_file,
-        source_line,
-        file_version,
-        landed_at
+        confirms.confirm_id,
+        confirms.trade_id,
+        confirms.prime_broker,
+        confirms.business_date,
+        confirms.trade_date,
+        confirms.settle_date,
+        confirms.account_number,
+        confirms.instrument_id,
+        confirms.asset_class,
+        confirms.side,
+        confirms.quantity,
+        confirms.price,
+        confirms.price_as_delivered,
+        confirms.price_convention,
+        confirms.contract_multiplier,
+        confirms.currency,
+        confirms.gross_amount,
+        confirms.commission,
+        confirms.fees,
+        confirms.executing_broker,
+        coalesce(repeated_keys.is_repeated, false) as is_duplicate,
+        confirms.source_file,
+        confirms.source_line,
+        confirms.file_version,
+        confirms.landed_at
     from confirms
+    left join repeated_keys
+        on confirms.trade_id is not distinct from repeated_keys.repeated_trade_id
 )
 
 select * from final

@@ -1,9 +1,6 @@
 -- Internal allocation vs prime-broker confirm, one-to-one by client reference (= trade_id),
 -- compared within the asset class's tolerances (seed recon_tolerances). Confirm prices are already
 -- on the internal book's convention (staging normalises each broker's dialect).
--- A table, not a view: the matches, the breaks and their tests all read it, and at scale one
--- evaluation of the matching rules beats one per reader.
-{{ config(materialized='table') }}
 with
 
 internal_trades as (

@@ -1,9 +1,6 @@
 -- Internal book vs FIX drop copy, many-to-one: allocations summed per order against fills summed
 -- per order, compared within the asset class's tolerances (seed recon_tolerances). Matching is by
 -- order id (ClOrdID) alone, never by date, so a fill reported on the next UTC day still matches.
--- A table, not a view: the matches, the breaks and their tests all read it, and at scale one
--- evaluation of the matching rules beats one per reader.
-{{ config(materialized='table') }}
 with
 
 internal_orders as (

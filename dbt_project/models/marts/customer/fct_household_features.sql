@@ -3,13 +3,14 @@
 -- statements for months ending on or before C, interactions and opportunities dated on or before
 -- C, cases open at C (closed after C counts as open), household attributes as of C from the
 -- snapshot. Labels look at the 12 billed months after C and are null until all 12 are billed.
-{%- set cutoffs = var('feature_cutoffs', []) -%}
-{%- if cutoffs is string -%}
-    {%- set cutoffs = cutoffs.split(',') | map('trim') | reject('equalto', '') | list -%}
-{%- endif -%}
-{%- set months_back = var('feature_cutoff_months', 36) | int %}
+-- The household x cutoff grid and its bounds come from int_household_cutoffs; the billing,
+-- label and interaction aggregations from their own int_household_cutoff_* tables.
 
 with
+
+windows as (
+    select * from {{ ref('int_household_cutoffs') }}
+),
 
 household_months as (
     -- A statement belongs to its month: the as-of month is billed as of the as-of date (e.g. the
@@ -20,8 +21,21 @@ household_months as (
     from {{ ref('int_household_months_aggregated') }}
 ),
 
-households as (
-    select * from {{ ref('stg_salesforce__accounts') }}
+billing_calendar as (
+    select max(statement_month_on) as last_billed_on
+    from household_months
+),
+
+billing_features as (
+    select * from {{ ref('int_household_cutoff_billing') }}
+),
+
+labels as (
+    select * from {{ ref('int_household_cutoff_labels') }}
+),
+
+interaction_features as (
+    select * from {{ ref('int_household_cutoff_interactions') }}
 ),
 
 contacts as (
@@ -32,136 +46,12 @@ brokerage_accounts as (
     select * from {{ ref('stg_salesforce__brokerage_accounts') }}
 ),
 
-interactions as (
-    select * from {{ ref('int_interactions_unioned') }}
-),
-
 opportunities as (
     select * from {{ ref('stg_salesforce__opportunities') }}
 ),
 
 household_versions as (
     select * from {{ ref('households_snapshot') }}
-),
-
-billing_calendar as (
-    select max(statement_month_on) as last_billed_on
-    from household_months
-),
-
-cutoffs as (
-    {% if cutoffs | length > 0 %}
-        {% for cutoff in cutoffs %}
-            select cast('{{ cutoff }}' as date) as cutoff_on
-            {% if not loop.last %}union all{% endif %}
-        {% endfor %}
-    {% else %}
-        select month_end_on as cutoff_on
-        from (
-            {{ month_end_series(
-                "(select "
-                ~ dbt.dateadd('month', -(months_back - 1), 'max(statement_month_on)')
-                ~ " from household_months)",
-                "(select max(statement_month_on) from household_months)",
-            ) }}
-        ) as month_ends
-    {% endif %}
-),
-
-household_cutoffs as (
-    select
-        households.household_id,
-        households.account_id,
-        households.client_since_on,
-        cutoffs.cutoff_on,
-        case
-            when cutoffs.cutoff_on = {{ month_end('cutoffs.cutoff_on') }} then cutoffs.cutoff_on
-            else {{ month_end(dbt.dateadd('month', -1, 'cutoffs.cutoff_on')) }}
-        end as feature_month_on
-    from households
-    cross join cutoffs
-    where households.client_since_on <= cutoffs.cutoff_on
-),
-
-windows as (
-    select
-        household_cutoffs.*,
-        {{ month_end(dbt.dateadd('month', -3, 'feature_month_on')) }} as month_3_back_on,
-        {{ month_end(dbt.dateadd('month', -12, 'feature_month_on')) }} as month_12_back_on,
-        {{ month_end(dbt.dateadd('month', 12, 'feature_month_on')) }} as month_12_ahead_on,
-        {{ dbt.dateadd('day', -90, 'cutoff_on') }} as day_90_back_on,
-        {{ dbt.dateadd('day', -365, 'cutoff_on') }} as day_365_back_on
-    from household_cutoffs
-),
-
-billing_features as (
-    select
-        windows.household_id,
-        windows.cutoff_on,
-        sum(case when hm.statement_month_on = windows.feature_month_on then hm.aum end) as aum_at_cutoff,
-        sum(case when hm.statement_month_on = windows.month_12_back_on then hm.aum end) as aum_12m_before,
-        avg(case when hm.statement_month_on > windows.month_3_back_on then hm.aum end) as aum_avg_3m,
-        avg(case when hm.statement_month_on > windows.month_12_back_on then hm.aum end) as aum_avg_12m,
-        sum(case when hm.statement_month_on > windows.month_3_back_on then hm.fees_billed else 0 end) as fees_3m,
-        sum(case when hm.statement_month_on > windows.month_12_back_on then hm.fees_billed else 0 end) as fees_12m,
-        sum(case when hm.statement_month_on > windows.month_3_back_on then hm.net_flows else 0 end) as net_flows_3m,
-        sum(case when hm.statement_month_on > windows.month_12_back_on then hm.net_flows else 0 end) as net_flows_12m,
-        sum(case when hm.statement_month_on = windows.feature_month_on then hm.open_account_count else 0 end)
-            as billed_open_accounts_at_cutoff
-    from windows
-    inner join household_months as hm
-        on
-            windows.household_id = hm.household_id
-            and hm.statement_month_on between windows.month_12_back_on and windows.feature_month_on
-    group by windows.household_id, windows.cutoff_on
-),
-
-labels as (
-    select
-        windows.household_id,
-        windows.cutoff_on,
-        sum(hm.fees_billed) as revenue_next_12m,
-        sum(case when hm.open_account_count > 0 then 1 else 0 end) as active_months_next_12m
-    from windows
-    inner join household_months as hm
-        on
-            windows.household_id = hm.household_id
-            and windows.feature_month_on < hm.statement_month_on
-            and windows.month_12_ahead_on >= hm.statement_month_on
-    group by windows.household_id, windows.cutoff_on
-),
-
-interaction_features as (
-    select
-        windows.household_id,
-        windows.cutoff_on,
-        {% for kind in ['call', 'email', 'meeting', 'case', 'complaint'] %}
-            sum(
-                case when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_90_back_on then 1 else 0 end
-            )
-                as {{ kind }}s_90d,
-            sum(
-                case
-                    when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_365_back_on then 1 else 0
-                end
-            )
-                as {{ kind }}s_365d,
-        {% endfor %}
-        sum(
-            case
-                when i.interaction_type in ('case', 'complaint')
-                    and ((i.closed_at is null and i.is_open) or cast(i.closed_at as date) > windows.cutoff_on)
-                    then 1
-                else 0
-            end
-        ) as open_cases_at_cutoff,
-        max(i.occurred_on) as last_interaction_on
-    from windows
-    inner join interactions as i
-        on
-            windows.household_id = i.household_id
-            and windows.cutoff_on >= i.occurred_on
-    group by windows.household_id, windows.cutoff_on
 ),
 
 opportunity_features as (

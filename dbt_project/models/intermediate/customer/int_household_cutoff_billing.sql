@@ -1,0 +1,42 @@
+-- Billing features per household and cutoff: statements of the 12 billed months up to the
+-- cutoff's feature month, and no later month (no leakage).
+{{ config(materialized='table') }}
+
+with
+
+windows as (
+    select * from {{ ref('int_household_cutoffs') }}
+),
+
+household_months as (
+    -- A statement belongs to its month: the as-of month is billed as of the as-of date (e.g. the
+    -- 30th), and comparing exact dates with month-end cutoffs would lose that month.
+    select
+        *,
+        {{ month_end('period_end_on') }} as statement_month_on
+    from {{ ref('int_household_months_aggregated') }}
+),
+
+billing_features as (
+    select
+        windows.household_id,
+        windows.cutoff_on,
+        sum(case when hm.statement_month_on = windows.feature_month_on then hm.aum end) as aum_at_cutoff,
+        sum(case when hm.statement_month_on = windows.month_12_back_on then hm.aum end) as aum_12m_before,
+        avg(case when hm.statement_month_on > windows.month_3_back_on then hm.aum end) as aum_avg_3m,
+        avg(case when hm.statement_month_on > windows.month_12_back_on then hm.aum end) as aum_avg_12m,
+        sum(case when hm.statement_month_on > windows.month_3_back_on then hm.fees_billed else 0 end) as fees_3m,
+        sum(case when hm.statement_month_on > windows.month_12_back_on then hm.fees_billed else 0 end) as fees_12m,
+        sum(case when hm.statement_month_on > windows.month_3_back_on then hm.net_flows else 0 end) as net_flows_3m,
+        sum(case when hm.statement_month_on > windows.month_12_back_on then hm.net_flows else 0 end) as net_flows_12m,
+        sum(case when hm.statement_month_on = windows.feature_month_on then hm.open_account_count else 0 end)
+            as billed_open_accounts_at_cutoff
+    from windows
+    inner join household_months as hm
+        on
+            windows.household_id = hm.household_id
+            and hm.statement_month_on between windows.month_12_back_on and windows.feature_month_on
+    group by windows.household_id, windows.cutoff_on
+)
+
+select * from billing_features

@@ -10,3 +10,18 @@
 {% macro duckdb__sha256_hex(expr) -%}
     sha256({{ expr }})
 {%- endmacro %}
+
+{#- A stable bucket number in [0, buckets) for a key: for splitting one large aggregation into
+    `buckets` smaller ones over disjoint key ranges (see fct_household_features), so each one's hash
+    table fits in memory instead of spilling. -#}
+{% macro hash_bucket(expr, buckets) -%}
+    {{ return(adapter.dispatch('hash_bucket', 'northstar')(expr, buckets)) }}
+{%- endmacro %}
+
+{% macro default__hash_bucket(expr, buckets) -%}
+    mod(abs(hash({{ expr }})), {{ buckets }})
+{%- endmacro %}
+
+{% macro duckdb__hash_bucket(expr, buckets) -%}
+    (hash({{ expr }}) % {{ buckets }})
+{%- endmacro %}

@@ -3,6 +3,7 @@
 -- window is fully billed).
 {{ config(materialized='table') }}
 
+{%- set buckets = var('feature_aggregation_buckets', 8) | int %}
 with
 
 windows as (
@@ -19,6 +20,9 @@ household_months as (
 ),
 
 labels as (
+    -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
+    -- in hash tables that fit in memory
+    {% for bucket in range(buckets) %}
     select
         windows.household_id,
         windows.cutoff_on,
@@ -30,7 +34,12 @@ labels as (
             windows.household_id = hm.household_id
             and windows.feature_month_on < hm.statement_month_on
             and windows.month_12_ahead_on >= hm.statement_month_on
+    where
+        {{ hash_bucket('windows.household_id', buckets) }} = {{ bucket }}
+        and {{ hash_bucket('hm.household_id', buckets) }} = {{ bucket }}
     group by windows.household_id, windows.cutoff_on
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 )
 
 select * from labels

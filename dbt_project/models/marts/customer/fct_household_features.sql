@@ -6,6 +6,7 @@
 -- The household x cutoff grid and its bounds come from int_household_cutoffs; the billing,
 -- label and interaction aggregations from their own int_household_cutoff_* tables.
 
+{%- set buckets = var('feature_aggregation_buckets', 8) | int %}
 with
 
 windows as (
@@ -55,6 +56,9 @@ household_versions as (
 ),
 
 opportunity_features as (
+    -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
+    -- in hash tables that fit in memory
+    {% for bucket in range(buckets) %}
     select
         windows.household_id,
         windows.cutoff_on,
@@ -73,10 +77,18 @@ opportunity_features as (
         on
             windows.account_id = o.account_id
             and cast(o.created_at as date) <= windows.cutoff_on
+    where
+        {{ hash_bucket('windows.account_id', buckets) }} = {{ bucket }}
+        and {{ hash_bucket('o.account_id', buckets) }} = {{ bucket }}
     group by windows.household_id, windows.cutoff_on
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 ),
 
 account_features as (
+    -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
+    -- in hash tables that fit in memory
+    {% for bucket in range(buckets) %}
     select
         windows.household_id,
         windows.cutoff_on,
@@ -91,7 +103,12 @@ account_features as (
     from windows
     inner join brokerage_accounts as b
         on windows.account_id = b.account_id
+    where
+        {{ hash_bucket('windows.account_id', buckets) }} = {{ bucket }}
+        and {{ hash_bucket('b.account_id', buckets) }} = {{ bucket }}
     group by windows.household_id, windows.cutoff_on
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 ),
 
 attributes_at_cutoff as (

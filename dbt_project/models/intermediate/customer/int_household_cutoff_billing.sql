@@ -22,28 +22,29 @@ billing_features as (
     -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
     -- in hash tables that fit in memory
     {% for bucket in range(buckets) %}
-    select
-        windows.household_id,
-        windows.cutoff_on,
-        sum(case when hm.statement_month_on = windows.feature_month_on then hm.aum end) as aum_at_cutoff,
-        sum(case when hm.statement_month_on = windows.month_12_back_on then hm.aum end) as aum_12m_before,
-        avg(case when hm.statement_month_on > windows.month_3_back_on then hm.aum end) as aum_avg_3m,
-        avg(case when hm.statement_month_on > windows.month_12_back_on then hm.aum end) as aum_avg_12m,
-        sum(case when hm.statement_month_on > windows.month_3_back_on then hm.fees_billed else 0 end) as fees_3m,
-        sum(case when hm.statement_month_on > windows.month_12_back_on then hm.fees_billed else 0 end) as fees_12m,
-        sum(case when hm.statement_month_on > windows.month_3_back_on then hm.net_flows else 0 end) as net_flows_3m,
-        sum(case when hm.statement_month_on > windows.month_12_back_on then hm.net_flows else 0 end) as net_flows_12m,
-        sum(case when hm.statement_month_on = windows.feature_month_on then hm.open_account_count else 0 end)
-            as billed_open_accounts_at_cutoff
-    from windows
-    inner join household_months as hm
-        on
-            windows.household_id = hm.household_id
-            and hm.statement_month_on between windows.month_12_back_on and windows.feature_month_on
-    where
-        {{ hash_bucket('windows.household_id', buckets) }} = {{ bucket }}
-        and {{ hash_bucket('hm.household_id', buckets) }} = {{ bucket }}
-    group by windows.household_id, windows.cutoff_on
+        select
+            windows.household_id,
+            windows.cutoff_on,
+            sum(case when hm.statement_month_on = windows.feature_month_on then hm.aum end) as aum_at_cutoff,
+            sum(case when hm.statement_month_on = windows.month_12_back_on then hm.aum end) as aum_12m_before,
+            avg(case when hm.statement_month_on > windows.month_3_back_on then hm.aum end) as aum_avg_3m,
+            avg(case when hm.statement_month_on > windows.month_12_back_on then hm.aum end) as aum_avg_12m,
+            sum(case when hm.statement_month_on > windows.month_3_back_on then hm.fees_billed else 0 end) as fees_3m,
+            sum(case when hm.statement_month_on > windows.month_12_back_on then hm.fees_billed else 0 end) as fees_12m,
+            sum(case when hm.statement_month_on > windows.month_3_back_on then hm.net_flows else 0 end) as net_flows_3m,
+            sum(case when hm.statement_month_on > windows.month_12_back_on then hm.net_flows else 0 end)
+                as net_flows_12m,
+            sum(case when hm.statement_month_on = windows.feature_month_on then hm.open_account_count else 0 end)
+                as billed_open_accounts_at_cutoff
+        from windows
+        inner join household_months as hm
+            on
+                windows.household_id = hm.household_id
+                and hm.statement_month_on between windows.month_12_back_on and windows.feature_month_on
+        where
+            {{ hash_bucket('windows.household_id', buckets) }} = {{ bucket }}
+            and {{ hash_bucket('hm.household_id', buckets) }} = {{ bucket }}
+        group by windows.household_id, windows.cutoff_on
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 )

@@ -17,39 +17,41 @@ interaction_features as (
     -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
     -- in hash tables that fit in memory
     {% for bucket in range(buckets) %}
-    select
-        windows.household_id,
-        windows.cutoff_on,
-        {% for kind in ['call', 'email', 'meeting', 'case', 'complaint'] %}
-            sum(
-                case when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_90_back_on then 1 else 0 end
-            )
-                as {{ kind }}s_90d,
+        select
+            windows.household_id,
+            windows.cutoff_on,
+            {% for kind in ['call', 'email', 'meeting', 'case', 'complaint'] %}
+                sum(
+                    case
+                        when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_90_back_on then 1 else 0
+                    end
+                )
+                    as {{ kind }}s_90d,
+                sum(
+                    case
+                        when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_365_back_on then 1 else 0
+                    end
+                )
+                    as {{ kind }}s_365d,
+            {% endfor %}
             sum(
                 case
-                    when i.interaction_type = '{{ kind }}' and i.occurred_on > windows.day_365_back_on then 1 else 0
+                    when i.interaction_type in ('case', 'complaint')
+                        and ((i.closed_at is null and i.is_open) or cast(i.closed_at as date) > windows.cutoff_on)
+                        then 1
+                    else 0
                 end
-            )
-                as {{ kind }}s_365d,
-        {% endfor %}
-        sum(
-            case
-                when i.interaction_type in ('case', 'complaint')
-                    and ((i.closed_at is null and i.is_open) or cast(i.closed_at as date) > windows.cutoff_on)
-                    then 1
-                else 0
-            end
-        ) as open_cases_at_cutoff,
-        max(i.occurred_on) as last_interaction_on
-    from windows
-    inner join interactions as i
-        on
-            windows.household_id = i.household_id
-            and windows.cutoff_on >= i.occurred_on
-    where
-        {{ hash_bucket('windows.household_id', buckets) }} = {{ bucket }}
-        and {{ hash_bucket('i.household_id', buckets) }} = {{ bucket }}
-    group by windows.household_id, windows.cutoff_on
+            ) as open_cases_at_cutoff,
+            max(i.occurred_on) as last_interaction_on
+        from windows
+        inner join interactions as i
+            on
+                windows.household_id = i.household_id
+                and windows.cutoff_on >= i.occurred_on
+        where
+            {{ hash_bucket('windows.household_id', buckets) }} = {{ bucket }}
+            and {{ hash_bucket('i.household_id', buckets) }} = {{ bucket }}
+        group by windows.household_id, windows.cutoff_on
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 )

@@ -23,21 +23,21 @@ labels as (
     -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
     -- in hash tables that fit in memory
     {% for bucket in range(buckets) %}
-    select
-        windows.household_id,
-        windows.cutoff_on,
-        sum(hm.fees_billed) as revenue_next_12m,
-        sum(case when hm.open_account_count > 0 then 1 else 0 end) as active_months_next_12m
-    from windows
-    inner join household_months as hm
-        on
-            windows.household_id = hm.household_id
-            and windows.feature_month_on < hm.statement_month_on
-            and windows.month_12_ahead_on >= hm.statement_month_on
-    where
-        {{ hash_bucket('windows.household_id', buckets) }} = {{ bucket }}
-        and {{ hash_bucket('hm.household_id', buckets) }} = {{ bucket }}
-    group by windows.household_id, windows.cutoff_on
+        select
+            windows.household_id,
+            windows.cutoff_on,
+            sum(hm.fees_billed) as revenue_next_12m,
+            sum(case when hm.open_account_count > 0 then 1 else 0 end) as active_months_next_12m
+        from windows
+        inner join household_months as hm
+            on
+                windows.household_id = hm.household_id
+                and windows.feature_month_on < hm.statement_month_on
+                and windows.month_12_ahead_on >= hm.statement_month_on
+        where
+            {{ hash_bucket('windows.household_id', buckets) }} = {{ bucket }}
+            and {{ hash_bucket('hm.household_id', buckets) }} = {{ bucket }}
+        group by windows.household_id, windows.cutoff_on
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 )

@@ -59,28 +59,28 @@ opportunity_features as (
     -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
     -- in hash tables that fit in memory
     {% for bucket in range(buckets) %}
-    select
-        windows.household_id,
-        windows.cutoff_on,
-        sum(case when not o.is_closed or o.close_on > windows.cutoff_on then 1 else 0 end) as open_opportunities,
-        sum(case when cast(o.created_at as date) > windows.day_365_back_on then 1 else 0 end)
-            as opportunities_created_365d,
-        sum(
-            case
-                when o.is_won and o.close_on <= windows.cutoff_on and o.close_on > windows.day_365_back_on
-                    then o.amount
-                else 0
-            end
-        ) as won_opportunity_amount_365d
-    from windows
-    inner join opportunities as o
-        on
-            windows.account_id = o.account_id
-            and cast(o.created_at as date) <= windows.cutoff_on
-    where
-        {{ hash_bucket('windows.account_id', buckets) }} = {{ bucket }}
-        and {{ hash_bucket('o.account_id', buckets) }} = {{ bucket }}
-    group by windows.household_id, windows.cutoff_on
+        select
+            windows.household_id,
+            windows.cutoff_on,
+            sum(case when not o.is_closed or o.close_on > windows.cutoff_on then 1 else 0 end) as open_opportunities,
+            sum(case when cast(o.created_at as date) > windows.day_365_back_on then 1 else 0 end)
+                as opportunities_created_365d,
+            sum(
+                case
+                    when o.is_won and o.close_on <= windows.cutoff_on and o.close_on > windows.day_365_back_on
+                        then o.amount
+                    else 0
+                end
+            ) as won_opportunity_amount_365d
+        from windows
+        inner join opportunities as o
+            on
+                windows.account_id = o.account_id
+                and cast(o.created_at as date) <= windows.cutoff_on
+        where
+            {{ hash_bucket('windows.account_id', buckets) }} = {{ bucket }}
+            and {{ hash_bucket('o.account_id', buckets) }} = {{ bucket }}
+        group by windows.household_id, windows.cutoff_on
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
@@ -89,24 +89,24 @@ account_features as (
     -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
     -- in hash tables that fit in memory
     {% for bucket in range(buckets) %}
-    select
-        windows.household_id,
-        windows.cutoff_on,
-        sum(
-            case
-                when
-                    b.opened_on <= windows.cutoff_on and (b.closed_on is null or b.closed_on > windows.cutoff_on)
-                    then 1
-                else 0
-            end
-        ) as open_account_count
-    from windows
-    inner join brokerage_accounts as b
-        on windows.account_id = b.account_id
-    where
-        {{ hash_bucket('windows.account_id', buckets) }} = {{ bucket }}
-        and {{ hash_bucket('b.account_id', buckets) }} = {{ bucket }}
-    group by windows.household_id, windows.cutoff_on
+        select
+            windows.household_id,
+            windows.cutoff_on,
+            sum(
+                case
+                    when
+                        b.opened_on <= windows.cutoff_on and (b.closed_on is null or b.closed_on > windows.cutoff_on)
+                        then 1
+                    else 0
+                end
+            ) as open_account_count
+        from windows
+        inner join brokerage_accounts as b
+            on windows.account_id = b.account_id
+        where
+            {{ hash_bucket('windows.account_id', buckets) }} = {{ bucket }}
+            and {{ hash_bucket('b.account_id', buckets) }} = {{ bucket }}
+        group by windows.household_id, windows.cutoff_on
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),

@@ -649,7 +649,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--full-build-memory-limit", default=os.environ.get("NORTHSTAR_BENCH_FULL_BUILD_MEMORY_LIMIT", "10GB"),
                         help="DuckDB memory_limit of the full build (NORTHSTAR_DUCKDB_MEMORY_LIMIT for that run; "
                              "the point-in-time feature mart's joins spill tens of GB to disk at 3GB)")
-    parser.add_argument("--pandas-rss-cap-mb", type=float, default=12_000,
+    parser.add_argument("--pandas-rss-cap-mb", type=float, default=16_000,
                         help="kill the pandas run above this RSS (its time is then a lower bound)")
     args = parser.parse_args(argv)
 

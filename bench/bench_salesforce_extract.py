@@ -5,6 +5,11 @@ so later runs skip it), serves it from a separate process (so the figures below 
 extractor's own), runs a full extraction and prints rows/s per object and the peak RSS.
 
     python bench/bench_salesforce_extract.py [--accounts 1000000] [--contacts-per-account 1]
+
+``--state DIR`` extracts a seeded world's org instead (the ``state/`` folder of ``python -m sandbox
+seed --scale large``, e.g. bench_dbt's ``--home``): every object of the contract (Account, Contact,
+Case, Task, Event, Opportunity, User, Brokerage_Account__c), served from that store as it is, into
+``--work``/landing.
 """
 
 from __future__ import annotations
@@ -97,20 +102,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--contacts-per-account", type=int, default=1)
     parser.add_argument("--work", type=Path, default=REPO / "var" / "bench" / "salesforce_large")
+    parser.add_argument("--state", type=Path, help="extract this seeded org (a sandbox state folder) instead")
     args = parser.parse_args(argv)
 
     import shutil
 
     from ingest.salesforce import ExtractConfig, extract_salesforce, login
+    from ingest.salesforce.extract import DEFAULT_OBJECTS
     from northstar.settings import Endpoint, Secret
     from sandbox.credentials import _random_credentials
     from sandbox.salesforce.store import SalesforceStore
 
-    state = args.work / "state"
+    objects = DEFAULT_OBJECTS if args.state else OBJECTS
+    state = args.state or args.work / "state"
     state.mkdir(parents=True, exist_ok=True)
     db = state / "salesforce.db"
     marker = state / f"built-{args.accounts}-{args.contacts_per_account}"
-    if not marker.exists():
+    if not args.state and not marker.exists():
         started = time.monotonic()
         # In a child process, so the peak RSS printed below is the extraction's alone.
         builder = mp.get_context("spawn").Process(
@@ -125,7 +133,7 @@ def main(argv: list[str]) -> int:
         print(f"built org: {args.accounts:,} Accounts, {args.accounts * args.contacts_per_account:,} Contacts "
               f"in {time.monotonic() - started:.1f}s", flush=True)
     store = SalesforceStore(db)
-    expected = {name: store.count(name, include_deleted=True) for name in OBJECTS}
+    expected = {name: store.count(name, include_deleted=True) for name in objects}
     store.close()
 
     credentials = _random_credentials()
@@ -140,7 +148,7 @@ def main(argv: list[str]) -> int:
                             security_token=Secret(creds["security_token"]), ca_bundle=Path(ca))
         landing = args.work / "landing"
         shutil.rmtree(landing, ignore_errors=True)
-        config = ExtractConfig(objects=OBJECTS, bulk_poll_wait=0.2)
+        config = ExtractConfig(objects=objects, bulk_poll_wait=0.2)
         started = time.monotonic()
         report = extract_salesforce(landing, config=config, connect=lambda: login(endpoint))
         elapsed = time.monotonic() - started
@@ -150,17 +158,17 @@ def main(argv: list[str]) -> int:
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total = 0
-    print(f"{'object':<10} {'api':<6} {'rows':>10} {'seconds':>8} {'rows/s':>9}")
+    print(f"{'object':<22} {'api':<6} {'rows':>10} {'seconds':>8} {'rows/s':>9}")
     for name, result in report.objects.items():
         total += result.rows
         rate = result.rows / result.duration_s if result.duration_s else 0
-        print(f"{name:<10} {result.api or '-':<6} {result.rows:>10,} {result.duration_s:>8.1f} {rate:>9,.0f}")
+        print(f"{name:<22} {result.api or '-':<6} {result.rows:>10,} {result.duration_s:>8.1f} {rate:>9,.0f}")
         if result.status != "ok" or result.rows != expected[name]:
             print(f"  MISMATCH {name}: status={result.status} rows={result.rows} expected={expected[name]} "
                   f"error={result.error}")
     print(f"total: {total:,} rows in {elapsed:.1f}s = {total / elapsed:,.0f} rows/s; "
           f"peak RSS of the extractor: {peak_mb:,.0f} MB")
-    ok = report.ok and all(report.objects[n].rows == expected[n] for n in OBJECTS)
+    ok = report.ok and all(report.objects[n].rows == expected[n] for n in objects)
     return 0 if ok else 1
 
 

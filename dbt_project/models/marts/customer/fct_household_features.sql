@@ -4,12 +4,14 @@
 -- C, cases open at C (closed after C counts as open), household attributes as of C from the
 -- snapshot. Labels look at the 12 billed months after C and are null until all 12 are billed.
 -- The household x cutoff grid and its bounds come from int_household_cutoffs; the billing,
--- label and interaction aggregations from their own int_household_cutoff_* tables. The mart is
--- assembled per hash bucket of the household (var feature_aggregation_buckets), so the joins of
--- its 33 M-row inputs at 1M households hold an eighth of them at a time instead of spilling them.
+-- label and interaction aggregations from their own int_household_cutoff_* tables.
 
 {%- set buckets = var('feature_aggregation_buckets', 8) | int %}
 with
+
+windows as (
+    select * from {{ ref('int_household_cutoffs') }}
+),
 
 household_months as (
     -- A statement belongs to its month: the as-of month is billed as of the as-of date (e.g. the
@@ -23,6 +25,18 @@ household_months as (
 billing_calendar as (
     select max(statement_month_on) as last_billed_on
     from household_months
+),
+
+billing_features as (
+    select * from {{ ref('int_household_cutoff_billing') }}
+),
+
+labels as (
+    select * from {{ ref('int_household_cutoff_labels') }}
+),
+
+interaction_features as (
+    select * from {{ ref('int_household_cutoff_interactions') }}
 ),
 
 contacts as (
@@ -41,6 +55,86 @@ household_versions as (
     select * from {{ ref('households_snapshot') }}
 ),
 
+opportunity_features as (
+    -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
+    -- in hash tables that fit in memory
+    {% for bucket in range(buckets) %}
+        select
+            windows.household_id,
+            windows.cutoff_on,
+            sum(case when not o.is_closed or o.close_on > windows.cutoff_on then 1 else 0 end) as open_opportunities,
+            sum(case when cast(o.created_at as date) > windows.day_365_back_on then 1 else 0 end)
+                as opportunities_created_365d,
+            sum(
+                case
+                    when o.is_won and o.close_on <= windows.cutoff_on and o.close_on > windows.day_365_back_on
+                        then o.amount
+                    else 0
+                end
+            ) as won_opportunity_amount_365d
+        from windows
+        inner join opportunities as o
+            on
+                windows.account_id = o.account_id
+                and cast(o.created_at as date) <= windows.cutoff_on
+        where
+            {{ hash_bucket('windows.account_id', buckets) }} = {{ bucket }}
+            and {{ hash_bucket('o.account_id', buckets) }} = {{ bucket }}
+        group by windows.household_id, windows.cutoff_on
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+account_features as (
+    -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
+    -- in hash tables that fit in memory
+    {% for bucket in range(buckets) %}
+        select
+            windows.household_id,
+            windows.cutoff_on,
+            sum(
+                case
+                    when
+                        b.opened_on <= windows.cutoff_on and (b.closed_on is null or b.closed_on > windows.cutoff_on)
+                        then 1
+                    else 0
+                end
+            ) as open_account_count
+        from windows
+        inner join brokerage_accounts as b
+            on windows.account_id = b.account_id
+        where
+            {{ hash_bucket('windows.account_id', buckets) }} = {{ bucket }}
+            and {{ hash_bucket('b.account_id', buckets) }} = {{ bucket }}
+        group by windows.household_id, windows.cutoff_on
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+attributes_at_cutoff as (
+    select *
+    from (
+        select
+            windows.household_id,
+            windows.cutoff_on,
+            v.risk_profile,
+            v.aum_band,
+            v.fee_schedule_bps,
+            v.has_analytics_consent,
+            row_number() over (
+                partition by windows.household_id, windows.cutoff_on
+                order by
+                    case when cast(v.dbt_valid_from as date) <= windows.cutoff_on then 0 else 1 end,
+                    case when cast(v.dbt_valid_from as date) <= windows.cutoff_on then v.dbt_valid_from end desc,
+                    v.dbt_valid_from
+            ) as version_rank
+        from windows
+        inner join household_versions as v
+            on windows.household_id = v.household_id
+    ) as ranked
+    where version_rank = 1
+),
+
 primary_contacts as (
     select *
     from (
@@ -54,181 +148,71 @@ primary_contacts as (
     where contact_rank = 1
 ),
 
-bucketed as (
-    {% for bucket in range(buckets) %}
-        select *
-        from (
-            with
-
-            windows as (
-                select * from {{ ref('int_household_cutoffs') }}
-                where {{ hash_bucket('household_id', buckets) }} = {{ bucket }}
-            ),
-
-            billing_features as (
-                select * from {{ ref('int_household_cutoff_billing') }}
-                where {{ hash_bucket('household_id', buckets) }} = {{ bucket }}
-            ),
-
-            labels as (
-                select * from {{ ref('int_household_cutoff_labels') }}
-                where {{ hash_bucket('household_id', buckets) }} = {{ bucket }}
-            ),
-
-            interaction_features as (
-                select * from {{ ref('int_household_cutoff_interactions') }}
-                where {{ hash_bucket('household_id', buckets) }} = {{ bucket }}
-            ),
-
-            opportunity_features as (
-                select
-                    windows.household_id,
-                    windows.cutoff_on,
-                    sum(case when not o.is_closed or o.close_on > windows.cutoff_on then 1 else 0 end)
-                        as open_opportunities,
-                    sum(case when cast(o.created_at as date) > windows.day_365_back_on then 1 else 0 end)
-                        as opportunities_created_365d,
-                    sum(
-                        case
-                            when o.is_won
-                                and o.close_on <= windows.cutoff_on
-                                and o.close_on > windows.day_365_back_on
-                                then o.amount
-                            else 0
-                        end
-                    ) as won_opportunity_amount_365d
-                from windows
-                inner join opportunities as o
-                    on
-                        windows.account_id = o.account_id
-                        and cast(o.created_at as date) <= windows.cutoff_on
-                group by windows.household_id, windows.cutoff_on
-            ),
-
-            account_features as (
-                select
-                    windows.household_id,
-                    windows.cutoff_on,
-                    sum(
-                        case
-                            when
-                                b.opened_on <= windows.cutoff_on
-                                and (b.closed_on is null or b.closed_on > windows.cutoff_on)
-                                then 1
-                            else 0
-                        end
-                    ) as open_account_count
-                from windows
-                inner join brokerage_accounts as b
-                    on windows.account_id = b.account_id
-                group by windows.household_id, windows.cutoff_on
-            ),
-
-            attributes_at_cutoff as (
-                select *
-                from (
-                    select
-                        windows.household_id,
-                        windows.cutoff_on,
-                        v.risk_profile,
-                        v.aum_band,
-                        v.fee_schedule_bps,
-                        v.has_analytics_consent,
-                        row_number() over (
-                            partition by windows.household_id, windows.cutoff_on
-                            order by
-                                case when cast(v.dbt_valid_from as date) <= windows.cutoff_on then 0 else 1 end,
-                                case
-                                    when cast(v.dbt_valid_from as date) <= windows.cutoff_on then v.dbt_valid_from
-                                end desc,
-                                v.dbt_valid_from
-                        ) as version_rank
-                    from windows
-                    inner join household_versions as v
-                        on windows.household_id = v.household_id
-                ) as ranked
-                where version_rank = 1
-            ),
-
-            final as (
-                select
-                    {{ surrogate_key(['windows.household_id', 'windows.cutoff_on']) }}
-                        as feature_key,
-                    windows.household_id,
-                    windows.cutoff_on,
-                    windows.feature_month_on,
-                    coalesce(billing_features.billed_open_accounts_at_cutoff, 0) > 0 as is_active_at_cutoff,
-                    cast({{ days_between('windows.client_since_on', 'windows.cutoff_on') }} as double)
-                    / 365.25
-                        as tenure_years,
-                    {{ age_band('primary_contacts.birth_on', 'windows.cutoff_on') }} as primary_contact_age_band,
-                    attributes_at_cutoff.risk_profile,
-                    attributes_at_cutoff.aum_band,
-                    attributes_at_cutoff.fee_schedule_bps,
-                    attributes_at_cutoff.has_analytics_consent,
-                    cast(coalesce(account_features.open_account_count, 0) as bigint) as open_account_count,
-                    billing_features.aum_at_cutoff,
-                    billing_features.aum_avg_3m,
-                    billing_features.aum_avg_12m,
-                    billing_features.aum_at_cutoff / nullif(billing_features.aum_12m_before, 0)
-                    - 1 as aum_growth_12m,
-                    coalesce(billing_features.fees_3m, 0) as fees_3m,
-                    coalesce(billing_features.fees_12m, 0) as fees_12m,
-                    coalesce(billing_features.net_flows_3m, 0) as net_flows_3m,
-                    coalesce(billing_features.net_flows_12m, 0) as net_flows_12m,
-                    billing_features.fees_12m
-                    / nullif(billing_features.aum_avg_12m, 0)
-                    * 10000 as fee_bps_trailing_12m,
-                    {% for kind in ['call', 'email', 'meeting', 'case', 'complaint'] %}
-                        cast(coalesce(interaction_features.{{ kind }}s_90d, 0) as bigint) as {{ kind }}s_90d,
-                        cast(coalesce(interaction_features.{{ kind }}s_365d, 0) as bigint) as {{ kind }}s_365d,
-                    {% endfor %}
-                    cast(coalesce(interaction_features.open_cases_at_cutoff, 0) as bigint) as open_cases_at_cutoff,
-                    cast(
-                        {{ days_between('interaction_features.last_interaction_on', 'windows.cutoff_on') }} as bigint
-                    )
-                        as days_since_last_interaction,
-                    cast(coalesce(opportunity_features.open_opportunities, 0) as bigint) as open_opportunities,
-                    cast(coalesce(opportunity_features.opportunities_created_365d, 0) as bigint)
-                        as opportunities_created_365d,
-                    coalesce(opportunity_features.won_opportunity_amount_365d, 0) as won_opportunity_amount_365d,
-                    billing_calendar.last_billed_on >= windows.month_12_ahead_on as is_label_window_complete,
-                    case
-                        when billing_calendar.last_billed_on >= windows.month_12_ahead_on
-                            then coalesce(labels.revenue_next_12m, 0)
-                    end as revenue_next_12m,
-                    case
-                        when billing_calendar.last_billed_on < windows.month_12_ahead_on then null
-                        when coalesce(billing_features.billed_open_accounts_at_cutoff, 0) = 0 then null
-                        else coalesce(labels.active_months_next_12m, 0) < 12
-                    end as is_attrited_within_12m
-                from windows
-                cross join billing_calendar
-                left join billing_features
-                    on windows.household_id = billing_features.household_id
-                        and windows.cutoff_on = billing_features.cutoff_on
-                left join labels
-                    on windows.household_id = labels.household_id and windows.cutoff_on = labels.cutoff_on
-                left join interaction_features
-                    on windows.household_id = interaction_features.household_id
-                        and windows.cutoff_on = interaction_features.cutoff_on
-                left join opportunity_features
-                    on windows.household_id = opportunity_features.household_id
-                        and windows.cutoff_on = opportunity_features.cutoff_on
-                left join account_features
-                    on windows.household_id = account_features.household_id
-                        and windows.cutoff_on = account_features.cutoff_on
-                left join attributes_at_cutoff
-                    on windows.household_id = attributes_at_cutoff.household_id
-                        and windows.cutoff_on = attributes_at_cutoff.cutoff_on
-                left join primary_contacts
-                    on windows.account_id = primary_contacts.account_id
-            )
-
-            select * from final
-        ) as households_in_bucket_{{ bucket }}
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+final as (
+    select
+        {{ surrogate_key(['windows.household_id', 'windows.cutoff_on']) }}
+            as feature_key,
+        windows.household_id,
+        windows.cutoff_on,
+        windows.feature_month_on,
+        coalesce(billing_features.billed_open_accounts_at_cutoff, 0) > 0 as is_active_at_cutoff,
+        cast({{ days_between('windows.client_since_on', 'windows.cutoff_on') }} as double)
+        / 365.25
+            as tenure_years,
+        {{ age_band('primary_contacts.birth_on', 'windows.cutoff_on') }} as primary_contact_age_band,
+        attributes_at_cutoff.risk_profile,
+        attributes_at_cutoff.aum_band,
+        attributes_at_cutoff.fee_schedule_bps,
+        attributes_at_cutoff.has_analytics_consent,
+        cast(coalesce(account_features.open_account_count, 0) as bigint) as open_account_count,
+        billing_features.aum_at_cutoff,
+        billing_features.aum_avg_3m,
+        billing_features.aum_avg_12m,
+        billing_features.aum_at_cutoff / nullif(billing_features.aum_12m_before, 0) - 1 as aum_growth_12m,
+        coalesce(billing_features.fees_3m, 0) as fees_3m,
+        coalesce(billing_features.fees_12m, 0) as fees_12m,
+        coalesce(billing_features.net_flows_3m, 0) as net_flows_3m,
+        coalesce(billing_features.net_flows_12m, 0) as net_flows_12m,
+        billing_features.fees_12m / nullif(billing_features.aum_avg_12m, 0) * 10000 as fee_bps_trailing_12m,
+        {% for kind in ['call', 'email', 'meeting', 'case', 'complaint'] %}
+            cast(coalesce(interaction_features.{{ kind }}s_90d, 0) as bigint) as {{ kind }}s_90d,
+            cast(coalesce(interaction_features.{{ kind }}s_365d, 0) as bigint) as {{ kind }}s_365d,
+        {% endfor %}
+        cast(coalesce(interaction_features.open_cases_at_cutoff, 0) as bigint) as open_cases_at_cutoff,
+        cast({{ days_between('interaction_features.last_interaction_on', 'windows.cutoff_on') }} as bigint)
+            as days_since_last_interaction,
+        cast(coalesce(opportunity_features.open_opportunities, 0) as bigint) as open_opportunities,
+        cast(coalesce(opportunity_features.opportunities_created_365d, 0) as bigint) as opportunities_created_365d,
+        coalesce(opportunity_features.won_opportunity_amount_365d, 0) as won_opportunity_amount_365d,
+        billing_calendar.last_billed_on >= windows.month_12_ahead_on as is_label_window_complete,
+        case
+            when billing_calendar.last_billed_on >= windows.month_12_ahead_on
+                then coalesce(labels.revenue_next_12m, 0)
+        end as revenue_next_12m,
+        case
+            when billing_calendar.last_billed_on < windows.month_12_ahead_on then null
+            when coalesce(billing_features.billed_open_accounts_at_cutoff, 0) = 0 then null
+            else coalesce(labels.active_months_next_12m, 0) < 12
+        end as is_attrited_within_12m
+    from windows
+    cross join billing_calendar
+    left join billing_features
+        on windows.household_id = billing_features.household_id and windows.cutoff_on = billing_features.cutoff_on
+    left join labels
+        on windows.household_id = labels.household_id and windows.cutoff_on = labels.cutoff_on
+    left join interaction_features
+        on windows.household_id = interaction_features.household_id
+            and windows.cutoff_on = interaction_features.cutoff_on
+    left join opportunity_features
+        on windows.household_id = opportunity_features.household_id
+            and windows.cutoff_on = opportunity_features.cutoff_on
+    left join account_features
+        on windows.household_id = account_features.household_id and windows.cutoff_on = account_features.cutoff_on
+    left join attributes_at_cutoff
+        on windows.household_id = attributes_at_cutoff.household_id
+            and windows.cutoff_on = attributes_at_cutoff.cutoff_on
+    left join primary_contacts
+        on windows.account_id = primary_contacts.account_id
 )
 
-select * from bucketed
+select * from final

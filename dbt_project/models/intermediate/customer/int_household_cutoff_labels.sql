@@ -11,12 +11,7 @@ windows as (
 ),
 
 household_months as (
-    -- A statement belongs to its month: the as-of month is billed as of the as-of date (e.g. the
-    -- 30th), and comparing exact dates with month-end cutoffs would lose that month.
-    select
-        *,
-        {{ month_end('period_end_on') }} as statement_month_on
-    from {{ ref('int_household_months_aggregated') }}
+    select * from {{ ref('int_household_months_aggregated') }}
 ),
 
 labels as (

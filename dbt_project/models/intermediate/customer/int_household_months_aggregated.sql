@@ -35,7 +35,12 @@ aggregated as (
 ),
 
 final as (
-    select * from aggregated
+    select
+        *,
+        -- A statement belongs to its month: the as-of month is billed as of the as-of date (e.g.
+        -- the 30th), and comparing exact dates with month-end cutoffs would lose that month.
+        {{ month_end('period_end_on') }} as statement_month_on
+    from aggregated
 )
 
 select * from final

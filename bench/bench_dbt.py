@@ -677,8 +677,7 @@ def main(argv: list[str]) -> int:
             warehouse.parent.mkdir(parents=True, exist_ok=True)
             warehouse.unlink(missing_ok=True)
             log("full dbt build")
-            for stale in (warehouse.with_name(warehouse.name + ".wal"),):  # a killed run's log
-                stale.unlink(missing_ok=True)
+            warehouse.with_name(warehouse.name + ".wal").unlink(missing_ok=True)  # a killed run's log
             shutil.rmtree(warehouse.with_name(warehouse.name + ".tmp"), ignore_errors=True)  # its spill
             full = run_child("dbt", {"env": {**base_env, "NORTHSTAR_LANDING": str(home / "landing"),
                                              "NORTHSTAR_WAREHOUSE": str(warehouse),

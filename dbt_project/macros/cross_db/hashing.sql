@@ -25,3 +25,18 @@
 {% macro duckdb__hash_bucket(expr, buckets) -%}
     (hash({{ expr }}) % {{ buckets }})
 {%- endmacro %}
+
+{#- `caller(bucket_filter)`'s aggregation once per hash bucket, the results unioned: the same rows
+    as one aggregation, each in a hash table an eighth the size (var feature_aggregation_buckets).
+    `bucket_filter` keeps both join sides to the bucket: `keys` are the join key on each side. -#}
+{% macro union_over_buckets(keys) -%}
+    {%- set buckets = var('feature_aggregation_buckets', 8) | int -%}
+    {%- for bucket in range(buckets) %}
+        {%- set filters = [] -%}
+        {%- for key in keys -%}
+            {%- do filters.append(hash_bucket(key, buckets) ~ ' = ' ~ bucket) -%}
+        {%- endfor %}
+        {{ caller(filters | join('\n            and ')) }}
+        {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}

@@ -2,7 +2,6 @@
 -- cutoff's feature month, and no later month (no leakage).
 {{ config(materialized='table') }}
 
-{%- set buckets = var('feature_aggregation_buckets', 8) | int %}
 with
 
 windows as (
@@ -14,9 +13,7 @@ household_months as (
 ),
 
 billing_features as (
-    -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
-    -- in hash tables that fit in memory
-    {% for bucket in range(buckets) %}
+    {% call(bucket_filter) union_over_buckets(['windows.household_id', 'hm.household_id']) %}
         select
             windows.household_id,
             windows.cutoff_on,
@@ -36,12 +33,9 @@ billing_features as (
             on
                 windows.household_id = hm.household_id
                 and hm.statement_month_on between windows.month_12_back_on and windows.feature_month_on
-        where
-            {{ hash_bucket('windows.household_id', buckets) }} = {{ bucket }}
-            and {{ hash_bucket('hm.household_id', buckets) }} = {{ bucket }}
+        where {{ bucket_filter }}
         group by windows.household_id, windows.cutoff_on
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {% endcall %}
 )
 
 select * from billing_features

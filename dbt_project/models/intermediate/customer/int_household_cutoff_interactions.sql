@@ -2,7 +2,6 @@
 -- dated on or before the cutoff, cases still open at it.
 {{ config(materialized='table') }}
 
-{%- set buckets = var('feature_aggregation_buckets', 8) | int %}
 with
 
 windows as (
@@ -14,9 +13,7 @@ interactions as (
 ),
 
 interaction_features as (
-    -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
-    -- in hash tables that fit in memory
-    {% for bucket in range(buckets) %}
+    {% call(bucket_filter) union_over_buckets(['windows.household_id', 'i.household_id']) %}
         select
             windows.household_id,
             windows.cutoff_on,
@@ -48,12 +45,9 @@ interaction_features as (
             on
                 windows.household_id = i.household_id
                 and windows.cutoff_on >= i.occurred_on
-        where
-            {{ hash_bucket('windows.household_id', buckets) }} = {{ bucket }}
-            and {{ hash_bucket('i.household_id', buckets) }} = {{ bucket }}
+        where {{ bucket_filter }}
         group by windows.household_id, windows.cutoff_on
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {% endcall %}
 )
 
 select * from interaction_features

@@ -3,7 +3,6 @@
 -- window is fully billed).
 {{ config(materialized='table') }}
 
-{%- set buckets = var('feature_aggregation_buckets', 8) | int %}
 with
 
 windows as (
@@ -15,9 +14,7 @@ household_months as (
 ),
 
 labels as (
-    -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
-    -- in hash tables that fit in memory
-    {% for bucket in range(buckets) %}
+    {% call(bucket_filter) union_over_buckets(['windows.household_id', 'hm.household_id']) %}
         select
             windows.household_id,
             windows.cutoff_on,
@@ -29,12 +26,9 @@ labels as (
                 windows.household_id = hm.household_id
                 and windows.feature_month_on < hm.statement_month_on
                 and windows.month_12_ahead_on >= hm.statement_month_on
-        where
-            {{ hash_bucket('windows.household_id', buckets) }} = {{ bucket }}
-            and {{ hash_bucket('hm.household_id', buckets) }} = {{ bucket }}
+        where {{ bucket_filter }}
         group by windows.household_id, windows.cutoff_on
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {% endcall %}
 )
 
 select * from labels

@@ -6,7 +6,6 @@
 -- The household x cutoff grid and its bounds come from int_household_cutoffs; the billing,
 -- label and interaction aggregations from their own int_household_cutoff_* tables.
 
-{%- set buckets = var('feature_aggregation_buckets', 8) | int %}
 with
 
 windows as (
@@ -51,9 +50,7 @@ household_versions as (
 ),
 
 opportunity_features as (
-    -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
-    -- in hash tables that fit in memory
-    {% for bucket in range(buckets) %}
+    {% call(bucket_filter) union_over_buckets(['windows.account_id', 'o.account_id']) %}
         select
             windows.household_id,
             windows.cutoff_on,
@@ -72,18 +69,13 @@ opportunity_features as (
             on
                 windows.account_id = o.account_id
                 and cast(o.created_at as date) <= windows.cutoff_on
-        where
-            {{ hash_bucket('windows.account_id', buckets) }} = {{ bucket }}
-            and {{ hash_bucket('o.account_id', buckets) }} = {{ bucket }}
+        where {{ bucket_filter }}
         group by windows.household_id, windows.cutoff_on
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {% endcall %}
 ),
 
 account_features as (
-    -- one aggregation per household bucket (var feature_aggregation_buckets): the same rows,
-    -- in hash tables that fit in memory
-    {% for bucket in range(buckets) %}
+    {% call(bucket_filter) union_over_buckets(['windows.account_id', 'b.account_id']) %}
         select
             windows.household_id,
             windows.cutoff_on,
@@ -98,12 +90,9 @@ account_features as (
         from windows
         inner join brokerage_accounts as b
             on windows.account_id = b.account_id
-        where
-            {{ hash_bucket('windows.account_id', buckets) }} = {{ bucket }}
-            and {{ hash_bucket('b.account_id', buckets) }} = {{ bucket }}
+        where {{ bucket_filter }}
         group by windows.household_id, windows.cutoff_on
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {% endcall %}
 ),
 
 attributes_at_cutoff as (
@@ -170,8 +159,8 @@ final as (
         coalesce(billing_features.net_flows_12m, 0) as net_flows_12m,
         billing_features.fees_12m / nullif(billing_features.aum_avg_12m, 0) * 10000 as fee_bps_trailing_12m,
         {% for kind in ['call', 'email', 'meeting', 'case', 'complaint'] %}
-            cast(coalesce(interaction_features.{{ kind }}s_90d, 0) as bigint) as {{ kind }}s_90d,
-            cast(coalesce(interaction_features.{{ kind }}s_365d, 0) as bigint) as {{ kind }}s_365d,
+        cast(coalesce(interaction_features.{{ kind }}s_90d, 0) as bigint) as {{ kind }}s_90d,
+        cast(coalesce(interaction_features.{{ kind }}s_365d, 0) as bigint) as {{ kind }}s_365d,
         {% endfor %}
         cast(coalesce(interaction_features.open_cases_at_cutoff, 0) as bigint) as open_cases_at_cutoff,
         cast({{ days_between('interaction_features.last_interaction_on', 'windows.cutoff_on') }} as bigint)

@@ -25,10 +25,17 @@ uv:  ## install uv itself if it is missing (from PyPI)
 install: uv  ## create .venv from uv.lock (exact pins)
 	$(UV) sync --frozen
 
-system-deps:  ## Debian packages the tests use (docker-compose parses the compose file offline)
-	@if ! command -v docker-compose >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null) \
-		|| echo "warning: could not install docker-compose; the compose CLI check will be skipped"; \
+system-deps:  ## Debian packages the tests use: Chromium (browser tests), docker-compose (compose is parsed offline)
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "error: missing Debian packages:$$missing (run as root or install them: apt-get install$$missing)" >&2; exit 1; \
+		fi; \
 	fi
 
 demo: install  ## seed the demo world, start the sandbox, run both DAGs, print a summary

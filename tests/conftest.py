@@ -30,3 +30,81 @@ def northstar_home(tmp_path, monkeypatch):
     cfg.paths.ensure()
     yield cfg
     settings_module.reset_cache()
+
+
+# --- browser tests -------------------------------------------------------------------------------
+# Debian's Chromium driven by the `playwright` package (no browser download: `make system-deps`
+# installs `chromium`). Every page a test opens records its network requests; the test fails if any
+# request leaves localhost, because every surface must work inside a bank's network with no internet.
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def chromium_path() -> str:
+    import shutil
+
+    path = os.environ.get("NORTHSTAR_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("Chromium is not installed: `make system-deps` installs Debian's `chromium` package")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole run (launching costs ~1 s; pages are cheap)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
+                                              args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield launched
+        launched.close()
+
+
+class OfflinePage:
+    """A browser page plus the URLs it requested; `assert_offline()` fails on any non-local request."""
+
+    def __init__(self, context):
+        self.context = context
+        self.page = context.new_page()
+        self.requests: list[str] = []
+        self.page.on("request", lambda request: self.requests.append(request.url))
+
+    def external_requests(self) -> list[str]:
+        from urllib.parse import urlparse
+
+        external = []
+        for url in self.requests:
+            parsed = urlparse(url)
+            if parsed.scheme in ("data", "blob", "about", "chrome-extension"):
+                continue
+            if parsed.hostname not in LOCAL_HOSTS:
+                external.append(url)
+        return external
+
+    def assert_offline(self) -> None:
+        external = self.external_requests()
+        assert not external, f"page requested {len(external)} URL(s) outside localhost: {external[:5]}"
+
+
+@pytest.fixture
+def offline_page_factory(browser):
+    """Pages in fresh contexts, closed after the test (for tests that check the guard itself)."""
+    contexts = []
+
+    def make(**context_args) -> OfflinePage:
+        context = browser.new_context(**{"viewport": {"width": 1440, "height": 900}, **context_args})
+        contexts.append(context)
+        return OfflinePage(context)
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def offline_page(offline_page_factory):
+    """A fresh browser page; after the test, no request may have left localhost."""
+    wrapped = offline_page_factory()
+    yield wrapped
+    wrapped.assert_offline()

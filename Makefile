@@ -22,8 +22,8 @@ help:  ## list the verbs
 uv:  ## install uv itself if it is missing (from PyPI)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
 
-install: uv  ## create .venv from uv.lock (exact pins)
-	$(UV) sync --frozen
+install: uv  ## create .venv from uv.lock (exact pins), with the deploy extra the stack test runs
+	$(UV) sync --frozen --extra deploy
 
 system-deps:  ## Debian packages the tests use: Chromium (browser tests), docker-compose (compose is parsed offline)
 	@missing=""; \

@@ -25,6 +25,15 @@ CDNOW_HOLDOUT_END = "1998-06-30"
 
 LOG_COLUMNS = ["customer_id", "date", "amount"]
 
+# Two public logs besides CDNOW (source, licence and conversion in ``ml/datasets/README.md``), with the
+# splits fixed for them before any model was scored on their holdouts.
+APPAREL_PATH = DATASETS / "apparel_trans.csv.gz"
+APPAREL_CALIBRATION_END = "2007-12-31"
+APPAREL_HOLDOUT_END = "2010-12-20"
+ONLINE_RETAIL_PATH = DATASETS / "online_retail_invoices.csv.gz"
+ONLINE_RETAIL_CALIBRATION_END = "2011-06-30"
+ONLINE_RETAIL_HOLDOUT_END = "2011-12-09"
+
 
 def to_customer_days(log: pd.DataFrame) -> pd.DataFrame:
     """Validate a raw log and sum it to one row per customer-day, sorted by customer then date."""

@@ -10,6 +10,7 @@ they describe are in place, so a crash re-lands (idempotently, same paths) rathe
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -30,11 +31,15 @@ SCHEMA: dict[str, pl.DataType] = {
     "supersedes_sha256": pl.String,
     "status": pl.String,
     "reason_code": pl.String,
+    "reason_detail": pl.String,  # why a whole file was rejected
     "duplicate_of": pl.String,
     "business_date": pl.Date,
     "rows_in": pl.Int64,
     "rows_landed": pl.Int64,
     "rows_quarantined": pl.Int64,
+    "rows_skipped": pl.Int64,  # FIX messages other than ExecutionReports: rows_in = landed + quarantined + skipped
+    "skipped_by_msg_type": pl.String,  # JSON {MsgType: count}, e.g. {"0": 12, "A": 1}
+    "log_lines": pl.Int64,  # FIX: lines of log text without a message (not records)
     "data_path": pl.String,
     "quarantine_path": pl.String,
     "started_at": pl.Datetime("us", "UTC"),
@@ -60,7 +65,23 @@ def manifest_dir(landing_dir: Path, stage: str) -> Path:
 
 
 def run_file_name(run_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", run_id) + ".parquet"
+    """The run's manifest file name: the run id with characters outside ``[A-Za-z0-9._-]`` as ``_``, plus a
+    short hash of the run id when any was replaced, so two run ids never share a file (``a:b`` / ``a_b``)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
+    if safe != run_id:
+        safe += "-" + hashlib.sha256(run_id.encode()).hexdigest()[:12]
+    return safe + ".parquet"
+
+
+def logical_file(row: dict) -> tuple[str, str]:
+    """The logical file a delivery is a version of: its source and its path relative to the drop folder.
+
+    The one definition of "latest version", shared with dbt: the highest ``version`` per logical file is
+    current (dbt's ``broker_current_rows`` keeps the highest ``_file_version`` per ``_source_file``, the
+    same path). A redelivery is current when it is the latest delivery, even if its content matches an
+    older version (A, B, then A again: the third delivery is version 3, with A's rows).
+    """
+    return row["source"], row["file_path"]
 
 
 def read_manifest(landing_dir: Path, stage: str) -> pl.DataFrame:
@@ -77,10 +98,10 @@ def write_run_manifest(landing_dir: Path, stage: str, run_id: str, rows: list[di
 
 
 def latest_versions(manifest: pl.DataFrame) -> pl.DataFrame:
-    """Per logical file (source, file_name): the latest landed/quarantined version and its hash."""
+    """Per logical file (source, file_path; see ``logical_file``): the latest version and its hash."""
     return (
         manifest.filter(pl.col("status").is_in(["landed", "quarantined"]))
         .sort("version")
-        .group_by("source", "file_name")
-        .agg(pl.col("version").last(), pl.col("sha256").last())
+        .group_by("source", "file_path")
+        .agg(pl.col("version").last(), pl.col("sha256").last(), pl.col("file_name").last())
     )

@@ -19,6 +19,9 @@ from ingest.manifest import atomic_write_parquet
 REASON_CODES = {
     "fix_bad_checksum", "fix_bad_body_length", "fix_missing_tag", "fix_bad_enum", "fix_garbled",
     "csv_missing_column", "csv_bad_value", "not_utf8", "empty_file", "duplicate_file",
+    # whole files that cannot be landed (the run goes on with the others)
+    "header_only", "bad_file_name", "symlink", "unreadable_file", "unparseable_file",
+    "dialect_error",
 }
 
 SCHEMA: dict[str, pl.DataType] = {

@@ -19,7 +19,10 @@
 {%- endmacro %}
 
 {#- The latest version of every logical broker file (a corrected redelivery replaces the earlier
-    delivery of the same file), and one delivery per distinct content (a copy of a file delivered
+    delivery of the same file). One definition, shared with ingest (ingest/manifest.py logical_file):
+    a logical file is its path relative to the drop folder (`_source_file`) and its current version is
+    the highest `_file_version` ingest gave it, so a redelivery of earlier content (A, B, A) is current.
+    One delivery per distinct content (a copy of a file delivered
     under another name is ignored); a file version landed twice (a rerun after a crash) counts once,
     the latest landing winning. `where` restricts the landed rows first (e.g. an incremental run's
     business dates); every version and copy of a file sits in its business date's partition.

@@ -1,16 +1,18 @@
 """A delivered CSV (internal book, prime-broker confirms, billing) to canonical, typed rows + rejects.
 
-Line numbers are physical lines, 1-based, the header being line 1 (records span one line each; the
-dialects have no embedded newlines). Whole-file faults (not decodable in the dialect's encoding, empty,
-required header missing) reject every data line with the file's reason (one record for a file with no
-data lines). Row faults (an unparseable value, an unknown code, a required value missing, a ragged row)
-reject that row as ``csv_bad_value``.
+Line numbers are physical lines, 1-based, the header being line 1; a record with a quoted newline in it
+spans several lines, carries its first line number, and is quarantined whole (all its lines). Whole-file
+faults (not decodable in the dialect's encoding, empty, required header missing) reject every data line
+with the file's reason (one record for a file with no data lines). Row faults (an unparseable value, an
+unknown code, a required value missing, a row with too few or too many fields) reject that row as
+``csv_bad_value``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -25,8 +27,11 @@ DECIMAL = pl.Decimal(38, 10)
 class ParsedFile:
     rows: pl.DataFrame  # canonical columns + ``_source_line``
     rejected: list[Rejected] = field(default_factory=list)
-    rows_in: int = 0
+    rows_in: int = 0  # records: landed + quarantined + skipped
     file_reason: str | None = None  # set when the whole file was rejected
+    file_detail: str | None = None
+    skipped: dict[str, int] = field(default_factory=dict)  # FIX: MsgType -> messages skipped (not trades)
+    log_lines: int = 0  # FIX: lines of log text with no FIX in them (not records)
 
 
 def _lines(data: bytes) -> list[bytes]:
@@ -70,51 +75,79 @@ def parse_csv(data: bytes, dialect: Dialect) -> ParsedFile:
     frame = _read_strings(text, delimiter, quote, header, lines)
     rows_in = frame.height
     canonical = list(dialect.columns.values())
-    frame = frame.select([pl.col(src).alias(dst) for src, dst in dialect.columns.items()] + ["_source_line", "_ragged"])
+    frame = frame.select([pl.col(src).alias(dst) for src, dst in dialect.columns.items()]
+                         + ["_source_line", "_last_line", "_ragged"])
     frame = frame.with_columns(pl.col(c).str.strip_chars().replace("", None) for c in canonical)
     typed, problems = _typed(frame, dialect)
     rejected = []
     if problems.any():
         details = _details(frame, typed, dialect)
         bad_lines = typed.get_column("_source_line").filter(problems).to_list()
-        for line, detail in zip(bad_lines, details.filter(problems).to_list(), strict=True):
-            rejected.append(Rejected(line, lines[line - 1], "csv_bad_value", detail))
+        last_lines = frame.get_column("_last_line").filter(problems).to_list()
+        for line, last, detail in zip(bad_lines, last_lines, details.filter(problems).to_list(), strict=True):
+            rejected.append(Rejected(line, b"\n".join(lines[line - 1:last]), "csv_bad_value", detail))
         typed = typed.filter(~problems)
     return ParsedFile(rows=typed, rejected=rejected, rows_in=rows_in)
 
 
 def _read_strings(text: str, delimiter: str, quote: str, header: list[str], lines: list[bytes]) -> pl.DataFrame:
-    """All cells as strings plus ``_source_line`` and ``_ragged`` (a row with the wrong field count)."""
+    """All cells as strings plus ``_source_line`` / ``_last_line`` (a record's first and last physical line)
+    and ``_ragged`` (a row with too few or too many fields: polars would pad a short row with NULLs)."""
     data_lines = [i + 1 for i, line in enumerate(lines) if i > 0 and line.strip()]
     try:
         frame = pl.read_csv(
             io.StringIO(text), separator=delimiter, quote_char=quote, infer_schema=False,
             has_header=True, new_columns=header,
         )
-        if frame.height == len(data_lines):
-            return frame.with_columns(
-                pl.Series("_source_line", data_lines, dtype=pl.Int64), pl.lit(False).alias("_ragged")
-            )
+        if frame.height == len(data_lines):  # one record per line: count each line's fields
+            physical = pl.Series([lines[n - 1] for n in data_lines], dtype=pl.Binary).cast(pl.String)
+            unquoted = physical.str.replace_all(f"{re.escape(quote)}[^{re.escape(quote)}]*{re.escape(quote)}", "")
+            fields = unquoted.str.count_matches(delimiter, literal=True) + 1
+            if (fields == len(header)).all():
+                return frame.with_columns(
+                    pl.Series("_source_line", data_lines, dtype=pl.Int64),
+                    pl.Series("_last_line", data_lines, dtype=pl.Int64), pl.lit(False).alias("_ragged"),
+                )
     except pl.exceptions.PolarsError:
         pass
-    # Slow, forgiving path: the csv module, one row at a time (ragged rows, multi-line oddities).
+    # Slow, forgiving path: the csv module, one record at a time (ragged rows, quoted newlines).
     reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar=quote)
     next(reader)
-    records, line_numbers, ragged = [], [], []
+    records, line_numbers, last_lines, ragged = [], [], [], []
     while True:
+        before = reader.line_num
         try:
             row = next(reader)
         except StopIteration:
             break
+        except csv.Error:  # e.g. an unterminated quote: the rest of the file is one broken record
+            line_numbers.append(before + 1)
+            last_lines.append(len(lines))
+            ragged.append(True)
+            records.append([""] * len(header))
+            break
         if not row or not any(cell.strip() for cell in row):
             continue
-        line_numbers.append(reader.line_num)
+        first = before + 1
+        while first < reader.line_num and not lines[first - 1].strip():
+            first += 1  # blank lines the reader skipped before the record
+        line_numbers.append(first)
+        last_lines.append(reader.line_num)
         ragged.append(len(row) != len(header))
         records.append((row + [""] * len(header))[: len(header)])
     columns = {h: [r[i] for r in records] for i, h in enumerate(header)}
     return pl.DataFrame(columns, schema={h: pl.String for h in header}).with_columns(
-        pl.Series("_source_line", line_numbers, dtype=pl.Int64), pl.Series("_ragged", ragged, dtype=pl.Boolean)
+        pl.Series("_source_line", line_numbers, dtype=pl.Int64), pl.Series("_last_line", last_lines, dtype=pl.Int64),
+        pl.Series("_ragged", ragged, dtype=pl.Boolean),
     )
+
+
+# A plain decimal: no exponent, no '+', at most the landing scale of decimals (polars' cast would read "1e3"
+# and round extra decimals away); quantities are never negative.
+_SCALE = DECIMAL.scale
+_DECIMAL_TEXT = rf"^-?(?:[0-9]+(?:\.[0-9]{{0,{_SCALE}}})?|\.[0-9]{{1,{_SCALE}}})$"
+_QUANTITY_TEXT = rf"^(?:[0-9]+(?:\.[0-9]{{0,{_SCALE}}})?|\.[0-9]{{1,{_SCALE}}})$"
+UNSIGNED_COLUMNS = {"quantity"}
 
 
 def _cast(column: str, kind: str, dialect: Dialect) -> pl.Expr:
@@ -122,7 +155,8 @@ def _cast(column: str, kind: str, dialect: Dialect) -> pl.Expr:
     if kind == "decimal":
         if dialect.csv.get("decimal", ".") != ".":
             col = col.str.replace_all(".", "", literal=True).str.replace(dialect.csv["decimal"], ".", literal=True)
-        return col.cast(DECIMAL, strict=False)
+        exact = col.str.contains(_QUANTITY_TEXT if column in UNSIGNED_COLUMNS else _DECIMAL_TEXT)
+        return pl.when(exact).then(col.cast(DECIMAL, strict=False)).otherwise(None)
     if kind == "date":
         return col.str.to_date(dialect.value_date_format, strict=False)
     if kind == "timestamp":
@@ -179,7 +213,9 @@ def _details(frame: pl.DataFrame, typed: pl.DataFrame, dialect: Dialect) -> pl.S
         if required:
             whens.append((raw.is_null(), pl.lit(f"{label}: required value missing")))
         out = pl.col(f"{column}__typed")
-        what = {"enum": "a known code", "decimal": "a number", "date": f"a date ({dialect.value_date_format})",
+        number = (f"a number (plain digits, at most {_SCALE} decimals"
+                  + (", not negative)" if column in UNSIGNED_COLUMNS else ")"))
+        what = {"enum": "a known code", "decimal": number, "date": f"a date ({dialect.value_date_format})",
                 "timestamp": f"a timestamp ({dialect.timestamp_format})"}.get(kind)
         if what:
             whens.append((raw.is_not_null() & out.is_null(),

@@ -66,9 +66,15 @@ _TIMESTAMP_TYPES = {"UTCTIMESTAMP"}
 _DATE_TYPES = {"LOCALMKTDATE", "UTCDATEONLY", "UTCDATE"}
 # Validated structurally, never landed as columns.
 _FRAMING_TAGS = {8, 9, 10}
-SIDE_CODES = {"1": "BUY", "2": "SELL", "3": "BUY", "4": "SELL", "5": "SELL", "6": "SELL"}
-VERSION_CODES = {b"FIX.4.4": 44, b"FIX.4.2": 42}
-_VERSION_LABELS = {44: "FIX.4.4", 42: "FIX.4.2"}
+# Side(54) -> the trade's direction, for matching against the book: buys and sells (short sales are
+# sells; subscribe/redeem are a fund's buy/sell); codes without a direction (undisclosed, cross,
+# opposite, lend, borrow, as defined) keep their readable name. Never NULL: an unknown code is quarantined.
+SIDE_DIRECTIONS = {"1": "BUY", "2": "SELL", "3": "BUY", "4": "SELL", "5": "SELL", "6": "SELL", "D": "BUY",
+                   "E": "SELL"}
+# Versions, by index into the per-version tables: BeginString, label, dictionary key.
+VERSIONS = ((b"FIX.4.4", "FIX.4.4"), (b"FIX.4.2", "FIX.4.2"), (b"FIXT.1.1", "FIXT.1.1"))
+V44, V42, VT11 = 0, 1, 2
+N_VERSIONS = len(VERSIONS)
 
 
 @dataclass
@@ -83,7 +89,13 @@ class FixReject:
 class FixParseResult:
     executions: pl.DataFrame  # typed, one row per valid ExecutionReport, with ``_source_line``
     rejects: list[FixReject] = field(default_factory=list)
-    lines_in: int = 0  # non-blank lines (messages) seen
+    lines_in: int = 0  # messages (and garbled fragments) seen: landed + rejected + skipped
+    skipped: dict[str, int] = field(default_factory=dict)  # MsgType -> sound messages other than 35=8
+    log_lines: int = 0  # lines of log text around the messages that carry no FIX at all (not records)
+
+    @property
+    def rows_skipped(self) -> int:
+        return sum(self.skipped.values())
 
     @property
     def rows_landed(self) -> int:
@@ -116,31 +128,36 @@ class _Layout:
     tags: np.ndarray  # tag number per column index
     col: dict[int, int]  # tag number -> column index
     lut: np.ndarray  # first 3 bytes of a field (little-endian) -> column index * 4 + tag length
-    required: dict[int, np.ndarray]  # version code -> bool mask over column indices
-    required_lut: np.ndarray  # uint16 over column indices + "unknown": required in 4.4 (+1) / 4.2 (+256)
+    required: dict[int, np.ndarray]  # version index -> bool mask over column indices
+    required_lut: np.ndarray  # uint32 over column indices + "unknown": byte v = required in version v
     columns: dict[int, tuple[str, str]]  # tag -> (column name, FIX type)
     landed: tuple[_Column, ...]  # the non-framing columns, in column order
 
 
-def _layout() -> _Layout:
+def _layout(extra_required: frozenset[int] = frozenset()) -> _Layout:
     cols = dictionary.columns()
     tags = np.array(list(cols), dtype=np.int64)
     col = {int(t): i for i, t in enumerate(tags)}
     lut = _tag_lut(col)
     required, enums = {}, {}
-    for begin_string, code in VERSION_CODES.items():
-        spec = dictionary.load(begin_string.decode())
-        required[code] = np.isin(tags, spec.required_tags)
-        enums[code] = {t.tag: frozenset({"8"}) if t.tag == 35 else t.enums for t in spec.tags.values() if t.enums}
-    required_lut = np.append(required[44].astype(np.uint16) + required[42].astype(np.uint16) * 256, 0)
+    for v, (_, label) in enumerate(VERSIONS):
+        spec = dictionary.load(label)
+        # MsgType is not an enum here: a message other than an ExecutionReport is skipped, not rejected.
+        required[v] = np.isin(tags, spec.required_tags + [t for t in extra_required if t in spec.tags])
+        enums[v] = {t.tag: t.enums for t in spec.tags.values() if t.enums and t.tag != 35}
+        if spec.appl_ver_id:  # FIXT.1.1: only the application version we have the dictionary for
+            enums[v][1128] = frozenset({spec.appl_ver_id})
+    required_lut = np.zeros(len(tags) + 1, dtype=np.uint32)
+    for v, mask in required.items():
+        required_lut[:-1] += mask.astype(np.uint32) << np.uint32(8 * v)
     landed = []
     for tag, (name, fix_type) in cols.items():
         if tag in _FRAMING_TAGS:
             continue
         kind = "timestamp" if fix_type in _TIMESTAMP_TYPES else "date" if fix_type in _DATE_TYPES else "view"
-        allowed = {v: enums[v][tag] for v in (44, 42) if tag in enums[v]}
+        allowed = {v: enums[v][tag] for v in range(N_VERSIONS) if tag in enums[v]}
         landed.append(_Column(tag, name, fix_type, col[tag], len(landed), kind, _enum(allowed) if allowed else None))
-    return _Layout(tags=tags, col=col, lut=lut, required=required, required_lut=required_lut.astype(np.uint16),
+    return _Layout(tags=tags, col=col, lut=lut, required=required, required_lut=required_lut,
                    columns=cols, landed=tuple(landed))
 
 
@@ -148,9 +165,9 @@ def _enum(allowed: dict[int, frozenset[str]]) -> _Enum:
     words = {v: _enum_words(values) for v, values in allowed.items()}
     if not all(len(c.encode()) == 1 for values in allowed.values() for c in values):
         return _Enum(byte_table=None, words=words)
-    table = np.ones((2, 256), dtype=bool)  # a version without the tag's enum accepts anything
+    table = np.ones((N_VERSIONS, 256), dtype=bool)  # a version without the tag's enum accepts anything
     for v, values in allowed.items():
-        row = table[0 if v == 44 else 1]
+        row = table[v]
         row[:] = False
         row[[c.encode()[0] for c in values]] = True
     return _Enum(byte_table=table.ravel(), words=words)
@@ -176,14 +193,15 @@ def _tag_lut(col: dict[int, int]) -> np.ndarray:
     return lut
 
 
-_LAYOUT: _Layout | None = None
+_LAYOUTS: dict[frozenset[int], _Layout] = {}
 
 
-def _get_layout() -> _Layout:
-    global _LAYOUT
-    if _LAYOUT is None:
-        _LAYOUT = _layout()
-    return _LAYOUT
+def _get_layout(extra_required: frozenset[int] = frozenset()) -> _Layout:
+    """The layout for the standard's required tags plus a broker's own (``extra_required``), cached."""
+    layout = _LAYOUTS.get(extra_required)
+    if layout is None:
+        layout = _LAYOUTS[extra_required] = _layout(extra_required)
+    return layout
 
 
 def _parse_uint(buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_digits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -266,6 +284,9 @@ def _nibble(word: np.ndarray, byte: int) -> np.ndarray:
     return ((word >> _U(8 * byte)) & _U(0xF)).astype(np.int64)
 
 
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
 def _parse_date(w0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``YYYYMMDD`` in a word -> (days since epoch, ok)."""
     pairs = w0 & _LOW_NIBBLES
@@ -273,7 +294,9 @@ def _parse_date(w0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     year = ((pairs & _BYTE) * _U(100) + ((pairs >> _U(16)) & _BYTE)).astype(np.int64)
     month = ((pairs >> _U(32)) & _BYTE).astype(np.int64)
     day = ((pairs >> _U(48)) & _BYTE).astype(np.int64)
-    ok = _all_digits(w0) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days_in_month = _DAYS_IN_MONTH.take(np.clip(month, 0, 12)) + (leap & (month == 2))
+    ok = _all_digits(w0) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days_in_month)
     return _days_from_civil(year, month, day), ok
 
 
@@ -316,9 +339,10 @@ def _enum_words(values: frozenset[str]) -> tuple[np.ndarray, frozenset[bytes]]:
 _REASONS = [None, "fix_garbled", "not_utf8", "fix_bad_body_length", "fix_bad_checksum", "fix_missing_tag"]
 _FIX44 = int.from_bytes(b"FIX.4.4\x01", "little")
 _FIX42 = int.from_bytes(b"FIX.4.2\x01", "little")
-# begin_string values as inline string views (7 bytes each)
-_BEGIN_VIEWS = {v: np.array([7 | int.from_bytes(s[:4], "little") << 32, int.from_bytes(s[4:], "little")],
-                            dtype=np.uint64) for v, s in ((44, b"FIX.4.4"), (42, b"FIX.4.2"))}
+_FIXT11 = int.from_bytes(b"FIXT.1.1", "little")  # 8 bytes: its SOH is the 9th, checked apart
+# begin_string values as inline string views, by version index
+_BEGIN_VIEWS = np.array([[len(s) | int.from_bytes(s[:4], "little") << 32, int.from_bytes(s[4:], "little")]
+                         for s, _ in VERSIONS], dtype=np.uint64)
 SLACK = 32  # bytes readable past a chunk's end (padding for fixed-width windows)
 
 
@@ -333,6 +357,8 @@ class _Scan:
     rejects: list[tuple[int, str, str]]  # (chunk-local line, reason code, detail), framing to missing tags
     bad_enum: dict[int, str]  # row position -> detail of the first column with a value outside its enum
     bad_type: dict[int, tuple[int, str]]  # row position -> (column order, detail) of the first mistyped value
+    skipped: dict[str, int] = field(default_factory=dict)  # MsgType -> sound messages other than 35=8
+    latin1: dict[int, dict[str, str]] = field(default_factory=dict)  # row position -> column -> Latin-1 text
 
 
 def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
@@ -378,7 +404,8 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
             raw = bytes(body[ss[f]:delim[f]])
             tag_text, sep, value = raw.partition(b"=")
             if sep and value and tag_text.isdigit() and tag_text[:1] != b"0":
-                fk[f] = K  # a tag of 4+ digits: legal, not one we read
+                fk[f] = layout.col.get(int(tag_text), K)  # a tag of 4+ digits (e.g. ApplVerID 1128)
+                tlen[f] = len(tag_text)
                 continue
             line_bad[line] = True
             detail.setdefault(line, f"field {raw[:24]!r} is not tag=value")
@@ -415,16 +442,20 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
         (fields_per_line >= 4) & (fk[p8] == col[8]) & (fk[p9] == col[9])
         & (fk[np.minimum(first + 2, top)] == col[35]) & (fk[p10] == col[10])
     )
-    # BeginString: the 8 bytes after "8=" are "FIX.4.4<SOH>" or "FIX.4.2<SOH>"
+    # BeginString: the 8 bytes after "8=" are "FIX.4.4<SOH>" or "FIX.4.2<SOH>", or "FIXT.1.1" + SOH
     w8 = _windows(buf, 8).view("<u8")
     begin = w8[line_start + 2]
-    version = np.where(begin == _FIX44, 44, np.where(begin == _FIX42, 42, 0))
+    version = np.where(begin == _FIX44, V44, np.where(begin == _FIX42, V42, -1))
+    fixt = begin == _FIXT11
+    if fixt.any():
+        version[fixt & (buf[line_start + 10] == SOH)] = VT11
     v10 = ss[p10] + 3
     ok10 = (delim[p10] - v10) == 3
 
-    structural = (bad_terminal | ~framing_ok | ~ok10 | repeated | line_bad | (version == 0)) & ~blank
+    structural = (bad_terminal | ~framing_ok | ~ok10 | repeated | line_bad | (version < 0)) & ~blank
 
-    # Non-ASCII bytes: decode those lines in Python (rare) to tell UTF-8 from garbage.
+    # Non-ASCII bytes: decode those lines in Python (rare) to tell UTF-8 from other text. A message that
+    # is not UTF-8 is still checked and landed: its text values are read as Latin-1 and flagged.
     not_utf8 = np.zeros(n_lines, dtype=bool)
     if body.max(initial=0) >= 128:
         high = np.flatnonzero(body >= 128)
@@ -434,7 +465,7 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
             except UnicodeDecodeError:
                 not_utf8[line] = True
 
-    checkable = ~structural & ~blank & ~not_utf8
+    checkable = ~structural & ~blank
     # BodyLength: bytes after the SOH ending 9= up to and including the SOH before 10=.
     v9, e9 = ss[p9] + 2, delim[p9]
     declared_len, len_ok = _parse_uint(buf, v9, e9, int(min(9, (e9 - v9).max(initial=1))))
@@ -448,18 +479,32 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
 
     bad_len = checkable & (~len_ok | (declared_len != actual_len))
     bad_sum = checkable & ~bad_len & (~sum_ok | (declared_sum != sums))
+    sound = checkable & ~bad_len & ~bad_sum
+    # A sound message other than an ExecutionReport (logon, heartbeat, order, ...) is skipped and
+    # counted by its MsgType; a corrupt one is quarantined whatever it claims to be.
+    p35 = np.minimum(first + 2, top)
+    v35 = ss[p35] + 3
+    is_execution = ((delim[p35] - v35) == 1) & (buf[v35] == ord("8"))
+    other = sound & ~is_execution
+    skipped: dict[str, int] = {}
+    if other.any():
+        for line in np.flatnonzero(other).tolist():
+            msg_type = bytes(buf[v35[line]:delim[p35[line]]]).decode("latin-1")
+            skipped[msg_type] = skipped.get(msg_type, 0) + 1
     # Required tags present per line: a per-line sum over its fields of "is this tag required"
-    # (FIX 4.4's count in the low byte, 4.2's in the high byte).
+    # (one byte per version: 4.4's count in byte 0, 4.2's in byte 1, FIXT.1.1's in byte 2).
     if n_lines:
-        present = np.add.reduceat(layout.required_lut[fk], first, dtype=np.uint16)
-        short = np.where(version == 42, (present >> 8) < layout.required[42].sum(),
-                         (present & 0xFF) < layout.required[44].sum())
+        present = np.add.reduceat(layout.required_lut[fk], first, dtype=np.uint32)
+        short = np.zeros(n_lines, dtype=bool)
+        for v in range(N_VERSIONS):
+            counted = ((present >> np.uint32(8 * v)) & np.uint32(0xFF)) < layout.required[v].sum()
+            short |= (version == v) & counted
     else:
         short = np.zeros(0, dtype=bool)
-    missing = checkable & ~bad_len & ~bad_sum & short
+    missing = sound & is_execution & short
 
     reason = np.zeros(n_lines, dtype=np.int8)  # index into _REASONS; 0 = fine so far
-    for mask, code_no in ((missing, 5), (bad_sum, 4), (bad_len, 3), (not_utf8, 2), (structural, 1)):
+    for mask, code_no in ((missing, 5), (bad_sum, 4), (bad_len, 3), (structural, 1)):
         reason[mask] = code_no  # later assignments win: structural first
 
     rejects = []
@@ -468,8 +513,6 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
         if reason_code == "fix_garbled":
             text = detail.get(line) or _garble_detail(
                 bad_terminal[line], framing_ok[line], ok10[line], repeated[line], version[line])
-        elif reason_code == "not_utf8":
-            text = "line has bytes that are not UTF-8"
         elif reason_code == "fix_bad_body_length":
             text = (f"BodyLength(9)={int(declared_len[line])} but the body is {int(actual_len[line])} bytes"
                     if len_ok[line] else "BodyLength(9) is not a number")
@@ -477,29 +520,33 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
             text = (f"CheckSum(10)={int(declared_sum[line]):03d} but the bytes sum to {int(sums[line]):03d}"
                     if sum_ok[line] else "CheckSum(10) is not three digits")
         else:
-            need = layout.required[42 if version[line] == 42 else 44]
+            need = layout.required[int(version[line])]
             gone = need & (cell[:, line] < 0)
             names = [f"{layout.columns[t][0]}({t})" for t in layout.tags[gone].tolist()]
             text = "missing required tag(s) " + ", ".join(names)
         rejects.append((line, reason_code, text))
 
-    rows = np.flatnonzero((reason == 0) & ~blank)
+    rows = np.flatnonzero((reason == 0) & ~blank & ~other)
     scan = _Scan(n_lines=n_lines, lines_in=int(n_lines - blank.sum()), rows=rows, columns={}, rejects=rejects,
-                 bad_enum={}, bad_type={})
+                 bad_enum={}, bad_type={}, skipped=skipped)
     if len(rows):
-        _extract(scan, buf, w8, cell if len(rows) == n_lines else cell[:, rows], version[rows], layout)
+        latin1_rows = np.flatnonzero(not_utf8[rows]) if not_utf8.any() else None
+        _extract(scan, buf, w8, cell if len(rows) == n_lines else cell[:, rows], version[rows], layout, latin1_rows)
     return scan
 
 
 def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver: np.ndarray,
-             layout: _Layout) -> None:
-    """The landed columns of the rows that passed the structural checks, with enum and type checks."""
+             layout: _Layout, latin1_rows: np.ndarray | None = None) -> None:
+    """The landed columns of the rows that passed the structural checks, with enum and type checks.
+
+    ``latin1_rows``: rows with bytes that are not UTF-8; their text values that do not decode are
+    nulled in the views and kept, decoded as Latin-1, in ``scan.latin1`` (filled in when typed).
+    """
     columns, bad_enum, bad_type = scan.columns, scan.bad_enum, scan.bad_type
     w16 = np.ndarray(shape=(len(buf) - 15,), dtype=np.complex128, buffer=buf, strides=(1,))  # 16-byte windows
-    is42 = ver == 42
-    views = np.where(is42[:, None], _BEGIN_VIEWS[42], _BEGIN_VIEWS[44])
+    views = _BEGIN_VIEWS[ver]
     columns["begin_string"] = ("view", views, None)
-    version_offset = is42.astype(np.intp) * 256
+    version_offset = ver.astype(np.intp) * 256
 
     def text_of(i: int, vs: np.ndarray, length: np.ndarray) -> str:
         return repr(bytes(buf[vs[i]:vs[i] + length[i]]).decode("utf-8", "backslashreplace"))
@@ -526,30 +573,44 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
             columns[c.name] = (c.kind, values if c.kind == "timestamp" else values.astype(np.int32),
                                null if null.any() else None)
             continue
+        if latin1_rows is not None:
+            for i in latin1_rows.tolist():
+                value = bytes(buf[vs[i]:vs[i] + length[i]])
+                if (absent is None or not absent[i]) and max(value, default=0) >= 128:
+                    try:
+                        value.decode("utf-8")
+                    except UnicodeDecodeError:
+                        scan.latin1.setdefault(i, {})[c.name] = value.decode("latin-1")
+                        if absent is None:
+                            absent = np.zeros(len(vs), dtype=bool)
+                        absent[i] = True  # never hand Arrow a string view that is not UTF-8
         views = _views(w16, vs, length)
         if c.enum is not None:
-            wrong = _enum_wrong(c.enum, views, length, is42, version_offset, buf, vs)
+            wrong = _enum_wrong(c.enum, views, length, ver, version_offset, buf, vs)
             if absent is not None:
                 wrong &= ~absent
             for i in np.flatnonzero(wrong).tolist():
-                label = _VERSION_LABELS[42 if is42[i] else 44]
+                label = VERSIONS[int(ver[i])][1]
                 bad_enum.setdefault(i, f"{c.name}({c.tag})={text_of(i, vs, length)} is not a valid {label} value")
         columns[c.name] = ("view", views, absent)
 
 
-def _enum_wrong(enum: _Enum, views: np.ndarray, length: np.ndarray, is42: np.ndarray, version_offset: np.ndarray,
+def _enum_wrong(enum: _Enum, views: np.ndarray, length: np.ndarray, ver: np.ndarray, version_offset: np.ndarray,
                 buf: np.ndarray, vs: np.ndarray) -> np.ndarray:
-    """Rows whose value is not one of the tag's codes for the row's version."""
+    """Rows whose value is not one of the tag's codes for the row's version (index into ``VERSIONS``)."""
     if enum.byte_table is not None:  # every code is one character: a table lookup on the first byte
         first_byte = ((views[:, 0] >> _U(32)) & _BYTE).astype(np.intp)
         wrong = ~enum.byte_table[version_offset + first_byte]
-        checked = np.ones(len(is42), dtype=bool) if len(enum.words) == 2 else (is42 if 42 in enum.words else ~is42)
+        if len(enum.words) == N_VERSIONS:
+            checked = np.ones(len(ver), dtype=bool)
+        else:
+            checked = np.isin(ver, list(enum.words))
         return wrong | (checked & (length != 1))
     lo = (views[:, 0] >> _U(32)) | (views[:, 1] << _U(32))  # the value's first 8 bytes (if it has at most 8)
-    wrong = np.zeros(len(is42), dtype=bool)
+    wrong = np.zeros(len(ver), dtype=bool)
     for version_code, (words, as_bytes) in enum.words.items():
         found = np.minimum(np.searchsorted(words, lo), len(words) - 1)
-        rows = (is42 if version_code == 42 else ~is42) & ((words[found] != lo) | (length > 8))
+        rows = (ver == version_code) & ((words[found] != lo) | (length > 8))
         for i in np.flatnonzero(rows & (length > 8)).tolist():  # long codes: compare bytes
             rows[i] = bytes(buf[vs[i]:vs[i] + length[i]]) not in as_bytes
         wrong |= rows
@@ -565,8 +626,8 @@ def _garble_detail(bad_terminal, framing_ok, ok10, repeated, version) -> str:
         return "message does not start 8=,9=,35= and end 10= (truncated or out of order)"
     if not ok10:
         return "CheckSum(10) is not three digits"
-    if version == 0:
-        return "BeginString(8) is not FIX.4.4 or FIX.4.2"
+    if version < 0:
+        return "BeginString(8) is not FIX.4.4, FIX.4.2 or FIXT.1.1"
     return "malformed message"
 
 
@@ -591,9 +652,12 @@ def output_schema() -> dict[str, pl.DataType]:
         if tag == 54:
             schema["side_code"] = pl.String
             schema["side"] = pl.String
+            schema["side_name"] = pl.String
             continue
         schema[name] = _typed(pl.Series([], dtype=pl.String), fix_type).dtype
+    schema["latin1_decoded"] = pl.Boolean
     schema["_source_line"] = pl.Int64
+    schema["_message_in_line"] = pl.Int64
     return schema
 
 
@@ -712,30 +776,75 @@ def _chunk_frame(scan: _Scan, chunk: pa.Buffer, line_base: int) -> pl.DataFrame:
     return pl.DataFrame(series)
 
 
+# FIX's float format, exactly: digits with an optional point, no exponent, no '+'; at most the landing
+# column's scale (10) of decimals, so nothing is rounded away. Quantities are never negative.
+_SCALE = DECIMAL.scale
+_UNSIGNED = rf"^(?:[0-9]+(?:\.[0-9]{{0,{_SCALE}}})?|\.[0-9]{{1,{_SCALE}}})$"
+_SIGNED = rf"^-?(?:[0-9]+(?:\.[0-9]{{0,{_SCALE}}})?|\.[0-9]{{1,{_SCALE}}})$"
+
+
 def _typed_part(raw: pl.DataFrame, layout: _Layout, row_base: int, bad_type: dict[int, tuple[int, str]]):
     """Cast one part's decimal and integer columns (polars runs the columns in parallel); a value that
-    does not cast is a type fault of its row (``bad_type`` keeps the first faulty column per row)."""
+    does not cast, or would not cast exactly, is a type fault of its row (``bad_type`` keeps the first
+    faulty column per row)."""
     casts = [c for c in layout.landed if c.fix_type in _DECIMAL_TYPES or c.fix_type in _INT_TYPES]
+    decimals = [c for c in casts if c.fix_type in _DECIMAL_TYPES]
+    # polars' cast reads "1e3", "+5" and rounds extra decimals: exact FIX floats are checked first
+    exact = raw.select(
+        pl.col(c.name).str.contains(_UNSIGNED if c.fix_type == "QTY" else _SIGNED).alias(c.name) for c in decimals
+    )
     typed = raw.with_columns(
         pl.col(c.name).cast(DECIMAL if c.fix_type in _DECIMAL_TYPES else pl.Int64, strict=False) for c in casts
     )
     for c in casts:
+        inexact = None
+        if c.fix_type in _DECIMAL_TYPES and not exact[c.name].fill_null(True).all():
+            inexact = ~exact[c.name].fill_null(True)
+            typed = typed.with_columns(pl.when(inexact).then(None).otherwise(pl.col(c.name)).alias(c.name))
         if typed[c.name].null_count() == raw[c.name].null_count():  # null counts are cached: cheap
             continue
         for i in (typed[c.name].is_null() & raw[c.name].is_not_null()).arg_true().to_list():
             row = row_base + i
             if row not in bad_type or c.order < bad_type[row][0]:
-                bad_type[row] = (c.order, f"{c.name}({c.tag})={raw[c.name][i]!r} is not a {c.fix_type}")
+                what = f"an exact {c.fix_type} (digits and a point, at most {_SCALE} decimals" + (
+                    ", not negative)" if c.fix_type == "QTY" else ")") if inexact is not None and inexact[i] else (
+                    f"a {c.fix_type}")
+                bad_type[row] = (c.order, f"{c.name}({c.tag})={raw[c.name][i]!r} is not {what}")
     return typed
 
 
-def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int | None = None) -> FixParseResult:
-    """Validate and parse a whole drop-copy file's bytes (FIX 4.4 and 4.2 lines may be mixed).
+def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int | None = None,
+              extra_required: tuple[int, ...] | frozenset[int] = ()) -> FixParseResult:
+    """Validate and parse a whole drop-copy file's bytes (FIX 4.4, 4.2 and FIXT.1.1 messages may be mixed).
+
+    A file with one SOH-delimited message per line (what a drop copy should be) is scanned as it is.
+    Anything else a broker's log looks like (a timestamp or session prefix before each message, ``|``,
+    ``;`` or ``^A`` for SOH, several messages on a line) is first framed by ``ingest.fix.framing``: each
+    message found from ``8=FIX`` to ``10=NNN``, its delimiter turned into SOH, then scanned the same way
+    (BodyLength and CheckSum are checked on those SOH bytes). Messages other than ExecutionReports are
+    skipped and counted by MsgType. ``extra_required``: tags a broker's rules of engagement require on
+    top of the standard's (from its dialect).
 
     ``workers``: processes scanning the file (default: two from ``PARALLEL_MIN_BYTES`` up, else one).
     The result does not depend on ``workers`` or ``chunk_bytes``.
     """
-    layout = _get_layout()
+    from ingest.fix import framing  # the fast path never needs it
+
+    layout = _get_layout(frozenset(extra_required))
+    if data.startswith(framing.BOM):  # a byte-order mark is not part of the first message
+        data = b"   " + data[len(framing.BOM):]  # same length: offsets and line numbers stay put
+    delimiter = framing.detect_delimiter(data)
+    if delimiter in (framing.SOH, None):  # None: no message at all; every line is garbled as it stands
+        result = _parse_lines(data, chunk_bytes, workers, layout)
+        if delimiter is None or not framing.needs_framing(result.rejects):
+            return result
+    framed = framing.frame(data)
+    result = _parse_lines(framed.data, chunk_bytes, workers, layout)
+    return framing.to_delivered_lines(result, framed)
+
+
+def _parse_lines(data: bytes, chunk_bytes: int, workers: int | None, layout: _Layout) -> FixParseResult:
+    """One SOH-delimited message per line (blank lines allowed) to the typed table, rejects and counts."""
     bounds = _chunks(data, chunk_bytes)
     if workers is None:
         workers = min(DEFAULT_WORKERS, os.cpu_count() or 1) if len(data) >= PARALLEL_MIN_BYTES else 1
@@ -744,6 +853,8 @@ def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int 
     parts, rejects, lines_in, line_base, row_base = [], [], 0, 0, 0
     bad_enum: dict[int, str] = {}
     bad_type: dict[int, tuple[int, str]] = {}
+    latin1: dict[int, dict[str, str]] = {}
+    skipped: dict[str, int] = {}
     row_chunk = []  # (first row, chunk, first line) per chunk with rows, to find a rejected row's line
     texts: dict = {}
     groups = _scan_groups(data, bounds, layout, workers)
@@ -754,10 +865,13 @@ def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int 
                 for line, reason_code, text in scan.rejects:
                     raw = _line_text(data, start, end, line, texts)
                     rejects.append(FixReject(line_base + line + 1, raw, reason_code, text))
+                for msg_type, count in scan.skipped.items():
+                    skipped[msg_type] = skipped.get(msg_type, 0) + count
                 if len(scan.rows):
                     frames.append(_chunk_frame(scan, whole.slice(start, end - start), line_base))
                     bad_enum.update((row_base + i, t) for i, t in scan.bad_enum.items())
                     bad_type.update((row_base + i, t) for i, t in scan.bad_type.items())
+                    latin1.update((row_base + i, t) for i, t in scan.latin1.items())
                     row_chunk.append((row_base, (start, end), line_base))
                     row_base += len(scan.rows)
                 lines_in += scan.lines_in
@@ -768,9 +882,15 @@ def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int 
         groups.close()
 
     schema = output_schema()
+    empty = pl.DataFrame(schema=schema)
     if not parts:
-        return FixParseResult(executions=pl.DataFrame(schema=schema), rejects=rejects, lines_in=lines_in)
+        rejects.sort(key=lambda r: r.line_number)
+        return FixParseResult(executions=empty, rejects=rejects, lines_in=lines_in, skipped=skipped)
     executions = pl.concat(parts, how="vertical")
+    if latin1:
+        executions = _with_latin1(executions, latin1)
+    else:
+        executions = executions.with_columns(pl.lit(False).alias("latin1_decoded"))
     late = set(bad_enum) | set(bad_type)
     if late:
         lines = executions["_source_line"]
@@ -785,8 +905,26 @@ def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int 
         executions = executions.filter(pl.Series(keep))
     rejects.sort(key=lambda r: r.line_number)
     if not executions.height:
-        return FixParseResult(executions=pl.DataFrame(schema=schema), rejects=rejects, lines_in=lines_in)
+        return FixParseResult(executions=empty, rejects=rejects, lines_in=lines_in, skipped=skipped)
+    names = dictionary.enum_names(54)
     executions = executions.rename({"side": "side_code"}).with_columns(
-        pl.col("side_code").replace_strict(SIDE_CODES, default=None, return_dtype=pl.String).alias("side")
+        pl.col("side_code").replace_strict(SIDE_DIRECTIONS, default=pl.col("side_code").replace_strict(
+            names, default=None, return_dtype=pl.String), return_dtype=pl.String).alias("side"),
+        pl.col("side_code").replace_strict(names, default=None, return_dtype=pl.String).alias("side_name"),
+        pl.lit(1, dtype=pl.Int64).alias("_message_in_line"),
     )
-    return FixParseResult(executions=executions.select(list(schema)), rejects=rejects, lines_in=lines_in)
+    return FixParseResult(executions=executions.select(list(schema)), rejects=rejects, lines_in=lines_in,
+                          skipped=skipped)
+
+
+def _with_latin1(executions: pl.DataFrame, latin1: dict[int, dict[str, str]]) -> pl.DataFrame:
+    """Fill in the text values that were not UTF-8 (decoded as Latin-1) and flag their rows."""
+    updates = []
+    for name in sorted({c for values in latin1.values() for c in values}):
+        rows = sorted(r for r, values in latin1.items() if name in values)
+        column = executions[name].cast(pl.String).scatter(
+            pl.Series(rows, dtype=pl.UInt32), pl.Series([latin1[r][name] for r in rows], dtype=pl.String))
+        updates.append(column.alias(name))
+    flag = np.zeros(executions.height, dtype=bool)
+    flag[sorted(latin1)] = True
+    return executions.with_columns(*updates, pl.Series("latin1_decoded", flag))

@@ -291,8 +291,10 @@ def write_broker(landing: Path) -> None:
             _write(_lineage_table(INTERNAL_COLUMNS, rows, f"oms/trade_book_{ymd}.csv", 1, "run1"),
                    broker / "internal_trades" / f"business_date={iso}" / "v1.parquet")
         for bkr, fills in _fix_rows(day).items():
-            _write(_lineage_table(FIX_COLUMNS, fills, f"fix/{bkr}_{ymd}.fix", 1, "run1"),
-                   broker / "fix_executions" / f"business_date={iso}" / f"{bkr}.parquet")
+            table = _lineage_table(FIX_COLUMNS, fills, f"fix/{bkr}_{ymd}.fix", 1, "run1")
+            # one message per line, as ingest records it (several can share a line of a broker's log)
+            table = table.append_column("_message_in_line", pa.array([1] * table.num_rows, pa.int64()))
+            _write(table, broker / "fix_executions" / f"business_date={iso}" / f"{bkr}.parquet")
         for pbk, confirms in _confirm_rows(day).items():
             name = f"prime/atlas/ATLAS_CONF_{ymd}.csv" if pbk == "atlas" else f"prime/meridian/meridian_confirms_{iso}.csv"
             _write(_lineage_table(CONFIRM_COLUMNS, confirms, name, 1, "run1"),

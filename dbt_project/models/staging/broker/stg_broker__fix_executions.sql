@@ -24,8 +24,12 @@ asset_class_aliases as (
 
 renamed as (
     select
-        {{ surrogate_key(['source._source_file', 'source._source_line']) }}
-            as execution_id,
+        -- several messages can share a line of a broker's log: the later ones add their position
+        case
+            when coalesce(source._message_in_line, 1) = 1
+                then {{ surrogate_key(['source._source_file', 'source._source_line']) }}
+            else {{ surrogate_key(['source._source_file', 'source._source_line', 'source._message_in_line']) }}
+        end as execution_id,
         cast(source.exec_id as varchar) as exec_id,
         cast(source.cl_ord_id as varchar) as order_id,
         cast(source.order_id as varchar) as broker_order_id,

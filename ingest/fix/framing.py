@@ -12,8 +12,8 @@ A drop copy should be one SOH-delimited message per line, and that file is scann
 first ``<delimiter>10=NNN`` after it (plus its delimiter), turns the file's delimiter into SOH, and
 writes one message per line, remembering each message's delivered line and position on that line.
 BodyLength and CheckSum are then checked on those SOH-normalised bytes, as the sending engine computed
-them. The delimiter is detected per message: the character(s) right after its BeginString (a file's
-messages normally share one; a log that mixes them is read message by message). A fragment that starts a message but never reaches its ``10=`` (a truncated message) or a line
+them. The delimiter is detected per file: the most common character(s) right after the BeginString of
+its first messages; a message written with another delimiter than its file's is ``fix_garbled``. A fragment that starts a message but never reaches its ``10=`` (a truncated message) or a line
 of bare fields with no BeginString is quarantined ``fix_garbled``; a line without any FIX field is log
 text, not a record, and is only counted (``log_lines``).
 """
@@ -55,14 +55,27 @@ def detect_delimiter(data: bytes) -> bytes | None:
 
 def needs_framing(rejects) -> bool:
     """Did the one-message-per-line scan garble a line that holds a message somewhere other than its start
-    (a log prefix, a leading BOM, several messages on the line) or with another delimiter than SOH?"""
+    (a log prefix, a leading BOM, several messages on the line)?"""
     for reject in rejects:
         if reject.reason_code != "fix_garbled":
             continue
-        starts = _starts(reject.raw)
-        if starts and (starts[0][0] > 0 or len(starts) > 1 or starts[0][1] != SOH):
+        starts = [at for at, delimiter in _starts(reject.raw) if delimiter == SOH]
+        if starts and (starts[0] > 0 or len(starts) > 1):
             return True
     return False
+
+
+def explain_other_delimiters(rejects, file_delimiter: bytes) -> None:
+    """Name the delimiter of a garbled message written with another one than its file's (rather than
+    the scan's "truncated line", which is what a line without SOH looks like to it)."""
+    for reject in rejects:
+        if reject.reason_code != "fix_garbled" or file_delimiter in reject.raw:
+            continue
+        found = next((m for m in _ANY_BEGIN.finditer(reject.raw) if _starts_message(reject.raw, m.start(), SOH)),
+                     None)
+        if found:
+            reject.reason_detail = (f"message delimited by {found.group(1)[:1]!r}, not by the file's "
+                                    f"{file_delimiter!r}")
 
 
 def _starts(line: bytes) -> list[tuple[int, bytes]]:
@@ -92,8 +105,8 @@ class FramedFile:
     log_lines: int = 0
 
 
-def frame(data: bytes) -> FramedFile:
-    """Every message in ``data`` on a line of its own, SOH-delimited."""
+def frame(data: bytes, file_delimiter: bytes) -> FramedFile:
+    """Every message in ``data`` on a line of its own, SOH-delimited (``file_delimiter``: the file's)."""
     messages, line_of, message_in_line, delivered, garbled = [], [], [], [], []
     log_lines = 0
     for number, line in enumerate(data.split(b"\n"), start=1):
@@ -115,6 +128,10 @@ def frame(data: bytes) -> FramedFile:
         for position, (start, delimiter) in enumerate(starts, start=1):
             stop = starts[position][0] if position < len(starts) else len(line)
             segment = line[start:stop]
+            if delimiter != file_delimiter:
+                garbled.append((number, segment.rstrip(), f"message delimited by {delimiter!r}, not by the "
+                                                          f"file's {file_delimiter!r}"))
+                continue
             closing = _MESSAGE_END[delimiter].search(segment)
             if closing is None:
                 garbled.append((number, segment.rstrip(), "message has no CheckSum(10=NNN) before the next "

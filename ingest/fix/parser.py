@@ -40,6 +40,7 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
+import re
 import tempfile
 from dataclasses import dataclass, field
 
@@ -585,6 +586,13 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
                             absent = np.zeros(len(vs), dtype=bool)
                         absent[i] = True  # never hand Arrow a string view that is not UTF-8
         views = _views(w16, vs, length)
+        if c.fix_type in _DECIMAL_TYPES:
+            inexact = _inexact_decimals(views, length, signed=c.fix_type != "QTY", buf=buf, vs=vs)
+            if absent is not None:
+                inexact &= ~absent
+            for i in np.flatnonzero(inexact).tolist():
+                bad_type.setdefault(i, (c.order, f"{c.name}({c.tag})={text_of(i, vs, length)} is not an exact "
+                                                 f"{c.fix_type} ({_EXACT_RULE[c.fix_type == 'QTY']})"))
         if c.enum is not None:
             wrong = _enum_wrong(c.enum, views, length, ver, version_offset, buf, vs)
             if absent is not None:
@@ -593,6 +601,50 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
                 label = VERSIONS[int(ver[i])][1]
                 bad_enum.setdefault(i, f"{c.name}({c.tag})={text_of(i, vs, length)} is not a valid {label} value")
         columns[c.name] = ("view", views, absent)
+
+
+_ONES = _U(0x0101010101010101)
+_HIGHS = _U(0x8080808080808080)
+_LOWS7 = _U(0x7F7F7F7F7F7F7F7F)
+_EXACT_RULE = {False: "digits and a point, at most 10 decimals", True: "digits and a point, at most 10 decimals, "
+                                                                      "not negative"}
+_EXACT_TEXT = {False: re.compile(rb"-?(?:[0-9]+(?:\.[0-9]{0,10})?|\.[0-9]{1,10})"),
+               True: re.compile(rb"(?:[0-9]+(?:\.[0-9]{0,10})?|\.[0-9]{1,10})")}
+
+
+def _bytes_equal(word: np.ndarray, byte: int) -> np.ndarray:
+    """0x80 in each byte of ``word`` equal to ``byte`` (exact per byte: no carries between bytes)."""
+    x = word ^ (_ONES * _U(byte))
+    return ~(((x & _LOWS7) + _LOWS7) | x | _LOWS7)
+
+
+def _inexact_decimals(views: np.ndarray, length: np.ndarray, signed: bool, buf: np.ndarray,
+                      vs: np.ndarray) -> np.ndarray:
+    """Values that polars' decimal cast would read loosely: anything but digits and one point (and a
+    leading '-' where the type may be negative), so no exponent, no '+', at most 10 decimals.
+
+    SWAR on the 16-byte views (a value of up to 12 bytes is inline: its bytes 0-7 and 8-11); the rare
+    longer value is checked by a regular expression.
+    """
+    lo = (views[:, 0] >> _U(32)) | (views[:, 1] << _U(32))
+    hi = views[:, 1] >> _U(32)
+    n = np.minimum(length, 12).astype(np.uint64)
+    mask_lo = np.where(n >= 8, _U(0xFFFFFFFFFFFFFFFF), (_U(1) << (_U(8) * np.minimum(n, _U(7)))) - _U(1))
+    mask_hi = (_U(1) << (_U(8) * np.where(n > 8, n - _U(8), _U(0)))) - _U(1)
+    bad = np.zeros(len(length), dtype=bool)
+    dots = np.zeros(len(length), dtype=np.uint64)
+    for word, mask, first in ((lo, mask_lo, True), (hi, mask_hi, False)):
+        allowed = _bytes_equal(word, ord(".")) & mask
+        dots += ((allowed >> _U(7)) * _ONES) >> _U(56)
+        if signed and first:
+            allowed |= _bytes_equal(word, ord("-")) & mask & _U(0x80)  # a sign in the first byte only
+        fill = (allowed >> _U(7)) * _U(0xFF) | ~mask  # '.', a leading '-' and the bytes past the value -> '0'
+        bad |= ~_all_digits((word & ~fill) | (_ASCII_ZEROS & fill))
+    bad |= dots > 1
+    bad |= (length == 12) & ((_bytes_equal(lo, ord(".")) & _U(0x80)) != 0)  # ".12345678901": 11 decimals
+    for i in np.flatnonzero(length > 12).tolist():
+        bad[i] = _EXACT_TEXT[not signed].fullmatch(bytes(buf[vs[i]:vs[i] + length[i]])) is None
+    return bad
 
 
 def _enum_wrong(enum: _Enum, views: np.ndarray, length: np.ndarray, ver: np.ndarray, version_offset: np.ndarray,
@@ -776,40 +828,21 @@ def _chunk_frame(scan: _Scan, chunk: pa.Buffer, line_base: int) -> pl.DataFrame:
     return pl.DataFrame(series)
 
 
-# FIX's float format, exactly: digits with an optional point, no exponent, no '+'; at most the landing
-# column's scale (10) of decimals, so nothing is rounded away. Quantities are never negative.
-_SCALE = DECIMAL.scale
-_UNSIGNED = rf"^(?:[0-9]+(?:\.[0-9]{{0,{_SCALE}}})?|\.[0-9]{{1,{_SCALE}}})$"
-_SIGNED = rf"^-?(?:[0-9]+(?:\.[0-9]{{0,{_SCALE}}})?|\.[0-9]{{1,{_SCALE}}})$"
-
-
 def _typed_part(raw: pl.DataFrame, layout: _Layout, row_base: int, bad_type: dict[int, tuple[int, str]]):
     """Cast one part's decimal and integer columns (polars runs the columns in parallel); a value that
-    does not cast, or would not cast exactly, is a type fault of its row (``bad_type`` keeps the first
-    faulty column per row)."""
+    does not cast is a type fault of its row (``bad_type`` keeps the first faulty column per row). Values
+    polars would read loosely (an exponent, too many decimals) were already caught in the scan."""
     casts = [c for c in layout.landed if c.fix_type in _DECIMAL_TYPES or c.fix_type in _INT_TYPES]
-    decimals = [c for c in casts if c.fix_type in _DECIMAL_TYPES]
-    # polars' cast reads "1e3", "+5" and rounds extra decimals: exact FIX floats are checked first
-    exact = raw.select(
-        pl.col(c.name).str.contains(_UNSIGNED if c.fix_type == "QTY" else _SIGNED).alias(c.name) for c in decimals
-    )
     typed = raw.with_columns(
         pl.col(c.name).cast(DECIMAL if c.fix_type in _DECIMAL_TYPES else pl.Int64, strict=False) for c in casts
     )
     for c in casts:
-        inexact = None
-        if c.fix_type in _DECIMAL_TYPES and not exact[c.name].fill_null(True).all():
-            inexact = ~exact[c.name].fill_null(True)
-            typed = typed.with_columns(pl.when(inexact).then(None).otherwise(pl.col(c.name)).alias(c.name))
         if typed[c.name].null_count() == raw[c.name].null_count():  # null counts are cached: cheap
             continue
         for i in (typed[c.name].is_null() & raw[c.name].is_not_null()).arg_true().to_list():
             row = row_base + i
             if row not in bad_type or c.order < bad_type[row][0]:
-                what = f"an exact {c.fix_type} (digits and a point, at most {_SCALE} decimals" + (
-                    ", not negative)" if c.fix_type == "QTY" else ")") if inexact is not None and inexact[i] else (
-                    f"a {c.fix_type}")
-                bad_type[row] = (c.order, f"{c.name}({c.tag})={raw[c.name][i]!r} is not {what}")
+                bad_type[row] = (c.order, f"{c.name}({c.tag})={raw[c.name][i]!r} is not a {c.fix_type}")
     return typed
 
 
@@ -837,8 +870,10 @@ def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int 
     if delimiter in (framing.SOH, None):  # None: no message at all; every line is garbled as it stands
         result = _parse_lines(data, chunk_bytes, workers, layout)
         if delimiter is None or not framing.needs_framing(result.rejects):
+            if delimiter is not None:
+                framing.explain_other_delimiters(result.rejects, delimiter)
             return result
-    framed = framing.frame(data)
+    framed = framing.frame(data, delimiter)
     result = _parse_lines(framed.data, chunk_bytes, workers, layout)
     return framing.to_delivered_lines(result, framed)
 

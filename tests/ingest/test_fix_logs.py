@@ -79,6 +79,16 @@ def test_clean_file_with_one_prefixed_line_is_framed_whole():
     assert result.rejects == [] and result.executions["exec_id"].to_list() == ["EX1", "EX9"]
 
 
+def test_a_message_with_another_delimiter_than_its_file_is_garbled_and_named():
+    for file_delimiter, other in ((SOH, b"|"), (b"|", b";")):
+        data = b"\n".join([with_delimiter(execution_44(), file_delimiter),
+                           b"x " + with_delimiter(execution_44(t17="EX2"), other), b""])
+        result = parse_fix(data)
+        assert result.executions["exec_id"].to_list() == ["EX1"]
+        assert [(r.line_number, r.reason_code) for r in result.rejects] == [(2, "fix_garbled")]
+        assert repr(other) in result.rejects[0].reason_detail and "truncated" not in result.rejects[0].reason_detail
+
+
 def test_checksum_and_body_length_are_checked_on_the_soh_bytes():
     good = with_delimiter(execution_44(), b"|")
     bad_sum = good[:-4] + (b"%03d|" % ((int(good[-4:-1]) + 1) % 256))

@@ -1,4 +1,5 @@
-"""CLV baselines: BG/NBD + Gamma-Gamma (fitted here with scipy) and last-12-months carry-forward.
+"""CLV baselines: BG/NBD + Gamma-Gamma (fitted here with scipy) and carry-forward of the last 12 months
+(or of the history that exists, when shorter).
 
 BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way"): while alive a customer buys
 at Poisson rate lambda ~ Gamma(r, alpha); after every purchase they drop out with probability
@@ -190,10 +191,18 @@ def bgnbd_gamma_gamma_forecast(days: pd.DataFrame, calibration_end, holdout_days
 
 
 def carry_forward_forecast(days: pd.DataFrame, calibration_end, holdout_days: float,
-                           lookback_days: int = 365) -> BaselineForecast:
-    """Last 12 months carried forward: spend and purchase days in the ``lookback_days`` up to the cut,
-    scaled to the holdout length (x ``holdout_days / lookback_days``)."""
+                           lookback_days: int | None = None) -> BaselineForecast:
+    """Recent history carried forward: spend and purchase days in the ``lookback_days`` up to the cut, scaled
+    to the holdout length (x ``holdout_days / lookback_days``).
+
+    ``lookback_days`` defaults to the last 12 months or, when the log holds less history than that, the
+    history that exists (log start to the cut, both days included): a log with 9 months of calibration is
+    scaled by holdout / 9 months, not by holdout / 12 months with three empty months counted in.
+    """
     cut = pd.Timestamp(calibration_end)
+    if lookback_days is None:
+        history_days = int((cut - days["date"].min()).days) + 1
+        lookback_days = max(1, min(365, history_days))
     customers = rfm_summary(days, cut).index
     recent = window_totals(days, cut - pd.Timedelta(days=lookback_days), cut).reindex(customers, fill_value=0.0)
     factor = holdout_days / lookback_days

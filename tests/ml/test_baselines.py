@@ -129,3 +129,18 @@ def test_bgnbd_gamma_gamma_forecast_shapes():
     assert list(result.forecast.columns) == ["spend", "transactions"]
     assert len(result.forecast) == 300
     assert (result.forecast > 0).all().all()
+
+
+def test_carry_forward_uses_the_history_that_exists():
+    log = to_customer_days(pd.DataFrame({"customer_id": ["a", "a", "b"],
+                                         "date": ["2020-01-01", "2020-03-01", "2020-04-09"],
+                                         "amount": [30.0, 70.0, 10.0]}))
+    # 100 days of history (2020-01-01 .. 2020-04-09): scaled by 50 / 100, not by 50 / 365 with 265 empty days.
+    result = carry_forward_forecast(log, "2020-04-09", holdout_days=50)
+    assert result.details["lookback_days"] == 100
+    assert result.forecast.loc["a", "spend"] == pytest.approx(100.0 * 0.5)
+    assert result.forecast.loc["b", "transactions"] == pytest.approx(0.5)
+    # With more than a year of history the last 365 days are used, as before.
+    longer = to_customer_days(pd.DataFrame({"customer_id": ["a", "a"], "date": ["2018-01-01", "2020-04-09"],
+                                            "amount": [30.0, 70.0]}))
+    assert carry_forward_forecast(longer, "2020-04-09", holdout_days=365).details["lookback_days"] == 365

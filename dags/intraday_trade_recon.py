@@ -1,8 +1,10 @@
 """Intraday trade reconciliation: broker files in, three-way match, breaks to ServiceNow.
 
-    land_broker_files ─▶ landing_gate ─▶ reconcile_trades ─▶ marts_gate ─▶ choose_break_scoring
-        ├─▶ score_breaks ─▶ publish_break_scores ─▶ scores_gate ─┐
-        └────────────────────────────────────────────────────────┴─▶ plan_incidents ─▶ send_incidents
+```text
+land_broker_files ─▶ landing_gate ─▶ reconcile_trades ─▶ marts_gate ─▶ choose_break_scoring
+    ├─▶ score_breaks ─▶ publish_break_scores ─▶ scores_gate ─┐
+    └────────────────────────────────────────────────────────┴─▶ plan_incidents ─▶ send_incidents
+```
 
 Runs every 15 minutes on weekdays during market hours, and whenever the broker drop folder's
 ready flag (``<drop>/_READY``) appears. Only the business dates that got new files are re-matched.

@@ -1,11 +1,13 @@
 """Nightly client value: Salesforce + billing in, warehouse built, values out to advisors.
 
-    extract_salesforce ─┐
-    land_billing_files ─┼─▶ landing_gate ─▶ build_warehouse ─▶ marts_gate ─▶ decide_training
-    read_back_incidents ┘                                                    │   ├─▶ train_client_value_models ─┐
-                                                                             │   └─▶ train_break_anomaly_model ─┤
-                                                                             └──────────────────────────────────┴─▶ score_households
-        ─▶ publish_scores ─▶ scores_gate ─▶ plan_salesforce_push ─▶ send_salesforce_push
+```text
+extract_salesforce ─┐
+land_billing_files ─┼─▶ landing_gate ─▶ build_warehouse ─▶ marts_gate ─▶ decide_training
+read_back_incidents ┘                                                    │   ├─▶ train_client_value_models ─┐
+                                                                         │   └─▶ train_break_anomaly_model ─┤
+                                                                         └──────────────────────────────────┴─▶ score_households
+    ─▶ publish_scores ─▶ scores_gate ─▶ plan_salesforce_push ─▶ send_salesforce_push
+```
 
 Wiring only: each task calls a stage function that has its own CLI and tests. Data moves through
 the landing folder and the warehouse; XCom carries run ids, counts and the dbt invocation id.

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from expectations.checks import CRITICAL, WARNING, Check, Dataset
+from expectations.data_docs_offline import make_offline
 from expectations.thresholds import Thresholds, load_thresholds
 from northstar.settings import Settings, settings
 
@@ -295,6 +296,7 @@ def build_data_docs(cfg: Settings | None = None) -> Path:
     with _gx_lock(cfg):
         context = gx_context(cfg)
         context.build_data_docs(site_names=[DATA_DOCS_SITE])
+        make_offline(cfg.paths.gx_root / "data_docs")
     return cfg.paths.gx_root / "data_docs" / "index.html"
 
 
@@ -303,7 +305,11 @@ def _expectation(check: Check, dataset: Dataset, gate: str):
 
     cls = getattr(gxe, check.expectation)
     name = f"{gate}.{dataset.check_prefix}.{check.name}"
-    return cls(severity=check.severity, description=check.description, meta={"northstar_check": name}, **check.kwargs)
+    # Data Docs show a failed expectation as failed whatever its severity; the description (shown in
+    # place of GX's generated sentence) says whether it stops the DAG or only warns.
+    stops = "stops the DAG" if check.severity == CRITICAL else "does not stop the DAG"
+    description = f"Severity {check.severity} ({stops}): {check.description or check.name}"
+    return cls(severity=check.severity, description=description, meta={"northstar_check": name}, **check.kwargs)
 
 
 def _select(sql: str) -> str:
@@ -389,6 +395,8 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
             seconds[name] = round(time.monotonic() - started, 2)
             for identifier, validation in result.run_results.items():
                 identifiers.append(identifier)
+                # the suite's own page, which every validation page links to ("Expectation Suite")
+                identifiers.append(identifier.expectation_suite_identifier)
                 for expectation_result in validation.results:
                     results[expectation_result.expectation_config.meta["northstar_check"]] = expectation_result
 
@@ -416,6 +424,7 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
         if build_docs:
             # only this run's pages (and the index): re-rendering every stored result would grow with history
             context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=identifiers)
+            make_offline(ctx.cfg.paths.gx_root / "data_docs")
     outcomes = [_outcome(result, checks) for result in results.values()]
     index = ctx.cfg.paths.gx_root / "data_docs" / "index.html"
     return outcomes, (index if build_docs and index.exists() else None), seconds

@@ -96,8 +96,21 @@ def use_experiment(model_name: str, cfg: Settings | None = None) -> str:
             experiment_id = client.get_experiment_by_name(model_name).experiment_id
     else:
         experiment_id = experiment.experiment_id
+    # MLflow 3's UI opens an experiment without this tag on an empty GenAI overview; these are
+    # classic model-development experiments, so they open on their runs.
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML_KIND)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+CLASSIC_ML_KIND = "custom_model_development"
+RUN_DESCRIPTION_TAG = "mlflow.note.content"  # what the UI shows as a run's description
+
+
+def model_card_link(experiment_id: str, run_id: str) -> str:
+    """A link the MLflow UI opens on the run's ``model_card.md`` artifact (the UI routes by URL hash)."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}/artifacts/model_card.md"
 
 
 def start_training_run(model_name: str, run_name: str | None = None, tags: Mapping[str, str] | None = None,
@@ -157,9 +170,22 @@ def register_challenger(source_uri: str, model_name: str, run_id: str | None = N
             client.create_registered_model(model_name, description=f"Northstar model {model_name}")
         except MlflowException:
             pass  # registered concurrently
+    card = None
+    if run_id:
+        experiment_id = client.get_run(run_id).info.experiment_id
+        card = model_card_link(experiment_id, run_id)
+    text = description or f"{model_name} trained in run {run_id}"
+    if card:
+        text += f"\n\n[Model card]({card}) (intended use, data, metrics against the baselines, limits)"
     version = client.create_model_version(model_name, source=source_uri, run_id=run_id,
                                           tags={k: str(v) for k, v in (tags or {}).items()},
-                                          description=description)
+                                          description=text)
+    if run_id:
+        client.set_tag(run_id, RUN_DESCRIPTION_TAG,
+                       f"Training run of **{model_name}**, registered as version {version.version} "
+                       f"(alias `{CHALLENGER}` until the promotion check moves `{CHAMPION}`). "
+                       f"Read the [model card]({card}) first; metrics, plots and the evaluation "
+                       "tables are under Artifacts.")
     client.set_registered_model_alias(model_name, CHALLENGER, version.version)
     log.info("registered %s as challenger", version_label(model_name, version.version))
     return client.get_model_version(model_name, version.version)

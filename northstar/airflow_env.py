@@ -22,11 +22,24 @@ def airflow_environment(cfg: Settings | None = None, base: dict[str, str] | None
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # LocalExecutor forks this many workers up front (default 32); a few cover both DAGs here.
+        "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": cfg.timezone,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__API__PORT": os.environ.get("NORTHSTAR_AIRFLOW_PORT", "8080"),
+        # One user, `admin`, whose generated password `make ui` keeps in var/ (0600) and prints.
+        # Never all-admins: anyone who reaches the port could trigger or clear runs.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(cfg.airflow_passwords_file),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(cfg.airflow_port),
+        "AIRFLOW__API__WORKERS": "1",
+        # Task runners report to the API server's execution API; it must be ours, not :8080. On a
+        # loaded machine with SQLite it can stall for tens of seconds: wait instead of failing.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+        "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{cfg.airflow_url}/execution/",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "True",
         "SCARF_ANALYTICS": "false",

@@ -107,6 +107,13 @@ class Settings:
     # known outcomes (the sandbox's truth stands in for an ops team's records in the demo). Unset in
     # production, where only the incidents people resolved teach the model.
     anomaly_truth_labels: Path | None = None
+    # Where `make ui` serves each surface (always on 127.0.0.1). Defaults are the tools' usual ports;
+    # change one when it clashes with something else on the machine.
+    airflow_port: int = 8080
+    mlflow_port: int = 5000
+    dbt_docs_port: int = 8081
+    data_docs_port: int = 8082
+    dashboard_port: int = 8083
 
     @property
     def sandbox_ca_cert(self) -> Path:
@@ -123,6 +130,15 @@ class Settings:
     @property
     def sandbox_secrets_file(self) -> Path:
         return self.paths.var / "sandbox-credentials.json"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.airflow_port}"
+
+    @property
+    def airflow_passwords_file(self) -> Path:
+        """The Airflow UI login (simple auth manager): ``{"admin": "<generated>"}``, mode 0600."""
+        return self.paths.var / "airflow-passwords.json"
 
 
 def load_settings() -> Settings:
@@ -154,6 +170,11 @@ def load_settings() -> Settings:
         mlflow_artifact_root=_env("MLFLOW_ARTIFACT_ROOT", str(mlflow_dir / "artifacts")),
         kill_switch=_env("KILL_SWITCH", "false").lower() in {"1", "true", "yes", "on"},
         anomaly_truth_labels=Path(_env("ANOMALY_TRUTH_LABELS")).resolve() if _env("ANOMALY_TRUTH_LABELS") else None,
+        airflow_port=int(_env("AIRFLOW_PORT", "8080")),
+        mlflow_port=int(_env("MLFLOW_PORT", "5000")),
+        dbt_docs_port=int(_env("DBT_DOCS_PORT", "8081")),
+        data_docs_port=int(_env("DATA_DOCS_PORT", "8082")),
+        dashboard_port=int(_env("DASHBOARD_PORT", "8083")),
     )
 
 

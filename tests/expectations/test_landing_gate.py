@@ -6,6 +6,7 @@ gate run validates exactly that batch (the gate is scoped by ingest run id, as i
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import duckdb
@@ -53,6 +54,15 @@ def test_good_world_passes_and_records_every_expectation(good_landing):
     assert report.data_docs_index == cfg.paths.gx_root / "data_docs" / "index.html"
     assert report.data_docs_index.exists()
     assert any((cfg.paths.gx_root / "data_docs" / "validations").rglob("*.html"))
+    # ... that load nothing from the internet (assets vendored under the site), link suite pages
+    # that exist, and say each check's severity
+    docs = cfg.paths.gx_root / "data_docs"
+    external = re.compile(r'(?:src="https?://|<link[^>]+href="https?://)')
+    pages = {path: path.read_text() for path in docs.rglob("*.html")}
+    assert not [path for path, text in pages.items() if external.search(text)]
+    assert (docs / "static" / "vendor" / "bootstrap" / "bootstrap.min.css").exists()
+    assert any((docs / "expectations").rglob("*.html"))
+    assert any("Severity critical (stops the DAG)" in text for text in pages.values())
 
 
 @pytest.fixture(scope="module")

@@ -628,12 +628,13 @@ def _inexact_decimals(views: np.ndarray, length: np.ndarray, signed: bool, buf: 
     """
     lo = (views[:, 0] >> _U(32)) | (views[:, 1] << _U(32))
     hi = views[:, 1] >> _U(32)
-    n = np.minimum(length, 12).astype(np.uint64)
+    n = np.minimum(np.maximum(length, 0), 12).astype(np.uint64)
     mask_lo = np.where(n >= 8, _U(0xFFFFFFFFFFFFFFFF), (_U(1) << (_U(8) * np.minimum(n, _U(7)))) - _U(1))
     mask_hi = (_U(1) << (_U(8) * np.where(n > 8, n - _U(8), _U(0)))) - _U(1)
     bad = np.zeros(len(length), dtype=bool)
     dots = np.zeros(len(length), dtype=np.uint64)
-    for word, mask, first in ((lo, mask_lo, True), (hi, mask_hi, False)):
+    words = ((lo, mask_lo, True), (hi, mask_hi, False)) if length.max(initial=0) > 8 else ((lo, mask_lo, True),)
+    for word, mask, first in words:  # most prices and quantities fit the first word
         allowed = _bytes_equal(word, ord(".")) & mask
         dots += ((allowed >> _U(7)) * _ONES) >> _U(56)
         if signed and first:

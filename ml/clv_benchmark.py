@@ -22,6 +22,7 @@ value per purchase) are features too.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,13 @@ import xgboost as xgb
 
 from ml.baselines import BGNBDGammaGamma, carry_forward_forecast
 from ml.metrics import value_metrics
-from ml.transactions import calibration_features, holdout_actuals, load_transactions, window_totals
+from ml.transactions import (
+    TransactionLogError,
+    calibration_features,
+    holdout_actuals,
+    load_transactions_with_counts,
+    window_totals,
+)
 
 NAME = "clv-benchmark"
 METHODS = ("xgboost", "bgnbd_gg", "carry_forward")
@@ -80,7 +87,8 @@ class XGBoostCLV:
     pseudo_horizon: int = 0
     training_customers: int = 0
 
-    def fit(self, days: pd.DataFrame, calibration_end: pd.Timestamp, holdout_days: int) -> XGBoostCLV:
+    def fit(self, days: pd.DataFrame, calibration_end: pd.Timestamp, holdout_days: int,
+            seed: int = SEED) -> XGBoostCLV:
         self.pseudo_horizon = pseudo_horizon_days(days, calibration_end, holdout_days)
         if self.pseudo_horizon < 1:
             raise ValueError("the calibration period is too short to hold out a pseudo window")
@@ -91,12 +99,13 @@ class XGBoostCLV:
         target = window_totals(before, self.pseudo_cut, calibration_end).reindex(features.index, fill_value=0.0)
         self.feature_names = list(features.columns)
         self.training_customers = len(features)
-        self.count_booster = xgb.train(COUNT_PARAMS, xgb.DMatrix(features, label=target["transactions"]),
+        self.count_booster = xgb.train(COUNT_PARAMS | {"seed": seed},
+                                       xgb.DMatrix(features, label=target["transactions"]),
                                        COUNT_ROUNDS)
         buyers = target["transactions"] > 0
         value = target.loc[buyers, "spend"] / target.loc[buyers, "transactions"]
         self.value_booster = xgb.train(
-            VALUE_PARAMS,
+            VALUE_PARAMS | {"seed": seed},
             xgb.DMatrix(features.loc[buyers], label=value, weight=target.loc[buyers, "transactions"]),
             VALUE_ROUNDS)
         return self
@@ -123,21 +132,27 @@ class XGBoostCLV:
 
 @dataclass
 class BenchmarkResult:
-    predictions: pd.DataFrame  # customer_id, <method>_spend, <method>_transactions
-    actuals: pd.DataFrame  # spend, transactions per customer
-    metrics: pd.DataFrame  # index (target, method), columns TABLE_METRICS
+    predictions: pd.DataFrame  # customer_id, <method>_spend, <method>_transactions [, actual_spend, actual_transactions]
+    actuals: pd.DataFrame | None  # spend, transactions per customer; None when the log stops at the calibration end
+    metrics: pd.DataFrame | None  # index (target, method), columns TABLE_METRICS
     fit_seconds: dict[str, float]
     details: dict
 
 
-def run_benchmark(days: pd.DataFrame, calibration_end, holdout_end) -> BenchmarkResult:
-    """Fit the three methods on ``days`` up to ``calibration_end`` and score ``(calibration_end, holdout_end]``."""
+def run_benchmark(days: pd.DataFrame, calibration_end, holdout_end, seed: int = SEED) -> BenchmarkResult:
+    """Fit the three methods on ``days`` up to ``calibration_end`` and score ``(calibration_end, holdout_end]``
+    when the log covers it (a log that stops at the calibration end gets predictions only)."""
     cut = pd.Timestamp(calibration_end)
     end = pd.Timestamp(holdout_end)
     if end <= cut:
-        raise ValueError(f"holdout end {end.date()} must be after calibration end {cut.date()}")
-    if days["date"].min() > cut:
-        raise ValueError(f"no transactions on or before the calibration end {cut.date()}")
+        raise TransactionLogError(f"holdout end {end.date()} must be after the calibration end {cut.date()}")
+    if days.empty or days["date"].min() > cut:
+        raise TransactionLogError(f"no transactions on or before the calibration end {cut.date()}")
+    last = days["date"].max()
+    covers_holdout = last > cut
+    if covers_holdout and last < end:
+        raise TransactionLogError(f"the holdout runs to {end.date()} but the log ends on {last.date()}: "
+                                  f"pass --holdout-end {last.date()} or a log that covers the holdout")
     holdout_days = (end - cut).days
     calibration = days.loc[days["date"] <= cut]
     fit_seconds: dict[str, float] = {}
@@ -148,7 +163,7 @@ def run_benchmark(days: pd.DataFrame, calibration_end, holdout_end) -> Benchmark
     fit_seconds["bgnbd_gg"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    model = XGBoostCLV().fit(calibration, cut, holdout_days)
+    model = XGBoostCLV().fit(calibration, cut, holdout_days, seed=seed)
     xgboost = model.predict(calibration, cut, holdout_days, probabilistic)
     fit_seconds["xgboost"] = time.perf_counter() - started  # includes its own BG/NBD fit at the pseudo cut
 
@@ -163,10 +178,14 @@ def run_benchmark(days: pd.DataFrame, calibration_end, holdout_end) -> Benchmark
         aligned = forecasts[method].reindex(customers)
         predictions[f"{method}_spend"] = aligned["spend"].to_numpy()
         predictions[f"{method}_transactions"] = aligned["transactions"].to_numpy()
-    actuals = holdout_actuals(days, customers, cut, end)
-    metrics = metrics_table(predictions, actuals)
+    actuals = metrics = None
+    if covers_holdout:
+        actuals = holdout_actuals(days, customers, cut, end)
+        predictions["actual_spend"] = actuals["spend"].to_numpy()
+        predictions["actual_transactions"] = actuals["transactions"].to_numpy()
+        metrics = metrics_table(predictions, actuals)
     details = {
-        "customers": len(customers), "holdout_days": holdout_days,
+        "customers": len(customers), "holdout_days": holdout_days, "seed": seed, "covers_holdout": covers_holdout,
         "pseudo_cut": str(model.pseudo_cut.date()), "pseudo_horizon_days": model.pseudo_horizon,
         "horizon_stretch": model.horizon_stretch(probabilistic, holdout_days),
         **probabilistic.details,
@@ -206,19 +225,41 @@ def add_parser(subparsers) -> None:
                         help="CSV or Parquet with columns customer_id, date, amount")
     parser.add_argument("--calibration-end", required=True, help="last day of the calibration period (YYYY-MM-DD)")
     parser.add_argument("--holdout-end", required=True, help="last day of the holdout period (YYYY-MM-DD)")
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help="seed of the boosters' sampling (predictions are deterministic per seed)")
     parser.add_argument("--predictions-out", type=Path,
-                        help="write customer_id and <method>_spend, <method>_transactions per customer (CSV)")
+                        help="write customer_id and <method>_spend, <method>_transactions per customer, and "
+                             "actual_spend, actual_transactions when the log covers the holdout (CSV)")
     parser.set_defaults(handler=handle)
 
 
+def _date(text: str, flag: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(text)
+    except ValueError as exc:
+        raise TransactionLogError(f"{flag} {text!r} is not a date (YYYY-MM-DD)") from exc
+
+
 def handle(args: argparse.Namespace) -> int:
-    days = load_transactions(args.transactions)
-    result = run_benchmark(days, args.calibration_end, args.holdout_end)
+    """Bad input (missing file, empty log, missing column, unreadable value, holdout past the data): one
+    line on stderr and exit code 2."""
+    try:
+        cut = _date(args.calibration_end, "--calibration-end")
+        end = _date(args.holdout_end, "--holdout-end")
+        days, counts = load_transactions_with_counts(args.transactions)
+        result = run_benchmark(days, cut, end, seed=args.seed)
+    except TransactionLogError as exc:
+        print(f"clv-benchmark: error: {exc}", file=sys.stderr)
+        return 2
     d = result.details
+    print(counts.summary())
     print(f"{d['customers']} customers, calibration to {args.calibration_end}, holdout {d['holdout_days']} days "
           f"to {args.holdout_end}; xgboost trained at pseudo cut {d['pseudo_cut']} "
           f"({d['pseudo_horizon_days']}-day window, horizon stretch x{d['horizon_stretch']:.3f})")
-    print(format_table(result.metrics))
+    if result.metrics is None:
+        print("the log stops at the calibration end: predictions only, no holdout metrics")
+    else:
+        print(format_table(result.metrics))
     print("fit seconds: " + ", ".join(f"{m} {s:.2f}" for m, s in result.fit_seconds.items()))
     if args.predictions_out:
         args.predictions_out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,13 +27,16 @@ def test_clv_benchmark_cli_on_cdnow(tmp_path, capsys):
     printed = capsys.readouterr().out
 
     predictions = pd.read_csv(out, dtype={"customer_id": str})
-    expected_columns = ["customer_id"] + [f"{m}_{t}" for m in METHODS for t in ("spend", "transactions")]
+    expected_columns = (["customer_id"] + [f"{m}_{t}" for m in METHODS for t in ("spend", "transactions")]
+                        + ["actual_spend", "actual_transactions"])
     assert list(predictions.columns) == expected_columns
     assert predictions["customer_id"].is_unique and len(predictions) == 23_570
     assert predictions.drop(columns="customer_id").ge(0).all().all()
 
     # Recompute the metrics from the CSV and the raw log alone, and find them in the printed table.
     actual = holdout_actuals(days, pd.Index(predictions["customer_id"]), CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END)
+    np.testing.assert_allclose(predictions["actual_spend"], actual["spend"])
+    np.testing.assert_allclose(predictions["actual_transactions"], actual["transactions"])
     recomputed = {}
     for target in ("spend", "transactions"):
         for method in METHODS:
@@ -62,9 +65,11 @@ def test_clv_benchmark_cli_on_cdnow(tmp_path, capsys):
     assert np.isclose(normalized_gini(actual["spend"], actual["spend"]), 1.0)
 
 
-def test_clv_benchmark_rejects_a_log_without_the_columns(tmp_path):
+def test_clv_benchmark_rejects_a_log_without_the_columns(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("customer,when,value\n1,2020-01-01,3\n")
-    with pytest.raises(ValueError, match="missing columns"):
-        main(["clv-benchmark", "--transactions", str(bad), "--calibration-end", "2020-06-30",
-              "--holdout-end", "2020-12-31"])
+    code = main(["clv-benchmark", "--transactions", str(bad), "--calibration-end", "2020-06-30",
+                 "--holdout-end", "2020-12-31"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and "missing columns customer_id, date, amount" in err[0]

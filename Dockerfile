@@ -5,6 +5,7 @@ ENV PYTHONUNBUFFERED=1 \
     UV_PROJECT_ENVIRONMENT=/opt/northstar/.venv \
     PATH=/opt/northstar/.venv/bin:$PATH \
     NORTHSTAR_HOME=/var/lib/northstar \
+    AIRFLOW_HOME=/opt/airflow \
     DBT_SEND_ANONYMOUS_USAGE_STATS=False \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
 
@@ -13,5 +14,9 @@ WORKDIR /opt/northstar
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --extra deploy --no-install-project
 COPY . .
-RUN uv sync --frozen --no-dev --extra deploy && mkdir -p /var/lib/northstar && chown -R northstar /var/lib/northstar
+# AIRFLOW_HOME (/opt/airflow: airflow.cfg, logs, the auth volume) and the data volume belong to the
+# image's user; named volumes mounted there start with this ownership.
+RUN uv sync --frozen --no-dev --extra deploy \
+    && mkdir -p /var/lib/northstar/mlflow /opt/airflow/logs /opt/airflow/auth \
+    && chown -R northstar /var/lib/northstar /opt/airflow
 USER northstar

@@ -14,7 +14,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export SCARF_ANALYTICS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install uv system-deps demo test lint format bench ui clean distclean
+.PHONY: help install uv system-deps demo test test-stack lint format bench ui clean distclean
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,10 +25,12 @@ uv:  ## install uv itself if it is missing (from PyPI)
 install: uv  ## create .venv from uv.lock (exact pins), with the deploy extra the stack test runs
 	$(UV) sync --frozen --extra deploy
 
-system-deps:  ## Debian packages the tests use: Chromium (browser tests), docker-compose (compose is parsed offline)
+system-deps:  ## Debian packages the tests use: Chromium, docker-compose, and PostgreSQL + Redis for the local stack
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			echo "installing Debian packages:$$missing"; \
@@ -43,6 +45,9 @@ demo: install  ## seed the demo world, start the sandbox, run both DAGs, print a
 
 test: install system-deps  ## the whole test suite (unit, integration, end-to-end)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-stack: install system-deps  ## the deployment suite: the compose topology as local processes, both DAGs via the REST API
+	NORTHSTAR_STACK_SUITE=1 $(PY) -m pytest tests/stack $(PYTEST_ARGS)
 
 lint: install  ## ruff for Python, sqlfluff (dbt templater) for SQL
 	.venv/bin/ruff check .

@@ -52,6 +52,16 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return serve_ui()
 
 
+def _cmd_stack(args: argparse.Namespace) -> int:
+    from northstar.stack import StackError, main
+
+    try:
+        return main(args.action, sandbox=not args.no_sandbox)
+    except StackError as exc:
+        print(f"stack {args.action} failed: {exc}", file=sys.stderr)
+        return 1
+
+
 def _cmd_paths(args: argparse.Namespace) -> int:
     cfg = settings()
     for name, value in vars(cfg.paths).items():
@@ -81,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("ui", help="Airflow, MLflow and dbt docs on localhost")
     p.set_defaults(func=_cmd_ui)
+    p = sub.add_parser("stack", help="the docker-compose topology as local processes under var/stack")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--no-sandbox", action="store_true", help="a real Salesforce org / ServiceNow instance")
+    p.set_defaults(func=_cmd_stack)
     p = sub.add_parser("paths", help="print the resolved paths and endpoints")
     p.set_defaults(func=_cmd_paths)
     args = parser.parse_args(argv)

@@ -43,7 +43,7 @@ class DagRunResult:
 class AirflowApi:
     """A small client for ``/api/v2`` on one Airflow API server (e.g. ``http://127.0.0.1:8080``)."""
 
-    def __init__(self, base_url: str, username: str, password: str, timeout_s: float = 30.0):
+    def __init__(self, base_url: str, username: str, password: str, timeout_s: float = 120.0):
         self.base_url = base_url.rstrip("/")
         self._username = username
         self._password = password

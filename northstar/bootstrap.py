@@ -70,11 +70,39 @@ def sandbox_connections(cfg: Settings) -> dict[str, dict]:
     }
 
 
+def write_airflow_passwords(env: dict[str, str] | None = None) -> Path | None:
+    """The simple auth manager's passwords file, from ``AIRFLOW_PASSWORD_<USER>`` variables.
+
+    A deployment (docker-compose.yml, ``python -m northstar stack``) lists its users in
+    ``AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS`` and gives each a password from its .env. Airflow
+    would otherwise invent the passwords and print them to its log. Returns the file written, or
+    None when no passwords file is configured (the embedded demo runs all-admins on localhost).
+    """
+    env = os.environ if env is None else env
+    target = env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+    users = [u.split(":")[0] for u in env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "").split(",") if u.strip()]
+    if not target or not users:
+        return None
+    passwords = {}
+    for user in users:
+        password = env.get(f"AIRFLOW_PASSWORD_{user.upper()}")
+        if not password:
+            raise RuntimeError(f"no password for Airflow user {user!r}: set AIRFLOW_PASSWORD_{user.upper()}")
+        passwords[user] = password
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(passwords, handle)
+    return path
+
+
 def setup(cfg: Settings | None = None, airflow: bool = True) -> None:
     cfg = cfg or settings()
     cfg.paths.ensure()
     if not airflow:
         return
+    write_airflow_passwords()
     run_airflow(["db", "migrate"], cfg)
     run_airflow(["pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION], cfg)
     connections = sandbox_connections(cfg)

@@ -140,6 +140,11 @@ class Settings:
         """The Airflow UI login (simple auth manager): ``{"admin": "<generated>"}``, mode 0600."""
         return self.paths.var / "airflow-passwords.json"
 
+    @property
+    def stack_dir(self) -> Path:
+        """Where ``python -m northstar stack`` keeps its Postgres, Redis, Airflow home, logs and .env."""
+        return _path("STACK_DIR", self.paths.var / "stack")
+
 
 def load_settings() -> Settings:
     var = _path("HOME", REPO_ROOT / "var")

@@ -1,4 +1,7 @@
-"""A self-signed certificate for the sandbox servers (SAN IP:127.0.0.1 and DNS:localhost).
+"""A self-signed certificate for the sandbox servers (SAN IP:127.0.0.1, DNS:localhost and DNS:sandbox).
+
+``sandbox`` is the compose service name the workers use (NORTHSTAR_SANDBOX_HOST=sandbox); without
+it TLS from another container fails with "Hostname mismatch".
 
 simple-salesforce and pysnc only speak HTTPS, so the servers do too. The certificate and key live
 in the sandbox state folder and are reused while valid for at least another day.
@@ -17,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+DNS_NAMES = ("localhost", "sandbox")
+
 
 def _still_valid(cert_path: Path, key_path: Path) -> bool:
     if not (cert_path.exists() and key_path.exists()):
@@ -31,7 +36,7 @@ def _still_valid(cert_path: Path, key_path: Path) -> bool:
     except x509.ExtensionNotFound:
         return False
     has_ip = ipaddress.ip_address("127.0.0.1") in san.get_values_for_type(x509.IPAddress)
-    has_dns = "localhost" in san.get_values_for_type(x509.DNSName)
+    has_dns = set(DNS_NAMES) <= set(san.get_values_for_type(x509.DNSName))
     return has_ip and has_dns and cert.not_valid_after_utc > datetime.now(UTC) + timedelta(days=1)
 
 
@@ -58,7 +63,7 @@ def ensure_certificate(state_dir: Path) -> tuple[Path, Path]:
         .not_valid_after(now + timedelta(days=825))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [*(x509.DNSName(name) for name in DNS_NAMES), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
             ),
             critical=False,
         )

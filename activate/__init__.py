@@ -16,7 +16,7 @@ from activate.servicenow import plan_servicenow, read_back, send_servicenow
 def outbox_status(cfg=None) -> dict:
     from activate import outbox
 
-    con = outbox.connect(cfg)
+    con = outbox.connect(cfg, read_only=True)
     try:
         return outbox.status_summary(con)
     finally:
@@ -27,8 +27,10 @@ def trace(outbox_id: str, cfg=None) -> dict:
     """Audit: outbox row -> model version / MLflow run -> dbt invocation -> scoring run -> landing manifests."""
     from activate import outbox
 
-    con = outbox.connect(cfg)
+    con = outbox.connect(cfg, read_only=True)
     try:
+        if not outbox.table_exists(con, "activation", "outbox"):
+            raise KeyError(f"no outbox row {outbox_id}: nothing has been planned yet")
         row = outbox.frame(con, "select * from activation.outbox where outbox_id = ?", [outbox_id]).to_dicts()
         if not row:
             raise KeyError(f"no outbox row {outbox_id}")

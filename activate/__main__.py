@@ -8,6 +8,7 @@ import logging
 import sys
 
 import activate
+from northstar.warehouse import WarehouseBusy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +26,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    try:
+        result, report = _run(args)
+    except (WarehouseBusy, FileNotFoundError) as exc:  # an operator's answer, not a traceback
+        print(f"python -m activate {args.verb}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, default=str))
+    if args.verb == "send" and (report.dead or report.interrupted):
+        return 2  # something to look at: dead rows or an interrupted send (it resumes next run)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> tuple[dict, object]:
+    report = None
     if args.verb == "plan":
         fn = activate.plan_salesforce if args.target == "salesforce" else activate.plan_servicenow
         result = fn(args.run_id).as_dict()
@@ -38,10 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         result = activate.outbox_status()
     else:
         result = activate.trace(args.outbox_id)
-    print(json.dumps(result, indent=2, default=str))
-    if args.verb == "send" and (report.dead or report.interrupted):
-        return 2  # something to look at: dead rows or an interrupted send (it resumes next run)
-    return 0
+    return result, report
 
 
 if __name__ == "__main__":

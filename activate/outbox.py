@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+import northstar.warehouse
 from northstar.settings import Settings, settings
 
 OPEN = ("pending", "sending", "failed")
@@ -90,11 +91,17 @@ CANDIDATE_COLUMNS = (
 )
 
 
-def connect(cfg: Settings | None = None, path: Path | None = None) -> duckdb.DuckDBPyConnection:
+def connect(cfg: Settings | None = None, path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The warehouse through the seam; a writer also makes sure the outbox tables exist.
+
+    ``read_only=True`` is for operators (``status``, ``trace``): it never takes the write lock, so a
+    person looking at the outbox cannot fail a running DAG task, and it waits while a task writes.
+    """
     cfg = cfg or settings()
     target = Path(path or cfg.paths.warehouse)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(target))
+    if read_only:
+        return northstar.warehouse.connect(read_only=True, cfg=cfg, path=target)
+    con = northstar.warehouse.connect(cfg=cfg, path=target)
     ensure_schema(con)
     return con
 
@@ -285,6 +292,8 @@ def pushed_state(con: duckdb.DuckDBPyConnection, target: str, obj: str) -> pl.Da
 
 def status_summary(con: duckdb.DuckDBPyConnection) -> dict:
     """Outbox counts per target/object/status and the dead rows (for ``python -m activate status``)."""
+    if not table_exists(con, "activation", "outbox"):  # read-only before the first plan: nothing yet
+        return {"counts": [], "dead": [], "recent_sends": []}
     counts = con.execute("""
         select target, object, status, count(*) as n from activation.outbox
         group by all order by all

@@ -21,6 +21,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import northstar.warehouse
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -54,9 +56,8 @@ def build_org(db: Path, households: int, no_consent_every: int) -> None:
 
 
 def build_scores(warehouse: Path, households: int, no_consent_every: int, bump: float) -> None:
-    import duckdb
 
-    con = duckdb.connect(str(warehouse))
+    con = northstar.warehouse.connect(path=warehouse)
     con.execute(f"""
         create or replace table main.fct_household_scores as
         select
@@ -100,7 +101,6 @@ def main(argv: list[str]) -> int:  # noqa: C901 - one linear script
     args = parser.parse_args(argv)
     n = args.households
 
-    import duckdb
     import requests
 
     from activate.config import SendLimits
@@ -182,7 +182,7 @@ def main(argv: list[str]) -> int:  # noqa: C901 - one linear script
             'count(*) filter (where "Segment__c" is not null and not "Analytics_Consent__c") from "obj_Account"'
         ).fetchone()
         store.close()
-        con = duckdb.connect(str(cfg.paths.warehouse), read_only=True)
+        con = northstar.warehouse.connect(read_only=True, path=cfg.paths.warehouse)
         sample_ok = con.execute("select count(*) from activation.pushed_state").fetchall()[0][0]
         con.close()
         print(f"org check: {written:,} Accounts carry scores (expected {consented:,}), {wrong_consent} without "

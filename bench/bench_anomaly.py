@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import northstar.warehouse
+
 REPO = Path(__file__).resolve().parent.parent
 for folder in (REPO, REPO / "tests" / "dbt"):
     if str(folder) not in sys.path:
@@ -81,11 +83,7 @@ def main(argv: list[str]) -> int:
             started = time.monotonic()
             run_dbt("build", DBT_SELECTION, cfg=cfg)
             figures["dbt_trading_marts_s"] = round(time.monotonic() - started, 1)
-            from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-            if DuckDBConnectionManager._ENV is not None:
-                DuckDBConnectionManager._ENV.close()
-                DuckDBConnectionManager.close_all_connections()
+            northstar.warehouse.release_dbt_handles()
 
         from ml.anomaly.score import score_break_anomalies
         from ml.anomaly.train import train_break_anomaly

@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+import northstar.warehouse
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "dbt"))
@@ -61,14 +63,13 @@ def build(root: Path, scale: str) -> None:
 
 def replicate(source: Path, target: Path, households: int, train_cutoffs: int = 4, step: int = 3) -> None:
     """A warehouse holding only the bench's cutoffs, ``households`` households made of copies of ``source``'s."""
-    import duckdb
     import pandas as pd
 
     from ml.features import plan_cutoffs
 
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
-    with duckdb.connect(str(source), read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=source) as con:
         cutoffs = con.sql("""
             select cutoff_on, count(*) as households, bool_and(is_label_window_complete) as complete,
                 count(aum_at_cutoff) > 0 as has_billing
@@ -78,7 +79,7 @@ def replicate(source: Path, target: Path, households: int, train_cutoffs: int = 
     plan = plan_cutoffs(cutoffs, step, train_cutoffs)
     keep = [pd.Timestamp(c).date() for c in [*plan.train, plan.holdout, plan.scoring]]
     copies = -(-households // base)
-    with duckdb.connect(str(target)) as con:
+    with northstar.warehouse.connect(path=target) as con:
         con.execute(f"attach '{source}' as source (read_only)")  # noqa: S608 - a path we were given
         con.execute("create table main.copies as select range as copy from range(?)", [copies])
         con.execute("""

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,8 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+import northstar.warehouse
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -280,13 +283,8 @@ def child_dbt(spec: dict) -> dict:
     os.environ.update(spec["env"])
     out = _dbt_invoke(spec["args"], Path(spec["target"]), Path(spec["logs"]))
     if spec.get("count_breaks") and out["ok"]:
-        import duckdb
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-        if DuckDBConnectionManager._ENV is not None:  # release the file before reading it
-            DuckDBConnectionManager._ENV.close()
-            DuckDBConnectionManager.close_all_connections()
-        with duckdb.connect(spec["env"]["NORTHSTAR_WAREHOUSE"], read_only=True) as con:
+        northstar.warehouse.release_dbt_handles()  # release the file before reading it
+        with northstar.warehouse.connect(read_only=True, path=spec["env"]["NORTHSTAR_WAREHOUSE"]) as con:
             out["breaks"] = _breaks_by_type(con.execute(
                 "select break_type, break_level, count(*) from main.fct_trade_breaks group by all"
             ).fetchall())
@@ -294,9 +292,8 @@ def child_dbt(spec: dict) -> dict:
 
 
 def child_duckdb(spec: dict) -> dict:
-    import duckdb
 
-    con = duckdb.connect(spec["warehouse"], config={"memory_limit": os.environ.get("NORTHSTAR_DUCKDB_MEMORY_LIMIT", "3GB")})
+    con = northstar.warehouse.connect(path=spec["warehouse"])
     con.execute("set enable_progress_bar = false")
     started = time.monotonic()
     con.execute(HANDWRITTEN_RECON)
@@ -308,12 +305,11 @@ def child_duckdb(spec: dict) -> dict:
 
 
 def child_pandas(spec: dict) -> dict:
-    import duckdb
     import numpy  # noqa: F401 - imported before the clock starts, like the other engines' start-up
     import pandas  # noqa: F401
 
     started = time.monotonic()
-    with duckdb.connect(spec["warehouse"], read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=spec["warehouse"]) as con:
         internal = con.execute(
             "select trade_id, order_id, business_date, trade_date, executing_broker, prime_broker, instrument_id,"
             " asset_class, side, currency, quantity, price, account_number, settle_date, commission,"
@@ -622,9 +618,8 @@ def recon_landing(home: Path, recon_date: str | None, log) -> tuple[Path, str]:
 
 
 def _counts(warehouse: Path) -> dict:
-    import duckdb
 
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
         return {name: con.execute(f"select count(*) from staging.{name}").fetchone()[0]  # noqa: S608 - our own names
                 for name in STAGING_MODELS}
 
@@ -670,7 +665,8 @@ def main(argv: list[str]) -> int:
             figures["world"] = {"reused": False, "seed_s": seed(home, args.scale, args.seed, log)}
         else:
             figures["world"] = {"reused": True}
-        base_env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "NORTHSTAR_DBT_TARGET": "dev"}
+        base_env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "NORTHSTAR_DBT_TARGET": "dev",
+                    "NORTHSTAR_PII_SALT": secrets.token_hex(16)}  # a throwaway world: any secret salt
 
         if not args.skip_full_build:
             warehouse = home / "warehouse" / "full.duckdb"

@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import northstar.warehouse
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -100,19 +102,14 @@ def _warehouse(home: Path, cfg, log) -> None:
     log("dbt build --selector nightly_all")
     started = time.monotonic()
     run_dbt("build", ["--selector", "nightly_all"], cfg=cfg)
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    if DuckDBConnectionManager._ENV is not None:
-        DuckDBConnectionManager._ENV.close()
-        DuckDBConnectionManager.close_all_connections()
+    northstar.warehouse.release_dbt_handles()
     log(f"dbt build: {time.monotonic() - started:.0f}s")
 
 
 def _scoring_runs(cfg, log) -> tuple[str, str, str]:
     """(baseline run, current run, the world's logical time) — synthetic runs only when none exist."""
-    import duckdb
 
-    with duckdb.connect(str(cfg.paths.warehouse)) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse) as con:
         month_end = con.execute("select max(month_end_on) from main.fct_household_months").fetchone()[0]
         as_of = f"{month_end.isoformat()}T23:00:00"
         con.execute(SCORES_DDL)
@@ -147,7 +144,6 @@ REPLICATED = {
 
 
 def _replicate(source: Path, target: Path, copies: int, log) -> None:
-    import duckdb
 
     if target.exists():
         log(f"reusing the replicated warehouse {target}")
@@ -156,7 +152,7 @@ def _replicate(source: Path, target: Path, copies: int, log) -> None:
     started = time.monotonic()
     partial = target.with_suffix(".partial")
     partial.unlink(missing_ok=True)
-    with duckdb.connect(str(partial)) as con:
+    with northstar.warehouse.connect(path=partial) as con:
         con.execute("set preserve_insertion_order = false")
         con.execute(f"attach '{source}' as source (read_only)")
         for table, keys in REPLICATED.items():

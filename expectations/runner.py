@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+import northstar.warehouse
 from expectations.checks import CRITICAL, WARNING, Check, Dataset
 from expectations.data_docs_offline import make_offline
 from expectations.thresholds import Thresholds, load_thresholds
@@ -197,7 +197,7 @@ def run_gate(gate: str, run_id: str | None = None, cfg: Settings | None = None, 
         workdir=workdir,
     )
     suite_module = import_module(f"expectations.suites.{gate}")
-    _release_dbt_duckdb()
+    northstar.warehouse.release_dbt_handles()  # a dbt build in this process is over when a gate runs
     try:
         plan: Plan = suite_module.plan(ctx)
         plan.datasets = _split_row_queries(plan.datasets)
@@ -226,25 +226,6 @@ def run_gate(gate: str, run_id: str | None = None, cfg: Settings | None = None, 
     if not report.success and context.get("raise_on_failure", True):
         raise GateFailed(report)
     return report
-
-
-def _release_dbt_duckdb() -> None:
-    """Close dbt-duckdb's in-process DuckDB instance if a dbt build ran in this process.
-
-    dbt-duckdb can keep the warehouse open read-write after ``dbtRunner`` returns (tests/dbt closes
-    it before reading the file), and a process holding it must not meet a read-only connection of
-    its own or another writer's lock, e.g. when ``airflow dags test`` runs the dbt task and the gate
-    in one process. The build is over when a gate runs.
-    """
-    if "dbt.adapters.duckdb.connections" not in sys.modules:
-        return
-    manager = sys.modules["dbt.adapters.duckdb.connections"].DuckDBConnectionManager
-    environment = getattr(manager, "_ENV", None)
-    if environment is not None:
-        try:
-            environment.close()
-        finally:
-            manager.close_all_connections()
 
 
 # --- Great Expectations ----------------------------------------------------------------------
@@ -370,7 +351,7 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
         source = context.data_sources.add_or_update_sql(
             name=f"{ctx.gate}_duckdb",
             connection_string=f"duckdb:///{plan.database}",
-            kwargs={"connect_args": {"read_only": True}},
+            kwargs={"connect_args": {"read_only": True, "config": northstar.warehouse.engine_config(ctx.cfg)}},
             create_temp_table=False,
         )
         run_id = gx.RunIdentifier(run_name=ctx.run_id, run_time=datetime.now(UTC))
@@ -566,7 +547,7 @@ def _attach_samples(plan: Plan, outcomes: list[ExpectationOutcome]) -> None:
         return
     import duckdb
 
-    with duckdb.connect(str(plan.database), read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=plan.database) as con:
         for outcome in failed:
             sql = wanted[outcome.expectation.split(".", 1)[1]]
             try:
@@ -595,32 +576,23 @@ create table if not exists {RESULTS_TABLE} (
 """
 
 
-def store_results(report: GateReport, cfg: Settings, attempts: int = 30) -> None:
+def store_results(report: GateReport, cfg: Settings) -> None:
     """Replace this (run, gate)'s rows in ``quality.gate_results`` in one short write transaction.
 
     A retried task overwrites its earlier attempt. The warehouse has one writer at a time: on a
     lock conflict this waits and retries (the gate tasks belong in the ``warehouse`` pool anyway).
     """
-    import duckdb
 
     rows = [
         (report.run_id, report.gate, o.expectation, o.severity, o.success, o.observed_value,
          o.details(report.batch), report.validated_at)
         for o in report.outcomes
     ]
-    cfg.paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(attempts):
-        try:
-            with duckdb.connect(str(cfg.paths.warehouse)) as con:
-                con.execute(RESULTS_DDL)
-                con.execute("begin transaction")
-                con.execute(f"delete from {RESULTS_TABLE} where run_id = ? and gate = ?", [report.run_id, report.gate])  # noqa: S608 - fixed table name
-                if rows:
-                    con.executemany(f"insert into {RESULTS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)", rows)  # noqa: S608 - fixed table name
-                con.execute("commit")
-            return
-        except duckdb.IOException as exc:  # another process holds the write lock
-            if attempt == attempts - 1:
-                raise
-            log.warning("warehouse busy (%s); retrying gate_results write", exc)
-            time.sleep(2)
+    # the seam waits for another writer's lock (the gate tasks belong in the `warehouse` pool anyway)
+    with northstar.warehouse.connect(cfg=cfg) as con:
+        con.execute(RESULTS_DDL)
+        con.execute("begin transaction")
+        con.execute(f"delete from {RESULTS_TABLE} where run_id = ? and gate = ?", [report.run_id, report.gate])  # noqa: S608 - fixed table name
+        if rows:
+            con.executemany(f"insert into {RESULTS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)", rows)  # noqa: S608 - fixed table name
+        con.execute("commit")

@@ -24,6 +24,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+import northstar.warehouse
 from northstar.settings import Settings, settings
 
 FEATURES_TABLE = "main.fct_household_features"
@@ -57,7 +58,7 @@ SEGMENT_COLUMNS = ["aum_band", "primary_contact_age_band", "advisor_id"]
 
 def connect(cfg: Settings | None = None, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     cfg = cfg or settings()
-    return duckdb.connect(str(cfg.paths.warehouse), read_only=read_only)
+    return northstar.warehouse.connect(read_only=read_only, path=cfg.paths.warehouse)
 
 
 def available_cutoffs(cfg: Settings | None = None) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+import northstar.warehouse
 from northstar.settings import Settings, settings
 
 
@@ -18,7 +19,7 @@ def _landing_section(cfg: Settings) -> list[str]:
     lines = ["Landing  (" + str(cfg.paths.landing) + ")"]
     if not manifest_root.exists():
         return [*lines, "  nothing landed yet"]
-    con = duckdb.connect()
+    con = northstar.warehouse.scratch()
     for source_dir in sorted(p for p in manifest_root.iterdir() if p.is_dir()):
         files = list(source_dir.glob("*.parquet"))
         if not files:
@@ -49,7 +50,7 @@ def _warehouse_section(cfg: Settings) -> list[str]:
     lines = [f"Warehouse  ({path})"]
     if not path.exists():
         return [*lines, "  not built yet"]
-    with duckdb.connect(str(path), read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=path) as con:
         rows = con.execute(
             "select table_schema, table_name, table_type from information_schema.tables "
             "where table_schema not in ('information_schema', 'pg_catalog') order by 1, 2"
@@ -74,7 +75,7 @@ def _recon_section(cfg: Settings) -> list[str]:
     lines = ["Trade reconciliation"]
     if not path.exists():
         return [*lines, "  not built yet"]
-    with duckdb.connect(str(path), read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=path) as con:
         present = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
         if not {"fct_recon_summary", "fct_trade_breaks"} <= present:
             return [*lines, "  not built yet"]
@@ -101,7 +102,7 @@ def _gates_section(cfg: Settings) -> list[str]:
     lines = ["Quality gates  (quality.gate_results; Data Docs in " + str(cfg.paths.gx_root / "data_docs") + ")"]
     if not cfg.paths.warehouse.exists():
         return [*lines, "  not run yet"]
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=cfg.paths.warehouse) as con:
         if "quality.gate_results" not in _tables(con):
             return [*lines, "  not run yet"]
         for gate, runs, checks, failed_critical, failed_warning in con.execute(
@@ -140,7 +141,7 @@ def _scores_section(cfg: Settings) -> list[str]:
     lines = ["Scores  (scores.household_scores, scores.break_scores)"]
     if not cfg.paths.warehouse.exists():
         return [*lines, "  not scored yet"]
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=cfg.paths.warehouse) as con:
         present = _tables(con)
         if "scores.household_scores" in present:
             latest = con.execute(
@@ -167,7 +168,7 @@ def _activation_section(cfg: Settings) -> list[str]:
     lines = ["Activation  (activation.outbox; python -m activate status)"]
     if not cfg.paths.warehouse.exists():
         return [*lines, "  nothing planned yet"]
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=cfg.paths.warehouse) as con:
         if "activation.outbox" not in _tables(con):
             return [*lines, "  nothing planned yet"]
         for target, obj, operation, status, n in con.execute(

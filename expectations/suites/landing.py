@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-
+import northstar.warehouse
 from expectations.checks import (
     CRITICAL,
     WARNING,
@@ -77,7 +76,7 @@ def plan(ctx: GateContext) -> Plan:
     scope_all = requested == "all" or requested == ["all"]
     tables = ctx.options.get("tables")
     database = ctx.workdir / "landing.duckdb"
-    con = duckdb.connect(str(database))
+    con = northstar.warehouse.connect(path=database)
     try:
         datasets = _create_views(con, ctx, landing, None if scope_all else list(requested), tables)
     finally:

@@ -15,8 +15,7 @@ dbt's own ``unique`` tests, which ran in the build; the gate checks the natural 
 
 from __future__ import annotations
 
-import duckdb
-
+import northstar.warehouse
 from expectations.checks import Dataset, critical, duplicate_keys, offending_rows, pct, sql_list, warning
 from expectations.runner import GateContext, Plan
 
@@ -40,7 +39,7 @@ def plan(ctx: GateContext) -> Plan:
     wanted = [*(CUSTOMER_TABLES if "customer" in domains else ()), *(TRADING_TABLES if "trading" in domains else ())]
     present: set[str] = set()
     if database.exists():
-        with duckdb.connect(str(database), read_only=True) as con:
+        with northstar.warehouse.connect(read_only=True, path=database) as con:
             for schema, name in con.execute(
                 "select table_schema, table_name from information_schema.tables where table_schema in ('main', 'staging')"
             ).fetchall():
@@ -50,7 +49,7 @@ def plan(ctx: GateContext) -> Plan:
         dates = "all"
     elif not dates and "trading" in domains and "fct_recon_summary" in present:
         # no dates given (or a run that landed nothing new): the latest business date, "the day"
-        with duckdb.connect(str(database), read_only=True) as con:
+        with northstar.warehouse.connect(read_only=True, path=database) as con:
             latest = con.execute("select max(business_date) from main.fct_recon_summary").fetchone()[0]
         dates = [latest.isoformat()] if latest else "all"
     ctx.options["business_dates"] = dates or "all"
@@ -76,7 +75,7 @@ def plan(ctx: GateContext) -> Plan:
     if not database.exists():
         # nothing to connect to: let GX open an empty in-memory stand-in via a scratch file
         database = ctx.workdir / "empty.duckdb"
-        duckdb.connect(str(database)).close()
+        northstar.warehouse.connect(path=database).close()
     return Plan(database=database, datasets=datasets)
 
 

@@ -16,8 +16,7 @@ On ``scores.break_scores`` (when the table exists, or ``kinds`` asks for it): ra
 
 from __future__ import annotations
 
-import duckdb
-
+import northstar.warehouse
 from expectations.checks import Dataset, critical, duplicate_keys, pct, sql_literal, warning
 from expectations.runner import GateContext, Plan
 
@@ -86,7 +85,7 @@ def plan(ctx: GateContext) -> Plan:
     tables: set[str] = set()
     household_run = break_run = baseline = None
     if database.exists():
-        with duckdb.connect(str(database), read_only=True) as con:
+        with northstar.warehouse.connect(read_only=True, path=database) as con:
             tables = _tables(con)
             if "scores.household_scores" in tables:
                 household_run = ctx.options.get("scoring_run_id") or _latest_run(con, "scores.household_scores")[0]
@@ -132,7 +131,7 @@ def plan(ctx: GateContext) -> Plan:
                                        "ranks are not shared"))
     if not database.exists():
         database = ctx.workdir / "empty.duckdb"
-        duckdb.connect(str(database)).close()
+        northstar.warehouse.connect(path=database).close()
     return Plan(database=database, datasets=datasets)
 
 

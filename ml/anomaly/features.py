@@ -32,9 +32,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
+
+import northstar.warehouse
 
 ASSET_CLASSES = ("EQUITY", "ETF", "BOND", "FX_FWD", "OPTION")
 EXECUTING_BROKERS = ("BRKA", "BRKB", "BRKC")
@@ -499,7 +500,7 @@ def compute_trade_features(warehouse: str | Path, business_dates: list | None = 
     ``business_dates`` (dates or ISO strings) keeps only those dates' trades; the history features still
     use every earlier date in the warehouse.
     """
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
         con.execute("set TimeZone = 'UTC'")
         wanted = sorted({pd.Timestamp(d).date() for d in business_dates or ()})
         frame = con.execute(FEATURE_SQL, [wanted]).df()

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import duckdb
 import pandas as pd
+
+import northstar.warehouse
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class GroundTruthLabels:
                 raise FileNotFoundError(f"ground-truth labels need {self.truth_dir / required}")
 
     def trade_labels(self, trades: pd.DataFrame, warehouse: str | Path | None = None) -> pd.Series:
-        with duckdb.connect() as con:
+        with northstar.warehouse.scratch() as con:
             anomalies = con.execute("select distinct trade_id from read_parquet(?)",
                                     [str(self.truth_dir / "anomalies.parquet")]).df()
             breaks = con.execute(
@@ -104,7 +105,7 @@ class ServiceNowLabels:
         if not files:
             return pd.DataFrame(columns=["correlation_id", "close_code", "is_problem"])
         paths = [str(f) for f in files]
-        with duckdb.connect() as con:
+        with northstar.warehouse.scratch() as con:
             columns = {r[0] for r in con.execute(
                 "describe select * from read_parquet(?, union_by_name = true)", [paths]).fetchall()}
             # the latest state of an incident wins: by its update stamp when landed, else the later file
@@ -133,7 +134,7 @@ class ServiceNowLabels:
 
     def trade_labels(self, trades: pd.DataFrame, warehouse: str | Path) -> pd.Series:
         incidents = self.closed_incidents()
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
             con.register("incidents", incidents)
             break_labels = con.execute(
                 """

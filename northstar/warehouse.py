@@ -1,0 +1,166 @@
+"""The one seam to the warehouse: every DuckDB connection Northstar opens comes from here.
+
+It owns three things the stages used to do each their own way:
+
+* the engine settings of every connection (``memory_limit`` and ``temp_directory`` from settings,
+  the same values dbt gets through ``profiles.yml``), so no connection takes DuckDB's default of
+  80% of the machine's memory;
+* the lock discipline: DuckDB lets one process write a file, and while it does no other process
+  can open it at all. ``connect`` waits for the lock with a clear message instead of failing a DAG
+  task or an operator's command with a raw traceback, and gives up with ``WarehouseBusy`` after
+  ``NORTHSTAR_WAREHOUSE_LOCK_WAIT`` seconds. Read-only callers (``activate status``, ``trace``,
+  the summary, the gates' reads) open ``read_only=True`` and hold the file only as long as a query;
+* the release of the handle dbt-duckdb keeps open after an in-process ``dbtRunner`` call
+  (``release_dbt_handles``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+from northstar.settings import Settings, settings
+
+log = logging.getLogger(__name__)
+
+IN_MEMORY = ":memory:"
+_POLL_S = 0.5
+_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process held the warehouse for longer than the configured wait."""
+
+
+def engine_config(cfg: Settings | None = None) -> dict[str, str]:
+    """The DuckDB settings every connection gets (the same as dbt's profile)."""
+    cfg = cfg or settings()
+    cfg.paths.duckdb_temp.mkdir(parents=True, exist_ok=True)
+    return {"memory_limit": cfg.duckdb_memory_limit, "temp_directory": str(cfg.paths.duckdb_temp)}
+
+
+def _holder(message: str) -> str:
+    match = _HOLDER.search(message)
+    if not match:
+        return "another process"
+    return f"process {match['pid']} ({Path(match['program']).name})"
+
+
+def _is_lock_conflict(exc: duckdb.Error) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def connect(
+    read_only: bool = False,
+    cfg: Settings | None = None,
+    path: Path | str | None = None,
+    wait_s: float | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse (or ``path``; ``":memory:"`` for a scratch database).
+
+    ``read_only=True`` for every caller that only reads: it never takes the write lock, so several
+    readers coexist. While another process writes, this waits (logging who holds the file) up to
+    ``wait_s`` seconds (default ``NORTHSTAR_WAREHOUSE_LOCK_WAIT``), then raises ``WarehouseBusy``.
+    A new warehouse file is created readable by its owner only (it holds client data).
+    """
+    cfg = cfg or settings()
+    target = str(path) if path is not None else str(cfg.paths.warehouse)
+    config = engine_config(cfg)
+    if target == IN_MEMORY:
+        return duckdb.connect(IN_MEMORY, config=config)
+    file = Path(target)
+    if read_only and not file.exists():
+        raise FileNotFoundError(f"no warehouse at {file}: run the pipeline (or `python -m northstar demo`) first")
+    creating = not file.exists()
+    if creating:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    wait_s = cfg.warehouse_lock_wait_s if wait_s is None else wait_s
+    deadline = time.monotonic() + wait_s
+    announced = False
+    while True:
+        try:
+            con = duckdb.connect(target, read_only=read_only, config=config)
+            break
+        except duckdb.Error as exc:
+            if not _is_lock_conflict(exc):
+                raise
+            holder = _holder(str(exc))
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"the warehouse {file} is locked by {holder}, which is writing to it; gave up after "
+                    f"{wait_s:.0f} s (NORTHSTAR_WAREHOUSE_LOCK_WAIT). Try again when that run has finished."
+                ) from None
+            if not announced:
+                log.warning("the warehouse %s is locked by %s (a pipeline task writing); waiting up to %.0f s",
+                            file, holder, wait_s)
+                announced = True
+            time.sleep(_POLL_S)
+    if creating:
+        restrict(file)
+    return con
+
+
+def restrict(file: Path) -> None:
+    """Owner-only permissions on a warehouse file (and its write-ahead log if present)."""
+    for candidate in (file, file.with_name(file.name + ".wal")):
+        if candidate.exists():
+            os.chmod(candidate, 0o600)
+
+
+def release_dbt_handles() -> None:
+    """Close the DuckDB handle dbt-duckdb keeps open after an in-process run.
+
+    dbt-duckdb holds its read-write connection in a class-level environment for the life of the
+    process. Under ``airflow dags test`` (and in tests) the next task runs in the same process and
+    opens the warehouse read-only, which DuckDB refuses while that handle exists; a task on a worker
+    would merely hold the file lock longer than it needs to.
+    """
+    module = sys.modules.get("dbt.adapters.duckdb.connections")
+    if module is None:  # no dbt-duckdb run in this process (or another adapter): nothing to release
+        return
+    DuckDBConnectionManager = module.DuckDBConnectionManager  # noqa: N806 - the adapter's class
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        if environment is not None:
+            try:
+                environment.close()
+            finally:
+                DuckDBConnectionManager._ENV = None
+
+
+def scratch(cfg: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB (reading Parquet, staging a computation) with the same engine settings."""
+    return connect(cfg=cfg, path=IN_MEMORY)
+
+
+# Columns that say when or in which run a row was written, not what it says: left out of a content
+# fingerprint so that a rerun on unchanged input can be compared with the run before it.
+RUN_STAMP_COLUMNS = re.compile(
+    r"(^|_)(run_id|invocation_id|scored_at|created_at|updated_at|validated_at|extracted_at|landed_at|"
+    r"loaded_at|observed_at|sent_at|pushed_at|built_at|dbt_updated_at|dbt_valid_from|dbt_scd_id)$"
+)
+
+
+def content_fingerprints(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...] = ("main", "scores")) -> dict:
+    """``schema.table -> (rows, hash)`` over every base table of ``schemas``, run stamps excluded by
+    name (``RUN_STAMP_COLUMNS``); order-independent, and a duplicated row changes it."""
+    tables = [row for row in con.execute(
+        "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' order by 1, 2"
+    ).fetchall() if row[0] in schemas]
+    result = {}
+    for schema, table in tables:
+        columns = [c for (c,) in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+            "order by ordinal_position", [schema, table]).fetchall() if not RUN_STAMP_COLUMNS.search(c)]
+        packed = ", ".join(f'"{c}" := "{c}"' for c in columns)
+        rows, digest = con.execute(
+            f'select count(*), coalesce(sum(hash(struct_pack({packed}))::hugeint), 0) from "{schema}"."{table}"'  # noqa: S608
+        ).fetchone()
+        result[f"{schema}.{table}"] = (int(rows), str(digest))
+    return result

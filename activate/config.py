@@ -1,43 +1,20 @@
-"""Activation settings read in one place: the kill switch and the send limits.
+"""Activation settings: the send limits, and the kill switch (read by ``northstar.settings.kill_switch``).
 
 The kill switch stops every external write (Salesforce and ServiceNow) while planning, scoring and
-the rest of the pipeline keep running; the outbox keeps what would have been sent. It is on when
-either ``NORTHSTAR_KILL_SWITCH`` is true (``settings().kill_switch``) or, when Airflow is importable
-and configured, the Airflow Variable ``northstar_kill_switch`` is true. Reading the Variable never
-fails the caller: no Airflow, no metadata database or no such Variable means "not set".
+the rest of the pipeline keep running; the outbox keeps what would have been sent. Its one reader
+lives in settings so that DAG tasks, ``python -m activate send`` and the benches all honour it.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from northstar.settings import ENV_PREFIX, Settings, settings
-
-AIRFLOW_VARIABLE = "northstar_kill_switch"
-_TRUE = {"1", "true", "yes", "on"}
-
-
-def _airflow_variable(name: str) -> str | None:
-    if os.environ.get(ENV_PREFIX + "NO_AIRFLOW_CONNECTIONS"):
-        return None
-    try:
-        from airflow.sdk import Variable  # Airflow 3 task SDK
-    except Exception:  # noqa: BLE001 - Airflow is optional for the CLIs
-        return None
-    try:
-        return Variable.get(name, default=None)
-    except Exception:  # noqa: BLE001 - no metadata DB / not in a task: treat as unset
-        return None
+from northstar.settings import Settings, kill_switch
 
 
 def kill_switch_active(cfg: Settings | None = None) -> bool:
-    """True when external writes must not happen (environment setting or Airflow Variable)."""
-    cfg = cfg or settings()
-    if cfg.kill_switch:
-        return True
-    value = _airflow_variable(AIRFLOW_VARIABLE)
-    return value is not None and str(value).strip().lower() in _TRUE
+    """True when external writes must not happen (see ``northstar.settings.kill_switch``)."""
+    return kill_switch(cfg).engaged
 
 
 @dataclass(frozen=True)

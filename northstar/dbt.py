@@ -14,7 +14,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from northstar.settings import Settings, settings
+from northstar.settings import Settings, pii_salt, settings
+from northstar.warehouse import restrict
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,11 @@ def dbt_environment(cfg: Settings) -> dict[str, str]:
         "NORTHSTAR_LANDING": str(cfg.paths.landing),
         "DBT_PROFILES_DIR": str(cfg.paths.dbt_profiles),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        # the same engine settings as every other connection (northstar.warehouse.engine_config)
+        "NORTHSTAR_DUCKDB_MEMORY_LIMIT": cfg.duckdb_memory_limit,
+        "NORTHSTAR_DUCKDB_TEMP_DIR": str(cfg.paths.duckdb_temp),
+        # the installation's secret salt of hash_pii (macros/pii.sql has no default on purpose)
+        "NORTHSTAR_PII_SALT": pii_salt(cfg).reveal(),
     }
 
 
@@ -68,24 +74,10 @@ def scoped_environment(values: dict[str, str]):
 
 
 def release_warehouse() -> None:
-    """Close the DuckDB handle dbt-duckdb keeps open after an in-process run.
+    """Close dbt-duckdb's process-wide handle (see ``northstar.warehouse.release_dbt_handles``)."""
+    from northstar.warehouse import release_dbt_handles
 
-    dbt-duckdb holds its read-write connection in a class-level environment for the life of the
-    process. Under ``airflow dags test`` (and in tests) the next task runs in the same process and
-    opens the warehouse read-only, which DuckDB refuses while that handle exists; a task on a worker
-    would merely hold the file lock longer than it needs to.
-    """
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # another adapter: nothing process-wide to release
-        return
-    with DuckDBConnectionManager._LOCK:
-        environment = DuckDBConnectionManager._ENV
-        if environment is not None:
-            try:
-                environment.close()
-            finally:
-                DuckDBConnectionManager._ENV = None
+    release_dbt_handles()
 
 
 def run_dbt(
@@ -98,7 +90,8 @@ def run_dbt(
     from dbt.cli.main import dbtRunner
 
     cfg = cfg or settings()
-    cfg.paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    cfg.paths.warehouse.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cfg.paths.duckdb_temp.mkdir(parents=True, exist_ok=True)
     cli_args = [
         command,
         "--project-dir",
@@ -124,6 +117,7 @@ def run_dbt(
             result = dbtRunner(callbacks=[_collect]).invoke(cli_args)
     finally:
         release_warehouse()
+        restrict(cfg.paths.warehouse)  # dbt may have created the file: client data, owner only
     failures: list[str] = []
     nodes = 0
     invocation_id = None

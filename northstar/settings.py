@@ -9,8 +9,12 @@ never appear in ``repr`` output or logs.
 
 from __future__ import annotations
 
+import configparser
 import json
+import logging
 import os
+import secrets
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -58,8 +62,10 @@ class Paths:
     dbt_profiles: Path
     dbt_target_dir: Path
     gx_root: Path
+    duckdb_temp: Path
 
     def ensure(self) -> None:
+        fresh = {folder for folder in (self.warehouse.parent, self.duckdb_temp, self.mlflow_dir) if not folder.exists()}
         for folder in (
             self.var,
             self.warehouse.parent,
@@ -70,8 +76,14 @@ class Paths:
             self.mlflow_dir,
             self.airflow_home,
             self.gx_root,
+            self.duckdb_temp,
         ):
             folder.mkdir(parents=True, exist_ok=True)
+        # The warehouse and the MLflow store hold client data and model inputs: owner only. A folder
+        # of ours (under var/, or made just now) is restricted; a shared one named by a setting is not.
+        for private in (self.warehouse.parent, self.duckdb_temp, self.mlflow_dir):
+            if private in fresh or private.is_relative_to(self.var):
+                private.chmod(0o700)
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,14 @@ class Settings:
     mlflow_tracking_uri: str
     mlflow_artifact_root: str
     kill_switch: bool
+    # DuckDB spills to disk beyond this instead of taking 80% of the machine (every connection,
+    # dbt's included, gets it through northstar.warehouse / profiles.yml).
+    duckdb_memory_limit: str = "3GB"
+    # How long a connection waits for another process's warehouse lock before giving up with a
+    # readable message (a DAG task writing, an operator reading).
+    warehouse_lock_wait_s: float = 300.0
+    # How ServiceNow incident descriptions name a brokerage account: "masked" (BA****0001) or "full".
+    incident_account_numbers: str = "masked"
     # Where the break-anomaly model may take labels from besides ServiceNow close codes: a folder of
     # known outcomes (the sandbox's truth stands in for an ops team's records in the demo). Unset in
     # production, where only the incidents people resolved teach the model.
@@ -146,6 +166,13 @@ class Settings:
         return _path("STACK_DIR", self.paths.var / "stack")
 
 
+def _incident_account_numbers(value: str) -> str:
+    value = value.strip().lower()
+    if value not in {"masked", "full"}:
+        raise ValueError(f"NORTHSTAR_INCIDENT_ACCOUNT_NUMBERS must be 'masked' or 'full', not {value!r}")
+    return value
+
+
 def load_settings() -> Settings:
     var = _path("HOME", REPO_ROOT / "var")
     paths = Paths(
@@ -161,6 +188,7 @@ def load_settings() -> Settings:
         dbt_profiles=_path("DBT_PROFILES", REPO_ROOT / "dbt_project"),
         dbt_target_dir=_path("DBT_TARGET_PATH", var / "dbt" / "target"),
         gx_root=_path("GX_ROOT", var / "gx"),
+        duckdb_temp=_path("DUCKDB_TEMP_DIR", var / "warehouse" / "duckdb-tmp"),
     )
     mlflow_dir = paths.mlflow_dir
     return Settings(
@@ -173,7 +201,10 @@ def load_settings() -> Settings:
         servicenow_port=int(_env("SERVICENOW_PORT", "8444")),
         mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_dir / 'mlflow.db'}"),
         mlflow_artifact_root=_env("MLFLOW_ARTIFACT_ROOT", str(mlflow_dir / "artifacts")),
-        kill_switch=_env("KILL_SWITCH", "false").lower() in {"1", "true", "yes", "on"},
+        kill_switch=(_env("KILL_SWITCH", "false") or "").strip().lower() in _TRUE,
+        duckdb_memory_limit=_env("DUCKDB_MEMORY_LIMIT", "3GB"),
+        warehouse_lock_wait_s=float(_env("WAREHOUSE_LOCK_WAIT", "300")),
+        incident_account_numbers=_incident_account_numbers(_env("INCIDENT_ACCOUNT_NUMBERS", "masked")),
         anomaly_truth_labels=Path(_env("ANOMALY_TRUTH_LABELS")).resolve() if _env("ANOMALY_TRUTH_LABELS") else None,
         airflow_port=int(_env("AIRFLOW_PORT", "8080")),
         mlflow_port=int(_env("MLFLOW_PORT", "5000")),
@@ -284,3 +315,133 @@ def servicenow_endpoint(cfg: Settings | None = None) -> Endpoint:
         password=Secret(password) if password else None,
         ca_bundle=Path(ca) if ca else None,
     )
+
+
+# --- the kill switch ---------------------------------------------------------------------------
+
+KILL_SWITCH_VARIABLE = "northstar_kill_switch"
+_TRUE = {"1", "true", "yes", "on"}
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KillSwitch:
+    """Whether external writes (Salesforce, ServiceNow) must not happen, and who said so."""
+
+    engaged: bool
+    source: str
+
+
+def _in_airflow_task() -> bool:
+    runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    return runner is not None and hasattr(runner, "SUPERVISOR_COMMS")
+
+
+def _airflow_metadata_configured(cfg: Settings) -> bool:
+    """Airflow runs this installation: its metadata DB is named explicitly or exists where setup puts it."""
+    return bool(os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")) or (cfg.paths.airflow_home / "airflow.db").exists()
+
+
+def _airflow_config(cfg: Settings, section: str, key: str) -> str | None:
+    """An Airflow setting as Airflow resolves it: ``AIRFLOW__<SECTION>__<KEY>``, then airflow.cfg."""
+    from northstar.airflow_env import airflow_environment
+
+    env = airflow_environment(cfg)
+    value = env.get(f"AIRFLOW__{section.upper()}__{key.upper()}")
+    if value:
+        return value
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(Path(env["AIRFLOW_HOME"]) / "airflow.cfg")
+    return parser.get(section, key, fallback=None) or None
+
+
+def _variable_from_metadata(cfg: Settings) -> str | None:
+    """The Variable from the environment secrets backend, else straight from Airflow's metadata DB.
+
+    Read with SQLAlchemy (Airflow's own driver stack) rather than ``airflow.models.Variable``: that
+    one logs and swallows a database error as "not set", and importing Airflow costs seconds. A
+    value stored encrypted is decrypted with the installation's Fernet key, as Airflow does.
+    """
+    from_env = os.environ.get("AIRFLOW_VAR_" + KILL_SWITCH_VARIABLE.upper())
+    if from_env is not None:
+        return from_env
+    import sqlalchemy
+
+    url = _airflow_config(cfg, "database", "sql_alchemy_conn")
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as con:
+            row = con.execute(sqlalchemy.text("select val, is_encrypted from variable where key = :key"),
+                              {"key": KILL_SWITCH_VARIABLE}).fetchone()
+    finally:
+        engine.dispose()
+    if row is None:
+        return None
+    value, encrypted = row
+    if encrypted:
+        from cryptography.fernet import Fernet, MultiFernet
+
+        keys = (_airflow_config(cfg, "core", "fernet_key") or "").split(",")
+        value = MultiFernet([Fernet(k.strip().encode()) for k in keys if k.strip()]).decrypt(value.encode()).decode()
+    return value
+
+
+def kill_switch(cfg: Settings | None = None) -> KillSwitch:
+    """The one reader of the kill switch, for every path that writes outside (DAG tasks, CLIs, benches).
+
+    ``NORTHSTAR_KILL_SWITCH=true`` always stops writes. Otherwise, when Airflow runs this
+    installation, its Variable ``northstar_kill_switch`` decides: inside a task through the task SDK,
+    anywhere else (``python -m activate send``, a bench) from the metadata database. Without Airflow
+    the setting alone decides. If Airflow is there but the Variable cannot be read, the switch counts
+    as engaged: a push that cannot tell whether it is allowed does not happen.
+    """
+    cfg = cfg or settings()
+    if cfg.kill_switch:
+        return KillSwitch(True, "NORTHSTAR_KILL_SWITCH")
+    try:
+        if _in_airflow_task():
+            from airflow.sdk import Variable
+
+            value = Variable.get(KILL_SWITCH_VARIABLE, default=None)
+        elif _airflow_metadata_configured(cfg):
+            value = _variable_from_metadata(cfg)
+        else:
+            return KillSwitch(False, "NORTHSTAR_KILL_SWITCH (no Airflow metadata configured)")
+    except Exception as exc:  # noqa: BLE001 - any failure to read means "do not send"
+        log.error("kill switch unreadable, failing closed (nothing is sent): %s", exc)
+        return KillSwitch(True, f"unreadable Airflow Variable {KILL_SWITCH_VARIABLE}: {exc}")
+    engaged = value is not None and str(value).strip().lower() in _TRUE
+    return KillSwitch(engaged, f"Airflow Variable {KILL_SWITCH_VARIABLE}={value!r}")
+
+
+# --- the PII salt ------------------------------------------------------------------------------
+
+
+def pii_salt_file(cfg: Settings | None = None) -> Path:
+    return (cfg or settings()).paths.var / "pii-salt"
+
+
+def ensure_pii_salt(cfg: Settings | None = None) -> Path:
+    """Create the installation's secret PII salt (``var/pii-salt``, 0600) if it does not exist yet.
+
+    ``hash_pii`` salts every hashed name and e-mail with it, so the hashes cannot be reversed by
+    hashing a list of names. It is random per installation, never in git, and must stay the same
+    for the life of the warehouse (the hashes are join keys).
+    """
+    path = pii_salt_file(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    return path
+
+
+def pii_salt(cfg: Settings | None = None) -> Secret:
+    """``NORTHSTAR_PII_SALT`` (a deployment's secret, e.g. from compose's .env), else ``var/pii-salt``."""
+    value = _env("PII_SALT")
+    if value:
+        return Secret(value)
+    return Secret(ensure_pii_salt(cfg).read_text().strip())

@@ -27,9 +27,9 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 
 from activate import outbox
 from activate.common import AfterWrite, CallCounter, PlanReport, SendReport, new_send_run_id
-from activate.config import SendLimits, kill_switch_active
+from activate.config import SendLimits
 from ingest.salesforce.client import RetryPolicy, SalesforceConnection, _is_retryable, login
-from northstar.settings import Settings, salesforce_endpoint, settings
+from northstar.settings import Settings, kill_switch, salesforce_endpoint, settings
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,19 @@ TASK_WINDOW_DAYS = 30
 EXTERNAL_IDS = {"Account": "Household_Id__c", "Task": "Northstar_Key__c"}
 SCORES = "main.fct_household_scores"
 
-# What counts as a material change against the last successful push (anything else is not sent).
+# What counts as a material change against the last successful push, per field (anything else is
+# not sent; the numbers Salesforce holds then follow along with the next material change):
+# - Segment__c, Model_Version__c: any change;
+# - Value_12M__c, CLV__c: more than 1 % and more than $10;
+# - Value_Percentile__c, Attrition_Risk__c: at least one point;
+# - Top_Drivers__c: a different driver or direction, i.e. a change in the text with its figures
+#   left out ("fees billed, last 12 months: $749" -> "$748" alone is not material).
 MATERIAL = {
     "money_relative": 0.01,  # Value_12M__c / CLV__c: more than 1 % ...
     "money_absolute": 10.0,  # ... and more than $10
     "points": 1.0,  # Value_Percentile__c / Attrition_Risk__c: at least one point
 }
+DRIVER_FIGURES = r"[-+]?\$?[0-9][0-9,]*(\.[0-9]+)?%?"  # the figures dropped when comparing drivers
 
 
 def _desired_sql() -> str:
@@ -54,11 +61,13 @@ def _desired_sql() -> str:
             account_id,
             advisor_id,
             coalesce(has_analytics_consent, false) as has_consent,
-            round(predicted_revenue_12m, 2) as value_12m,
-            round(clv, 2) as clv,
-            round(value_percentile, 1) as value_percentile,
+            -- DECIMAL at the scale Salesforce shows: the same score always gives the same text in
+            -- the payload (a rounded double could print as 948.50000000000011 one build and 948.5 the next)
+            cast(round(predicted_revenue_12m, 2) as decimal(18, 2)) as value_12m,
+            cast(round(clv, 2) as decimal(18, 2)) as clv,
+            cast(round(value_percentile, 1) as decimal(4, 1)) as value_percentile,
             segment,
-            round(attrition_probability * 100, 1) as attrition_risk,
+            cast(round(attrition_probability * 100, 1) as decimal(4, 1)) as attrition_risk,
             top_drivers,
             concat_ws(' + ', clv_model_version, churn_model_version) as model_version,
             concat_ws(',', clv_mlflow_run_id, churn_mlflow_run_id) as mlflow_run_id,
@@ -89,6 +98,10 @@ def _changed(new: str, old: str, kind: str) -> str:
     old_num = f"try_cast(json_extract_string(s.payload, '$.{old}') as double)"
     if kind == "text":
         return f"({new} is distinct from json_extract_string(s.payload, '$.{old}'))"
+    if kind == "drivers":
+        pushed = f"json_extract_string(s.payload, '$.{old}')"
+        return (f"(regexp_replace({new}, '{DRIVER_FIGURES}', '#', 'g') is distinct from "
+                f"regexp_replace({pushed}, '{DRIVER_FIGURES}', '#', 'g'))")
     if kind == "money":
         test = (f"abs({new} - {old_num}) > greatest({MATERIAL['money_absolute']}, "
                 f"{MATERIAL['money_relative']} * abs({old_num}))")
@@ -115,7 +128,7 @@ def plan_salesforce(run_id: str, cfg: Settings | None = None,
         material = " or ".join([
             "s.payload is null",
             _changed("d.segment", "Segment__c", "text"),
-            _changed("d.top_drivers", "Top_Drivers__c", "text"),
+            _changed("d.top_drivers", "Top_Drivers__c", "drivers"),
             _changed("d.model_version", "Model_Version__c", "text"),
             _changed("d.value_12m", "Value_12M__c", "money"),
             _changed("d.clv", "CLV__c", "money"),
@@ -390,10 +403,12 @@ def send_salesforce(
     limits = limits or SendLimits()
     send_run_id = run_id or new_send_run_id(TARGET)
     report = SendReport(target=TARGET, send_run_id=send_run_id, started_at=datetime.now(UTC))
+    switch = kill_switch(cfg)  # read before taking the warehouse: it may ask Airflow's metadata DB
     con = outbox.connect(cfg)
     try:
-        if kill_switch_active(cfg):
+        if switch.engaged:
             report.kill_switch = True
+            report.detail["kill_switch"] = switch.source
         else:
             report.detail["cancelled_no_consent"] = _cancel_without_consent(con)
             rows = outbox.open_rows(con, TARGET)

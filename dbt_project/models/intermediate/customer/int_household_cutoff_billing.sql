@@ -17,14 +17,20 @@ billing_features as (
         select
             windows.household_id,
             windows.cutoff_on,
-            sum(case when hm.statement_month_on = windows.feature_month_on then hm.aum end) as aum_at_cutoff,
-            sum(case when hm.statement_month_on = windows.month_12_back_on then hm.aum end) as aum_12m_before,
-            avg(case when hm.statement_month_on > windows.month_3_back_on then hm.aum end) as aum_avg_3m,
-            avg(case when hm.statement_month_on > windows.month_12_back_on then hm.aum end) as aum_avg_12m,
-            sum(case when hm.statement_month_on > windows.month_3_back_on then hm.fees_billed else 0 end) as fees_3m,
-            sum(case when hm.statement_month_on > windows.month_12_back_on then hm.fees_billed else 0 end) as fees_12m,
-            sum(case when hm.statement_month_on > windows.month_3_back_on then hm.net_flows else 0 end) as net_flows_3m,
-            sum(case when hm.statement_month_on > windows.month_12_back_on then hm.net_flows else 0 end)
+            {{ money_sum('case when hm.statement_month_on = windows.feature_month_on then hm.aum end') }}
+                as aum_at_cutoff,
+            {{ money_sum('case when hm.statement_month_on = windows.month_12_back_on then hm.aum end') }}
+                as aum_12m_before,
+            {{ money_avg('case when hm.statement_month_on > windows.month_3_back_on then hm.aum end') }} as aum_avg_3m,
+            {{ money_avg('case when hm.statement_month_on > windows.month_12_back_on then hm.aum end') }}
+                as aum_avg_12m,
+            {{ money_sum('case when hm.statement_month_on > windows.month_3_back_on then hm.fees_billed else 0 end') }}
+                as fees_3m,
+            {{ money_sum('case when hm.statement_month_on > windows.month_12_back_on then hm.fees_billed else 0 end') }}
+                as fees_12m,
+            {{ money_sum('case when hm.statement_month_on > windows.month_3_back_on then hm.net_flows else 0 end') }}
+                as net_flows_3m,
+            {{ money_sum('case when hm.statement_month_on > windows.month_12_back_on then hm.net_flows else 0 end') }}
                 as net_flows_12m,
             sum(case when hm.statement_month_on = windows.feature_month_on then hm.open_account_count else 0 end)
                 as billed_open_accounts_at_cutoff

@@ -18,7 +18,7 @@ labels as (
         select
             windows.household_id,
             windows.cutoff_on,
-            sum(hm.fees_billed) as revenue_next_12m,
+            {{ money_sum('hm.fees_billed') }} as revenue_next_12m,
             sum(case when hm.open_account_count > 0 then 1 else 0 end) as active_months_next_12m
         from windows
         inner join household_months as hm

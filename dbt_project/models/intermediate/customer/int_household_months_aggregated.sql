@@ -21,9 +21,9 @@ aggregated as (
         households.household_id,
         statements.period_end_on,
         min(statements.currency) as currency,
-        sum(statements.market_value) as aum,
-        sum(statements.net_flows) as net_flows,
-        sum(statements.fees_billed) as fees_billed,
+        {{ money_sum('statements.market_value') }} as aum,
+        {{ money_sum('statements.net_flows') }} as net_flows,
+        {{ money_sum('statements.fees_billed') }} as fees_billed,
         sum(case when statements.is_account_open then 1 else 0 end) as open_account_count,
         count(*) as billed_account_count
     from statements

@@ -57,13 +57,10 @@ opportunity_features as (
             sum(case when not o.is_closed or o.close_on > windows.cutoff_on then 1 else 0 end) as open_opportunities,
             sum(case when cast(o.created_at as date) > windows.day_365_back_on then 1 else 0 end)
                 as opportunities_created_365d,
-            sum(
-                case
-                    when o.is_won and o.close_on <= windows.cutoff_on and o.close_on > windows.day_365_back_on
-                        then o.amount
-                    else 0
-                end
-            ) as won_opportunity_amount_365d
+            {{ money_sum(
+                'case when o.is_won and o.close_on <= windows.cutoff_on
+                    and o.close_on > windows.day_365_back_on then o.amount else 0 end'
+            ) }} as won_opportunity_amount_365d
         from windows
         inner join opportunities as o
             on

@@ -1,0 +1,16 @@
+{#
+    Money aggregated in exact decimal arithmetic, returned as double.
+
+    Summing doubles in parallel gives a different last bit from build to build (the order of the
+    additions changes), which once flipped an advisor-facing driver from $749 to $748 and rewrote
+    Salesforce Accounts on a rerun with unchanged input. Each amount is taken at cents (the scale
+    statements are billed in), summed exactly, and only the total is turned back into a double,
+    so the same statements always give the same bits.
+#}
+{% macro money_sum(expression) -%}
+    cast(sum(cast({{ expression }} as decimal(18, 2))) as double)
+{%- endmacro %}
+
+{% macro money_avg(expression) -%}
+    cast(avg(cast({{ expression }} as decimal(18, 2))) as double)
+{%- endmacro %}

@@ -1,13 +1,15 @@
 """Intraday trade reconciliation: broker files in, three-way match, breaks to ServiceNow.
 
 ```text
-land_broker_files ─▶ landing_gate ─▶ reconcile_trades ─▶ marts_gate ─▶ choose_break_scoring
+land_broker_files ─▶ anything_to_check ─▶ landing_gate ─▶ reconcile_trades ─▶ marts_gate ─▶ choose_break_scoring
     ├─▶ score_breaks ─▶ publish_break_scores ─▶ scores_gate ─┐
     └────────────────────────────────────────────────────────┴─▶ plan_incidents ─▶ send_incidents
 ```
 
 Runs every 15 minutes on weekdays during market hours, and whenever the broker drop folder's
-ready flag (``<drop>/_READY``) appears. Only the business dates that got new files are re-matched.
+ready flag (``<drop>/_READY``) appears. The business dates re-matched are those of every trade file
+the landing manifest holds that is not reconciled yet (``northstar.recon``), so files a failed run
+landed are picked up by the next; with nothing pending the run stops after landing and writes nothing.
 Wiring only: each task calls a stage function. A failed gate fails its task, so nothing after it
 runs and no incident is raised from a garbled file. Until the nightly has trained a break-anomaly
 champion, breaks are scored by no model and incidents take their priority from the break alone.
@@ -29,10 +31,10 @@ from airflow.sdk import (
 
 from northstar.alerts import deadline_alerts
 from northstar.dag_defaults import DEFAULT_ARGS, FIRM_TIMEZONE, WAREHOUSE_POOL, run_ids, small
+from northstar.recon import TRADE_TABLES
 from northstar.settings import settings
 
 DROP_FOLDER = settings().paths.drop
-TRADE_TABLES = ["internal_trades", "fix_executions", "pb_confirms"]
 
 broker_files_delivered = Asset(
     name="broker_drop_folder",
@@ -67,33 +69,40 @@ with DAG(
         from ingest.broker_files import land_broker_files as land
 
         cfg = settings()
-        report = land(cfg.paths.drop, cfg.paths.landing, run_id=get_current_context()["run_id"], sources=TRADE_TABLES)
+        report = land(cfg.paths.drop, cfg.paths.landing, run_id=get_current_context()["run_id"], sources=list(TRADE_TABLES))
         return small(report.as_dict())
 
+    @task.short_circuit(execution_timeout=pendulum.duration(minutes=2))
+    def anything_to_check(landing_report: dict) -> dict:
+        from northstar.recon import work_after_landing
+
+        # empty (a no-op run: nothing delivered, nothing pending): nothing after this runs or writes
+        return work_after_landing(landing_report)
+
     @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=5))
-    def landing_gate() -> dict:
+    def landing_gate(work: dict) -> dict:
         from expectations import run_gate
 
         ids = run_ids(get_current_context())
-        return run_gate("landing", ids.run_id, as_of=ids.logical_date, tables=TRADE_TABLES).as_dict()
+        # this run's deliveries and every landing not reconciled yet (an earlier failed run's included)
+        return run_gate("landing", ids.run_id, as_of=ids.logical_date, tables=list(TRADE_TABLES),
+                        ingest_run_ids=work["ingest_run_ids"]).as_dict()
 
-    @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=10))
-    def reconcile_trades(landing_report: dict) -> dict:
-        from northstar.dbt import run_dbt
+    @task.short_circuit(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=10))
+    def reconcile_trades() -> dict:
+        from northstar.recon import reconcile_pending
 
-        dates = landing_report.get("business_dates") or []
-        if not dates:  # nothing new landed: an empty list would mean "re-match every date"
-            return {"command": "build", "skipped": "no new broker files", "invocation_id": None}
-        return run_dbt("build", ["--selector", "intraday_trading"], dbt_vars={"business_dates": dates}).as_dict()
+        # empty when nothing landed that needs matching (e.g. only quarantined rows): stop here
+        return reconcile_pending(get_current_context()["run_id"])
 
     @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=5))
-    def marts_gate(landing_report: dict) -> dict:
+    def marts_gate(recon: dict) -> dict:
         from expectations import run_gate
 
         ids = run_ids(get_current_context())
-        # the dates this run re-matched, late files for earlier days included
+        # the dates this run re-matched (late files for earlier days included), or those it scores
         return run_gate("marts", ids.run_id, as_of=ids.logical_date, domains=["trading"],
-                        business_dates=landing_report.get("business_dates") or []).as_dict()
+                        business_dates=recon["business_dates"] or recon["score_dates"]).as_dict()
 
     @task.branch(execution_timeout=pendulum.duration(minutes=2))
     def choose_break_scoring() -> str:
@@ -104,12 +113,12 @@ with DAG(
         return "score_breaks"
 
     @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=5))
-    def score_breaks(landing_report: dict, recon: dict) -> dict:
+    def score_breaks(recon: dict) -> dict:
         from ml.anomaly.score import score_break_anomalies
 
         ids = run_ids(get_current_context())
         result = score_break_anomalies(
-            f"breaks-{ids.run_id}", scored_at=ids.logical_date, business_dates=landing_report.get("business_dates") or None,
+            f"breaks-{ids.run_id}", scored_at=ids.logical_date, business_dates=recon["score_dates"],
             dbt_invocation=recon.get("invocation_id"),
         )
         return small(result)
@@ -141,10 +150,10 @@ with DAG(
 
         return small(send_servicenow(get_current_context()["run_id"]).as_dict())
 
-    landed = land_broker_files()
-    recon = reconcile_trades(landed)
+    work = anything_to_check(land_broker_files())
+    recon = reconcile_trades()
     branch = choose_break_scoring()
-    scoring = score_breaks(landed, recon)
+    scoring = score_breaks(recon)
     planned = plan_incidents()
-    landed >> landing_gate() >> recon >> marts_gate(landed) >> branch >> [scoring, planned]
+    work >> landing_gate(work) >> recon >> marts_gate(recon) >> branch >> [scoring, planned]
     scoring >> publish_break_scores() >> scores_gate(scoring) >> planned >> send_incidents()

@@ -30,8 +30,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+import northstar.warehouse
 from ml import score_tables
 from ml.anomaly.features import FEATURE_COLUMNS, FEATURE_LABELS, compute_trade_features
+from northstar.pii import mask_account_number
 from northstar.settings import Settings, settings
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ DDL = (
         business_date date,
         trade_id varchar not null,
         order_id varchar,
-        account_number varchar,
+        account_number_masked varchar,
         instrument_id varchar,
         asset_class varchar,
         notional_usd double,
@@ -63,6 +65,8 @@ DDL = (
     )
     """,
     score_tables.BREAK_SCORES,
+    # a table created before account numbers were masked: new rows leave the raw column empty
+    "alter table scores.trade_anomaly_scores add column if not exists account_number_masked varchar",
     # a table created before the amount was part of the contract
     "alter table scores.break_scores add column if not exists notional_usd double",
     score_tables.SCORING_RUNS,
@@ -86,7 +90,7 @@ class ScoreResult:
 
 
 def _default_scored_at(warehouse) -> datetime:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
         value = con.execute("select max(last_seen_at) from main.fct_trade_breaks").fetchone()[0]
     if value is None:
         raise ValueError("no scored_at given and the break register is empty: pass scored_at")
@@ -175,6 +179,9 @@ def score_break_anomalies(
     from ml.anomaly.lineage import dbt_invocation_id
 
     cfg = cfg or settings()
+    if business_dates is not None and not list(business_dates):
+        # an empty list once meant "every date" here and re-scored (and appended) the whole book
+        raise ValueError("no business dates to score: pass the dates, or None for every date")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     model, version = registry.load_model(registry.BREAK_ANOMALY_MODEL, alias, flavor="xgboost", cfg=cfg)
@@ -198,7 +205,8 @@ def score_break_anomalies(
         "business_date": frame["business_date"],
         "trade_id": frame["trade_id"],
         "order_id": frame["order_id"],
-        "account_number": frame["account_number"],
+        # a score table is read beyond trade ops: the account only in masked form (northstar.pii)
+        "account_number_masked": frame["account_number"].map(mask_account_number),
         "instrument_id": frame["instrument_id"],
         "asset_class": frame["asset_class"],
         "notional_usd": frame["notional_usd"],
@@ -211,7 +219,7 @@ def score_break_anomalies(
     trades["feature_snapshot_hash"] = snapshot.snapshot_hash
     seconds["predict"] = time.perf_counter() - started
 
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(read_only=True, path=cfg.paths.warehouse) as con:
         breaks = con.execute(
             "select break_key, business_date, break_level, trade_id, order_id from main.fct_trade_breaks"
         ).df()
@@ -258,7 +266,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> 
 def write_scores(warehouse, scoring_run_id: str, trades: pd.DataFrame, break_scores: pd.DataFrame,
                  run_row: pd.DataFrame) -> None:
     """Replace the scoring run's rows in the three tables, atomically."""
-    with duckdb.connect(str(warehouse)) as con:
+    with northstar.warehouse.connect(path=warehouse) as con:
         for statement in DDL:
             con.execute(statement)
         other_kind = con.execute("select kind from scores.scoring_runs where scoring_run_id = ? and kind <> ?",

@@ -26,10 +26,11 @@ import requests
 
 from activate import outbox
 from activate.common import AfterWrite, CallCounter, PlanReport, SendReport, new_send_run_id
-from activate.config import SendLimits, kill_switch_active
+from activate.config import SendLimits
 from activate.priority import assignment_group, impact_urgency
 from ingest.salesforce.client import RetryPolicy
-from northstar.settings import Endpoint, Settings, servicenow_endpoint, settings
+from northstar.pii import mask_account_number
+from northstar.settings import Endpoint, Settings, kill_switch, servicenow_endpoint, settings
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,18 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def incident_fields(b: dict) -> dict:
-    """What a person needs to act on the break: both sides, the difference, type, age, score."""
+def incident_fields(b: dict, show_account_numbers: bool = False) -> dict:
+    """What a person needs to act on the break: both sides, the difference, type, age, score.
+
+    The brokerage account is named in masked form (``BA****0001``) unless the installation allows
+    full account numbers in ServiceNow (``NORTHSTAR_INCIDENT_ACCOUNT_NUMBERS=full``): an incident
+    queue is read more widely than the ops-only marts.
+    """
     impact, urgency = impact_urgency(b)
+    account = b.get("account_number") if show_account_numbers else mask_account_number(b.get("account_number"))
+    internal_value, broker_value = b.get("internal_value"), b.get("broker_value")
+    if b["break_type"] == "account" and not show_account_numbers:  # the compared values are account numbers
+        internal_value, broker_value = mask_account_number(internal_value), mask_account_number(broker_value)
     ref = b.get("trade_id") or b.get("order_id")
     score = b.get("anomaly_score")
     scored = (f"{score:.3f} (rank {b.get('anomaly_rank')}, model {b.get('model_version')})"
@@ -67,10 +77,10 @@ def incident_fields(b: dict) -> dict:
     description = "\n".join([
         f"Reconciliation break '{b['break_type']}' ({b.get('break_level')} level) found by Northstar.",
         f"Business date: {b.get('business_date')}   Age: {b.get('age_business_days')} business day(s)",
-        f"Order: {b.get('order_id') or '-'}   Trade: {b.get('trade_id') or '-'}   Account: {b.get('account_number') or '-'}",
+        f"Order: {b.get('order_id') or '-'}   Trade: {b.get('trade_id') or '-'}   Account: {account or '-'}",
         f"Instrument: {b.get('instrument_id') or '-'} ({b.get('asset_class') or '-'})   Counterparty: {b.get('broker')}",
-        f"Internal book value: {_fmt(b.get('internal_value'))}",
-        f"Counterparty value:  {_fmt(b.get('broker_value'))}",
+        f"Internal book value: {_fmt(internal_value)}",
+        f"Counterparty value:  {_fmt(broker_value)}",
         f"Difference (counterparty - internal): {_fmt(b.get('difference'))}",
         f"Anomaly score: {scored}",
         f"First seen: {b.get('first_seen_at')}   Last seen: {b.get('last_seen_at')}",
@@ -150,7 +160,7 @@ def plan_servicenow(run_id: str, cfg: Settings | None = None) -> PlanReport:
             last = known.get(key)
             is_open = b["status"] == "open"
             if is_open:
-                fields = incident_fields(b)
+                fields = incident_fields(b, show_account_numbers=cfg.incident_account_numbers == "full")
                 material = _material(fields, b)
                 if last is None:
                     op = "create"
@@ -336,10 +346,12 @@ def send_servicenow(
     limits = limits or SendLimits()
     send_run_id = run_id or new_send_run_id(TARGET)
     report = SendReport(target=TARGET, send_run_id=send_run_id, started_at=datetime.now(UTC))
+    switch = kill_switch(cfg)  # read before taking the warehouse: it may ask Airflow's metadata DB
     con = outbox.connect(cfg)
     try:
-        if kill_switch_active(cfg):
+        if switch.engaged:
             report.kill_switch = True
+            report.detail["kill_switch"] = switch.source
         else:
             rows = outbox.open_rows(con, TARGET, OBJECT)
             if rows.height:

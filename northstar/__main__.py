@@ -14,7 +14,7 @@ from northstar.settings import settings
 def _cmd_setup(args: argparse.Namespace) -> int:
     from northstar.bootstrap import setup
 
-    setup(airflow=not args.no_airflow)
+    setup(airflow=not args.no_airflow, compose_env=args.compose_env)
     print(f"Northstar is set up under {settings().paths.var}")
     return 0
 
@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("setup", help="create var/, sandbox credentials, Airflow DB, pool and connections")
     p.add_argument("--no-airflow", action="store_true", help="only folders and credentials")
+    p.add_argument("--compose-env", type=Path, default=None, metavar="FILE",
+                   help="also write the PII salt into this docker compose .env file (0600)")
     p.set_defaults(func=_cmd_setup)
     p = sub.add_parser("airflow", help="run the airflow CLI in Northstar's environment")
     p.add_argument("airflow_args", nargs=argparse.REMAINDER)

@@ -1,8 +1,9 @@
 """First-run setup of a Northstar installation: folders, sandbox credentials, Airflow metadata.
 
-``python -m northstar setup`` is idempotent: it creates what is missing and leaves the rest. It
-creates the ``warehouse`` pool (one slot: DuckDB has one writer) and the ``salesforce_default`` /
-``servicenow_default`` connections. The connections point at the sandbox unless the operator has
+``python -m northstar setup`` is idempotent: it creates what is missing and leaves the rest: the
+installation's secret PII salt (``var/pii-salt``, 0600; ``--compose-env .env`` also writes it where
+docker compose reads it), and for Airflow the ``warehouse`` pool (one slot: DuckDB has one writer)
+and the ``salesforce_default`` / ``servicenow_default`` connections. The connections point at the sandbox unless the operator has
 configured a real org/instance through ``NORTHSTAR_SALESFORCE_URL`` / ``NORTHSTAR_SERVICENOW_URL``
 (then they are left alone: a firm manages those connections itself).
 """
@@ -17,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from northstar.airflow_env import airflow_environment
-from northstar.settings import Settings, settings
+from northstar.settings import Settings, ensure_pii_salt, pii_salt, settings
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,23 @@ def write_airflow_passwords(env: dict[str, str] | None = None) -> Path | None:
     return path
 
 
-def setup(cfg: Settings | None = None, airflow: bool = True) -> None:
+def write_compose_env(path: Path, cfg: Settings) -> None:
+    """Put the installation's PII salt into a compose ``.env`` file (0600), keeping its other lines."""
+    salt = pii_salt(cfg).reveal()
+    lines = path.read_text().splitlines() if path.exists() else []
+    kept = [line for line in lines if not line.startswith("NORTHSTAR_PII_SALT=")]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join([*kept, f"NORTHSTAR_PII_SALT={salt}"]) + "\n")
+    os.chmod(path, 0o600)
+
+
+def setup(cfg: Settings | None = None, airflow: bool = True, compose_env: Path | None = None) -> None:
     cfg = cfg or settings()
     cfg.paths.ensure()
+    ensure_pii_salt(cfg)  # var/pii-salt, 0600: hash_pii's secret, never committed
+    if compose_env is not None:
+        write_compose_env(compose_env, cfg)
     if not airflow:
         return
     write_airflow_passwords()

@@ -1,11 +1,13 @@
-{#- The only two ways PII leaves staging. The salt comes from the environment so the hashes cannot
-    be reversed by hashing a dictionary of names; the same value always hashes to the same key,
-    so hashed columns can still be joined and counted. -#}
+{#- The only two ways PII leaves staging. The salt is the installation's secret (NORTHSTAR_PII_SALT,
+    from var/pii-salt, made by `python -m northstar setup`), so the hashes cannot be reversed by
+    hashing a dictionary of names; there is no default on purpose: a build without the secret fails
+    rather than hash with a public string. The same value always hashes to the same key, so hashed
+    columns can still be joined and counted. -#}
 
 {% macro hash_pii(expr) -%}
     case
         when {{ expr }} is null then null
-        else {{ sha256_hex(dbt.concat(["'" ~ env_var('NORTHSTAR_PII_SALT', 'northstar') ~ "|'", "lower(trim(cast(" ~ expr ~ " as " ~ dbt.type_string() ~ ")))"])) }}
+        else {{ sha256_hex(dbt.concat(["'" ~ env_var('NORTHSTAR_PII_SALT') ~ "|'", "lower(trim(cast(" ~ expr ~ " as " ~ dbt.type_string() ~ ")))"])) }}
     end
 {%- endmacro %}
 

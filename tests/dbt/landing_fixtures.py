@@ -360,7 +360,7 @@ SF_FIELDS = {
     "Case": [("AccountId", S), ("ContactId", S), ("Subject", S), ("Type", S), ("Priority", S), ("Status", S),
              ("Origin", S), ("IsClosed", B), ("ClosedDate", DT)],
     "Task": [("WhatId", S), ("WhoId", S), ("OwnerId", S), ("Subject", S), ("Type", S), ("TaskSubtype", S),
-             ("ActivityDate", D), ("Status", S), ("CallDurationInSeconds", pa.int64())],
+             ("ActivityDate", D), ("Status", S), ("CallDurationInSeconds", pa.int64()), ("Northstar_Key__c", S)],
     "Event": [("WhatId", S), ("WhoId", S), ("OwnerId", S), ("Subject", S), ("Type", S), ("StartDateTime", DT),
               ("EndDateTime", DT), ("DurationInMinutes", pa.int64())],
     "Opportunity": [("AccountId", S), ("OwnerId", S), ("Name", S), ("Type", S), ("Amount", F), ("StageName", S),
@@ -418,6 +418,11 @@ def _salesforce_runs() -> list[tuple[str, datetime, dict[str, list[dict]]]]:
                           "Subject": "Check-in", "Type": "Call" if k % 2 else "Email", "TaskSubtype":
                           "Call" if k % 2 else "Email", "ActivityDate": day, "Status": "Completed",
                           "CallDurationInSeconds": 600 if k % 2 else None})
+        if i == 1:  # a retention Task Northstar itself created (activate/salesforce.py): not an advisor call
+            created = datetime(2026, 9, 30, 22, tzinfo=UTC)
+            tasks.append({**_std("00TNS1", created), "WhatId": "001A1", "OwnerId": "005U1",
+                          "Subject": "Retention review: attrition risk 41.0%", "Status": "Not Started",
+                          "ActivityDate": created.date(), "Northstar_Key__c": "NS-RETENTION-HH0000001-20260930"})
         start = datetime(2026, 6, 1 + i, 14, tzinfo=UTC)
         events.append({**_std(f"00UE{i}", start), "WhatId": f"001A{i}", "WhoId": f"003C{i}", "OwnerId": "005U2",
                        "Subject": "Annual review", "Type": "Meeting", "StartDateTime": start,
@@ -446,11 +451,24 @@ def _salesforce_runs() -> list[tuple[str, datetime, dict[str, list[dict]]]]:
 
 def write_salesforce(landing: Path) -> None:
     for run_id, extracted, objects in _salesforce_runs():
-        for obj, fields in SF_FIELDS.items():
-            rows = objects.get(obj, [])
-            table = _sf_table(fields, rows, run_id, extracted)
-            _write(table, landing / "salesforce" / obj / f"extracted_date={extracted.date().isoformat()}"
-                   / f"{run_id}.parquet")
+        write_salesforce_run(landing, run_id, extracted, objects)
+
+
+def write_salesforce_run(landing: Path, run_id: str, extracted: datetime, objects: dict[str, list[dict]]) -> None:
+    """One extraction run's files (every object, empty where the run saw no change)."""
+    for obj, fields in SF_FIELDS.items():
+        rows = objects.get(obj, [])
+        table = _sf_table(fields, rows, run_id, extracted)
+        _write(table, landing / "salesforce" / obj / f"extracted_date={extracted.date().isoformat()}"
+               / f"{run_id}.parquet")
+
+
+def account_version(number: int, modified: datetime, **changes) -> dict:
+    """Household ``number``'s Account as the fixture's last run has it, modified at ``modified``."""
+    latest = {}
+    for _run_id, _extracted, objects in _salesforce_runs():
+        latest.update({row["Id"]: row for row in objects.get("Account", [])})
+    return {**latest[f"001A{number}"], "LastModifiedDate": modified, "SystemModstamp": modified, **changes}
 
 
 BROKER_TABLE_SOURCES = {"internal_trades": "oms", "fix_executions": "fix", "pb_confirms": "prime", "billing": "billing"}

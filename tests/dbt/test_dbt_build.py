@@ -40,6 +40,7 @@ def run_dbt(args: list[str], tmp: Path, monkeypatch, landing: Path, dbt_vars: st
     monkeypatch.setenv("NORTHSTAR_LANDING", str(landing))
     monkeypatch.setenv("NORTHSTAR_WAREHOUSE", str(tmp / "warehouse" / "northstar.duckdb"))
     monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+    monkeypatch.setenv("NORTHSTAR_PII_SALT", "test-salt-" + tmp.name)
     (tmp / "warehouse").mkdir(parents=True, exist_ok=True)
     warnings: list[str] = []
 
@@ -91,6 +92,8 @@ def test_fixture_landing_builds_and_reconciles(tmp_path, monkeypatch):
     run = run_dbt(["build"], tmp_path, monkeypatch, landing, '{"recon_observed_at": "2026-10-30 21:30:00"}')
     assert run.success, run.failures
     assert run.warnings == []
+
+    _northstar_is_not_learned_from(tmp_path, monkeypatch, landing)
 
     first = breaks(tmp_path)
     assert {(d, t, o, tr) for _, d, t, o, tr, _, _ in first} == EXPECTED_BREAKS
@@ -159,6 +162,42 @@ def test_fixture_landing_builds_and_reconciles(tmp_path, monkeypatch):
     assert open_29[0][3] == len(EXPECTED_BREAKS) - 1 and str(open_29[0][4]) == "2026-10-30 21:30:00"
     assert {(r[0], r[1], r[2]) for r in aged if r[0] == "2026-11-02"} == {("2026-11-02", "open", 0)}
     assert buckets and all(total == aged_2_5 and not (a0 or a1) for total, a0, a1, aged_2_5 in buckets), buckets
+
+
+def _northstar_is_not_learned_from(tmp: Path, monkeypatch, landing: Path) -> None:
+    """Northstar's own CRM writes never come back as data: its retention Task is tagged at staging and
+    is no advisor call, and a push that only bumps an Account's SystemModstamp adds no household version."""
+    from datetime import UTC, datetime
+
+    from landing_fixtures import account_version, write_salesforce_run
+
+    warehouse = tmp / "warehouse" / "northstar.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tagged = con.execute("select task_id from staging.stg_salesforce__tasks where is_created_by_northstar").fetchall()
+        counted = con.execute("select count(*) from main.fct_interactions where interaction_id = '00TNS1'").fetchone()[0]
+        versions = con.execute("select count(*) from snapshots.households_snapshot").fetchone()[0]
+    assert tagged == [("00TNS1",)] and counted == 0
+
+    # Northstar pushes scores to household 2 (only SystemModstamp moves among the tracked columns) ...
+    pushed_at = datetime(2026, 10, 30, 23, tzinfo=UTC)
+    write_salesforce_run(landing, "sfrun3", datetime(2026, 10, 31, 2, tzinfo=UTC),
+                         {"Account": [account_version(2, pushed_at)]})
+    write_manifests(landing)
+    assert run_dbt(["snapshot"], tmp, monkeypatch, landing).success
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from snapshots.households_snapshot").fetchone()[0] == versions
+
+    # ... while an advisor's change of risk profile is a new version, valid from its SystemModstamp
+    changed_at = datetime(2026, 10, 31, 15, tzinfo=UTC)
+    write_salesforce_run(landing, "sfrun4", datetime(2026, 11, 1, 2, tzinfo=UTC),
+                         {"Account": [account_version(2, changed_at, Risk_Profile__c="Conservative")]})
+    write_manifests(landing)
+    assert run_dbt(["snapshot"], tmp, monkeypatch, landing).success
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("select risk_profile, dbt_valid_from, dbt_valid_to from snapshots.households_snapshot "
+                           "where household_id = 'HH0000002' order by dbt_valid_from").fetchall()
+    assert [r[0] for r in rows] == ["Growth", "Conservative"]
+    assert str(rows[1][1]) == "2026-10-31 15:00:00" and rows[0][2] == rows[1][1]
 
 
 def test_small_world_breaks_match_the_truth(tmp_path, monkeypatch):

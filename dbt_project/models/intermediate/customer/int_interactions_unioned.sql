@@ -1,4 +1,5 @@
--- Calls, emails, meetings, cases and complaints in one shape, keyed to the household.
+-- Calls, emails, meetings, cases and complaints in one shape, keyed to the household; Tasks that
+-- Northstar created (stg_salesforce__tasks.is_created_by_northstar) are left out.
 with
 
 households as (
@@ -34,6 +35,8 @@ unioned as (
         cast(null as varchar) as priority,
         status
     from tasks
+    -- Northstar's own Tasks are not advisor activity: counting them would feed the model its output
+    where not tasks.is_created_by_northstar
     union all
     select
         event_id as interaction_id,

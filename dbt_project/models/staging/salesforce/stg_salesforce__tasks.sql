@@ -16,6 +16,10 @@ renamed as (
         cast(status as varchar) as status,
         cast(activitydate as date) as activity_on,
         cast(calldurationinseconds as integer) as call_duration_seconds,
+        -- Northstar's own retention Tasks carry its external id: tagged here so that no feature
+        -- counts them as advisor activity (the model must not learn from its own output)
+        cast(northstar_key__c as varchar) as northstar_key,
+        northstar_key__c is not null as is_created_by_northstar,
         {{ to_utc_timestamp('createddate') }} as created_at,
         {{ to_utc_timestamp('systemmodstamp') }} as system_modstamp_at,
         {{ to_utc_timestamp('_extracted_at') }} as extracted_at

@@ -13,16 +13,10 @@ KEEP_START, KEEP_END = 2, 4
 
 def mask_account_number(value: str | None) -> str | None:
     """``BA00000001`` -> ``BA****0001``; short values are masked whole; None stays None."""
-    if value is None:
+    if value is None or value != value:  # None, or pandas' NaN for a missing value
         return None
     text = str(value)
     if len(text) <= KEEP_START + KEEP_END:
         return "*" * len(text)
     return f"{text[:KEEP_START]}****{text[-KEEP_END:]}"
 
-
-def mask_account_number_sql(expression: str) -> str:
-    """The same rule in SQL (DuckDB), for masking inside a query."""
-    return (f"case when {expression} is null then null "
-            f"when length({expression}) <= {KEEP_START + KEEP_END} then repeat('*', length({expression})) "
-            f"else left({expression}, {KEEP_START}) || '****' || right({expression}, {KEEP_END}) end")

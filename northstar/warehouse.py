@@ -140,10 +140,13 @@ def scratch(cfg: Settings | None = None) -> duckdb.DuckDBPyConnection:
 
 
 # Columns that say when or in which run a row was written, not what it says: left out of a content
-# fingerprint so that a rerun on unchanged input can be compared with the run before it.
+# fingerprint so that a rerun on unchanged input can be compared with the run before it. The CRM's
+# own modification stamps belong here too: Northstar's push bumps them without changing a business
+# value (the households snapshot ignores them for the same reason).
 RUN_STAMP_COLUMNS = re.compile(
-    r"(^|_)(run_id|invocation_id|scored_at|created_at|updated_at|validated_at|extracted_at|landed_at|"
-    r"loaded_at|observed_at|sent_at|pushed_at|built_at|dbt_updated_at|dbt_valid_from|dbt_scd_id)$"
+    r"(^|_)(run_id|invocation_id|scored_at|updated_at|validated_at|extracted_at|landed_at|"
+    r"loaded_at|observed_at|sent_at|pushed_at|built_at|system_modstamp_at|last_modified_at|"
+    r"dbt_updated_at|dbt_valid_from|dbt_scd_id)$"
 )
 
 

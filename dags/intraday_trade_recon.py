@@ -72,7 +72,8 @@ with DAG(
         report = land(cfg.paths.drop, cfg.paths.landing, run_id=get_current_context()["run_id"], sources=list(TRADE_TABLES))
         return small(report.as_dict())
 
-    @task.short_circuit(execution_timeout=pendulum.duration(minutes=2))
+    # in the pool although it only reads: DuckDB lets no reader in while another DAG's task writes
+    @task.short_circuit(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=5))
     def anything_to_check(landing_report: dict) -> dict:
         from northstar.recon import work_after_landing
 

@@ -118,8 +118,8 @@ def test_warehouse_writers_share_the_one_slot_pool(dagbag):
                         "plan_salesforce_push", "send_salesforce_push")
     } | {
         ("intraday_trade_recon", task_id)
-        for task_id in ("landing_gate", "reconcile_trades", "marts_gate", "score_breaks", "publish_break_scores",
-                        "scores_gate", "plan_incidents", "send_incidents")
+        for task_id in ("anything_to_check", "landing_gate", "reconcile_trades", "marts_gate", "score_breaks",
+                        "publish_break_scores", "scores_gate", "plan_incidents", "send_incidents")
     }
     for dag_id, task_id in writers:
         assert dagbag["dags"][dag_id]["tasks"][task_id]["pool"] == "warehouse"
@@ -154,6 +154,9 @@ def test_gates_stand_between_the_stages(dagbag):
         assert "scores_gate" in _ancestors(nightly, task_id), task_id
     intraday = dagbag["dags"]["intraday_trade_recon"]["tasks"]
     assert "landing_gate" in _ancestors(intraday, "reconcile_trades")
+    # a run with nothing delivered, pending or unscored stops before the first gate (northstar.recon)
+    assert intraday["anything_to_check"]["upstream"] == ["land_broker_files"]
+    assert "anything_to_check" in _ancestors(intraday, "landing_gate")
     for task_id in ("score_breaks", "plan_incidents"):
         assert "marts_gate" in _ancestors(intraday, task_id), task_id
     # incidents wait for the scores gate whenever breaks were scored (the branch skips both otherwise)

@@ -120,7 +120,7 @@ with DAG(
         from ml.scoring import score
 
         ids = run_ids(get_current_context())
-        result = score(f"households-{ids.run_id}", scored_at=ids.logical_date,
+        result = score(f"households-{ids.interval_key}", scored_at=ids.logical_date,
                        dbt_invocation_id=warehouse.get("invocation_id"))
         return small(result)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, is_dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 # `airflow dags test` waits out real retry delays; the demo and the end-to-end tests set this to 0
 # so a failure surfaces at once. Production keeps the default.
@@ -30,6 +30,16 @@ WAREHOUSE_POOL = "warehouse"
 class RunIds:
     run_id: str
     logical_date: object  # pendulum DateTime: the run's logical time, never "now"
+
+    @property
+    def interval_key(self) -> str:
+        """The logical time as a key (UTC, to the second): what a rerun of the same interval shares, so
+        its writes keyed on it replace the earlier run's instead of adding to them (a manual rerun or
+        ``airflow dags test`` gets a new run id every time)."""
+        moment = self.logical_date
+        if getattr(moment, "tzinfo", None) is not None:
+            moment = moment.astimezone(UTC)
+        return moment.strftime("%Y%m%dT%H%M%SZ")
 
 
 def run_ids(context) -> RunIds:

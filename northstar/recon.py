@@ -118,12 +118,15 @@ def work_after_landing(landing_report: dict, cfg: Settings | None = None) -> dic
 
     ``ingest_run_ids``: this run (if it delivered anything, quarantined rows included) and every run
     whose landed files are not reconciled yet, for the landing gate; ``business_dates``: the dates
-    those files touch, for the dbt build; ``unscored_dates``: dates the champion has not scored.
+    those files touch, for the dbt build; ``unscored_dates``: dates the champion has not scored
+    (looked up only when nothing was delivered or is pending).
     """
     cfg = cfg or settings()
     files = pending_files(cfg)
-    unscored = unscored_dates(cfg)
     delivered = (landing_report.get("files_landed") or 0) + (landing_report.get("files_quarantined") or 0)
+    # the registry (an MLflow import, slow on a busy worker) is asked only when nothing else makes
+    # this run necessary; reconcile_pending asks it again for the dates to score
+    unscored = [] if files.height or delivered else unscored_dates(cfg)
     if not files.height and not delivered and not unscored:
         return {}
     runs = set(files["landed_run_id"].to_list())

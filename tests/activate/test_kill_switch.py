@@ -24,6 +24,7 @@ def _send_from_the_cli(env) -> int:
     return env.stats("salesforce")["total_requests"]
 
 
+@pytest.mark.timeout(1500)  # `airflow db migrate` plus three Airflow CLI calls: minutes on a loaded 2-core host
 def test_the_airflow_variable_stops_the_cli_and_an_unreadable_switch_fails_closed(env, monkeypatch):
     creds = env.handle.credentials["salesforce"]
     for name, value in {"URL": env.handle.salesforce_url, "USERNAME": creds["username"],

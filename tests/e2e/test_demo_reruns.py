@@ -92,6 +92,7 @@ def _correct_last_trade_book(drop: Path) -> tuple[str, str, float]:
     return path.name, rows[0]["trade_id"], float(rows[0]["quantity"])
 
 
+@pytest.mark.timeout(1200)  # one intraday DAG run
 def test_a_run_that_failed_after_landing_is_reconciled_by_the_next(demo_run, sandbox):
     cfg = demo_run
     assert work_after_landing({}, cfg) == {}  # the demo's runs left nothing pending or unscored
@@ -112,6 +113,7 @@ def test_a_run_that_failed_after_landing_is_reconciled_by_the_next(demo_run, san
     assert work_after_landing({}, cfg) == {}
 
 
+@pytest.mark.timeout(1200)  # one intraday DAG run and nine landings
 def test_no_op_runs_do_nothing_and_append_nothing(demo_run, sandbox):
     cfg = demo_run
     before, writes_before = _row_counts(cfg), _writes(cfg)
@@ -130,6 +132,7 @@ def test_no_op_runs_do_nothing_and_append_nothing(demo_run, sandbox):
     assert _writes(cfg) == writes_before
 
 
+@pytest.mark.timeout(2400)  # three nightly DAG runs
 def test_nightly_reruns_on_unchanged_input_change_nothing(demo_run, sandbox):
     """Three nightly reruns on the same input: identical content in every mart and score table (run
     stamps excluded by name) and not one write to Salesforce or ServiceNow."""

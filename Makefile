@@ -63,7 +63,7 @@ format: install  ## apply ruff's formatter and sqlfluff's fixes
 bench: install  ## performance figures (large world; takes a while)
 	$(PY) -m bench
 
-ui: install  ## Airflow :8080 (login printed), MLflow :5000, dbt docs :8081, Data Docs :8082 on 127.0.0.1 (Ctrl-C stops all)
+ui: install  ## Airflow :8080 (login printed), MLflow :5000, dbt docs :8081, Data Docs :8082, KPI dashboard :8083 on 127.0.0.1 (Ctrl-C stops all)
 	$(PY) -m northstar ui
 
 clean:  ## remove generated data (var/) and caches

@@ -4,6 +4,7 @@
 land_broker_files ─▶ anything_to_check ─▶ landing_gate ─▶ reconcile_trades ─▶ marts_gate ─▶ choose_break_scoring
     ├─▶ score_breaks ─▶ publish_break_scores ─▶ scores_gate ─┐
     └────────────────────────────────────────────────────────┴─▶ plan_incidents ─▶ send_incidents
+                                                                                        ─▶ refresh_dashboard
 ```
 
 Runs every 15 minutes on weekdays during market hours, and whenever the broker drop folder's
@@ -151,10 +152,17 @@ with DAG(
 
         return small(send_servicenow(get_current_context()["run_id"]).as_dict())
 
+    @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=5))
+    def refresh_dashboard() -> dict:
+        """The KPI dashboard's snapshot: the pool is held only while the warehouse is read."""
+        from dashboard import build
+
+        return small(build(run_id=get_current_context()["run_id"]))
+
     work = anything_to_check(land_broker_files())
     recon = reconcile_trades()
     branch = choose_break_scoring()
     scoring = score_breaks(recon)
     planned = plan_incidents()
     work >> landing_gate(work) >> recon >> marts_gate(recon) >> branch >> [scoring, planned]
-    scoring >> publish_break_scores() >> scores_gate(scoring) >> planned >> send_incidents()
+    scoring >> publish_break_scores() >> scores_gate(scoring) >> planned >> send_incidents() >> refresh_dashboard()

@@ -6,7 +6,7 @@ land_billing_files ─┼─▶ landing_gate ─▶ build_warehouse ─▶ marts
 read_back_incidents ┘                                                    │   ├─▶ train_client_value_models ─┐
                                                                          │   └─▶ train_break_anomaly_model ─┤
                                                                          └──────────────────────────────────┴─▶ score_households
-    ─▶ publish_scores ─▶ scores_gate ─▶ plan_salesforce_push ─▶ send_salesforce_push
+    ─▶ publish_scores ─▶ scores_gate ─▶ plan_salesforce_push ─▶ send_salesforce_push ─▶ refresh_dashboard
 ```
 
 Wiring only: each task calls a stage function that has its own CLI and tests. Data moves through
@@ -150,6 +150,13 @@ with DAG(
 
         return small(send_salesforce(get_current_context()["run_id"]).as_dict())
 
+    @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=5))
+    def refresh_dashboard() -> dict:
+        """The KPI dashboard's snapshot: the pool is held only while the warehouse is read."""
+        from dashboard import build
+
+        return small(build(run_id=get_current_context()["run_id"]))
+
     landed = [extract_salesforce(), land_billing_files(), read_back_incidents()]
     warehouse = build_warehouse()
     gate = marts_gate()
@@ -164,4 +171,4 @@ with DAG(
     publish = publish_scores()
     scoring >> publish
     checked = scores_gate(scoring)
-    publish >> checked >> plan_salesforce_push() >> send_salesforce_push()
+    publish >> checked >> plan_salesforce_push() >> send_salesforce_push() >> refresh_dashboard()

@@ -133,6 +133,7 @@ class Settings:
     mlflow_port: int = 5000
     dbt_docs_port: int = 8081
     data_docs_port: int = 8082
+    # Where `make ui` serves the KPI dashboard (127.0.0.1 only).
     dashboard_port: int = 8083
 
     @property

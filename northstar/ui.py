@@ -141,10 +141,22 @@ def static_server_command(directory: Path, port: int) -> list[str]:
     return [sys.executable, "-m", "http.server", str(port), "--bind", HOST, "--directory", str(directory)]
 
 
+def dashboard_service(cfg: Settings) -> Service:
+    """The KPI dashboard (``dashboard/``): reads only its snapshot under var/dashboard, never the warehouse."""
+    from dashboard.snapshot import snapshot_path
+
+    def available() -> str | None:
+        return None if snapshot_path(cfg).exists() else "no snapshot yet (the last task of a DAG run takes it)"
+
+    return Service("KPI dashboard", [sys.executable, "-m", "dashboard", "serve", "--port", str(cfg.dashboard_port)],
+                   port=cfg.dashboard_port, setting="NORTHSTAR_DASHBOARD_PORT", available=available)
+
+
 def services(cfg: Settings | None = None) -> list[Service]:
     """Every surface ``make ui`` starts, in start order."""
     cfg = cfg or settings()
-    return [*airflow_services(cfg), mlflow_service(cfg), dbt_docs_service(cfg), data_docs_service(cfg)]
+    return [*airflow_services(cfg), mlflow_service(cfg), dbt_docs_service(cfg), data_docs_service(cfg),
+            dashboard_service(cfg)]
 
 
 # --- running them ---------------------------------------------------------------------------------

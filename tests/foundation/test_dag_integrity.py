@@ -115,11 +115,12 @@ def test_warehouse_writers_share_the_one_slot_pool(dagbag):
         ("nightly_client_value", task_id)
         for task_id in ("landing_gate", "build_warehouse", "marts_gate", "train_client_value_models",
                         "train_break_anomaly_model", "score_households", "publish_scores", "scores_gate",
-                        "plan_salesforce_push", "send_salesforce_push")
+                        "plan_salesforce_push", "send_salesforce_push", "refresh_dashboard")
     } | {
         ("intraday_trade_recon", task_id)
         for task_id in ("anything_to_check", "landing_gate", "reconcile_trades", "marts_gate", "score_breaks",
-                        "publish_break_scores", "scores_gate", "plan_incidents", "send_incidents")
+                        "publish_break_scores", "scores_gate", "plan_incidents", "send_incidents",
+                        "refresh_dashboard")
     }
     for dag_id, task_id in writers:
         assert dagbag["dags"][dag_id]["tasks"][task_id]["pool"] == "warehouse"

@@ -152,7 +152,7 @@ with DAG(
 
         return small(send_servicenow(get_current_context()["run_id"]).as_dict())
 
-    @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=5))
+    @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=15))
     def refresh_dashboard() -> dict:
         """The KPI dashboard's snapshot: the pool is held only while the warehouse is read."""
         from dashboard import build

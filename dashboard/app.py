@@ -369,12 +369,12 @@ def gate_failures_page() -> vm.Page:
 def build_app(cfg: Settings | None = None):
     """The Dash app of the dashboard (Vizro builds it from the models above)."""
     cfg = cfg or settings()
+    Vizro._reset()  # models and data live in global managers: a second build in one process starts clean
     register_data(cfg)
     dashboard = vm.Dashboard(
         title="Northstar KPIs",
         pages=[trade_operations_page(), client_value_page(), models_and_quality_page(), gate_failures_page()],
     )
-    Vizro._reset()  # the model manager is global: a second build in one process starts clean
     return Vizro().build(dashboard)
 
 

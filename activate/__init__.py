@@ -8,6 +8,7 @@ Functions the DAGs call (each opens and closes the warehouse itself; all setting
 * ``outbox_status()``: counts, dead rows, recent sends
 """
 
+from activate.common import PushIncomplete
 from activate.config import kill_switch_active
 from activate.salesforce import plan_salesforce, send_salesforce
 from activate.servicenow import plan_servicenow, read_back, send_servicenow
@@ -45,6 +46,6 @@ def trace(outbox_id: str, cfg=None) -> dict:
 
 
 __all__ = [
-    "kill_switch_active", "outbox_status", "plan_salesforce", "plan_servicenow", "read_back",
+    "PushIncomplete", "kill_switch_active", "outbox_status", "plan_salesforce", "plan_servicenow", "read_back",
     "send_salesforce", "send_servicenow", "trace",
 ]

@@ -8,6 +8,7 @@ import logging
 import sys
 
 import activate
+from activate.common import left_work_undone
 from northstar.warehouse import WarehouseBusy
 
 
@@ -32,8 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m activate {args.verb}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2, default=str))
-    if args.verb == "send" and (report.dead or report.interrupted):
-        return 2  # something to look at: dead rows or an interrupted send (it resumes next run)
+    if args.verb == "send" and (report.dead or left_work_undone(report)):
+        # something to look at: dead rows, or rows left open by an interrupted send (they resume next run)
+        print(f"send incomplete: {report.open_rows} row(s) open, {report.dead} dead"
+              + (f"; interrupted: {report.detail.get('interrupted_by')}" if report.interrupted else ""),
+              file=sys.stderr)
+        return 2
     return 0
 
 

@@ -52,6 +52,32 @@ class SendReport:
         return data
 
 
+class PushIncomplete(RuntimeError):
+    """A send left work undone (rows still open, or interrupted by an unreachable or refusing target).
+
+    Raised only after the outbox state and the send run are committed, so the task fails (Airflow
+    retries it) and the next run resumes from the outbox: nothing is lost and nothing is sent twice.
+    """
+
+    def __init__(self, report: SendReport):
+        cause = report.detail.get("interrupted_by") or report.detail.get("error")
+        super().__init__(
+            f"{report.target} send {report.send_run_id} left {report.open_rows} outbox row(s) open "
+            f"(sent {report.sent}, failed {report.failed}, dead {report.dead}"
+            + (f"; interrupted: {cause}" if report.interrupted and cause else "; interrupted" if report.interrupted else "")
+            + "); they stay in the outbox and the next run resumes them"
+        )
+        self.report = report
+
+
+def left_work_undone(report: SendReport) -> bool:
+    """True when a send that was allowed to write still has open rows or was cut short.
+
+    With the kill switch on nothing is meant to be sent, so held-back rows are not a failure.
+    """
+    return not report.kill_switch and (report.interrupted or report.open_rows > 0)
+
+
 class CallCounter:
     """Counts every HTTP response a requests.Session receives (login, REST, Bulk, retries included)."""
 

@@ -304,10 +304,16 @@ def status_summary(con: duckdb.DuckDBPyConnection) -> dict:
     """).fetchall()
     runs = con.execute("""
         select send_run_id, target, started_at, kill_switch, api_calls, rows_sent, rows_failed, rows_dead,
-               interrupted
+               interrupted, json_extract_string(detail, '$.interrupted_by')
         from activation.send_runs order by started_at desc limit 10
     """).fetchall()
+    open_by_target = {t: 0 for t in ("salesforce", "servicenow")}
+    for t, _o, s, n in counts:
+        if s in OPEN:
+            open_by_target[t] = open_by_target.get(t, 0) + int(n)
     return {
+        # rows still to deliver (pending, sending or failed): the next send resumes them
+        "open_rows": open_by_target,
         "counts": [{"target": t, "object": o, "status": s, "rows": n} for t, o, s, n in counts],
         "dead": [
             {"outbox_id": i, "target": t, "object": o, "record_key": k, "attempts": a, "last_error": e,
@@ -316,8 +322,9 @@ def status_summary(con: duckdb.DuckDBPyConnection) -> dict:
         ],
         "recent_sends": [
             {"send_run_id": i, "target": t, "started_at": str(s), "kill_switch": ks, "api_calls": c,
-             "rows_sent": ok, "rows_failed": f, "rows_dead": d, "interrupted": x}
-            for i, t, s, ks, c, ok, f, d, x in runs
+             "rows_sent": ok, "rows_failed": f, "rows_dead": d, "interrupted": x,
+             **({"interrupted_by": why} if why else {})}
+            for i, t, s, ks, c, ok, f, d, x, why in runs
         ],
     }
 

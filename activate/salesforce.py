@@ -26,7 +26,15 @@ from simple_salesforce.bulk2 import Operation, _Bulk2Client
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
 from activate import outbox
-from activate.common import AfterWrite, CallCounter, PlanReport, SendReport, new_send_run_id
+from activate.common import (
+    AfterWrite,
+    CallCounter,
+    PlanReport,
+    PushIncomplete,
+    SendReport,
+    left_work_undone,
+    new_send_run_id,
+)
 from activate.config import SendLimits
 from ingest.salesforce.client import RetryPolicy, SalesforceConnection, _is_retryable, login
 from northstar.settings import Settings, kill_switch, salesforce_endpoint, settings
@@ -393,11 +401,15 @@ def send_salesforce(
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     after_write: AfterWrite | None = None,
+    raise_on_incomplete: bool = False,
 ) -> SendReport:
     """Drain the open Salesforce outbox rows; zero API calls when there is nothing to send.
 
     ``connect`` returns a logged-in client (default: ``login(salesforce_endpoint(cfg))``). With the
-    kill switch on nothing is sent and no connection is made; the rows stay pending.
+    kill switch on nothing is sent and no connection is made; the rows stay pending. With
+    ``raise_on_incomplete`` (the DAG task) a send that leaves rows open or is interrupted raises
+    ``PushIncomplete`` after the outbox and the send run are recorded, so the run goes red and the
+    next one resumes.
     """
     cfg = cfg or settings()
     limits = limits or SendLimits()
@@ -422,12 +434,13 @@ def send_salesforce(
                     return sf
 
                 try:
-                    conn = SalesforceConnection(connect_counted, retry=retry, sleep=sleep)
-                    sender = SalesforceSender(con, conn, send_run_id, limits, report, after_write, sleep)
-                    for obj in ("Account", "Task"):
-                        part = rows.filter(pl.col("object") == obj)
-                        if part.height and not report.interrupted:
-                            sender.send_object(obj, part)
+                    conn = _connect_with_retry(connect_counted, retry or RetryPolicy(), sleep, report)
+                    if conn is not None:
+                        sender = SalesforceSender(con, conn, send_run_id, limits, report, after_write, sleep)
+                        for obj in ("Account", "Task"):
+                            part = rows.filter(pl.col("object") == obj)
+                            if part.height and not report.interrupted:
+                                sender.send_object(obj, part)
                 finally:
                     report.api_calls = counter.calls
         report.open_rows = int(con.execute(
@@ -435,6 +448,29 @@ def send_salesforce(
             [TARGET]).fetchall()[0][0])
         outbox.record_send_run(con, report)
         log.info("salesforce send %s: %s", send_run_id, report.as_dict())
-        return report
     finally:
         con.close()
+    if raise_on_incomplete and left_work_undone(report):
+        raise PushIncomplete(report)
+    return report
+
+
+def _connect_with_retry(connect: Callable[[], Salesforce], retry: RetryPolicy, sleep: Callable[[float], None],
+                        report: SendReport) -> SalesforceConnection | None:
+    """Log in under the retry policy; an unreachable org (or one that keeps refusing) interrupts the send.
+
+    Nothing has been marked 'sending' yet, so the rows simply stay pending for the next run.
+    """
+    attempt = 0
+    while True:
+        try:
+            return SalesforceConnection(connect, retry=retry, sleep=sleep)
+        except Exception as exc:  # noqa: BLE001 - any login failure is recorded; the task then fails
+            if not _is_retryable(exc) or attempt + 1 >= retry.max_attempts:
+                # Unreachable after the back-off, or refused (bad credentials, wrong server): record it.
+                report.interrupted = True
+                report.detail["interrupted_by"] = f"login: {type(exc).__name__}: {exc}"
+                log.warning("salesforce: no session (%s); every row stays in the outbox", exc)
+                return None
+            sleep(retry.delay(attempt))
+            attempt += 1

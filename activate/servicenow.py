@@ -25,7 +25,15 @@ import polars as pl
 import requests
 
 from activate import outbox
-from activate.common import AfterWrite, CallCounter, PlanReport, SendReport, new_send_run_id
+from activate.common import (
+    AfterWrite,
+    CallCounter,
+    PlanReport,
+    PushIncomplete,
+    SendReport,
+    left_work_undone,
+    new_send_run_id,
+)
 from activate.config import SendLimits
 from activate.priority import assignment_group, impact_urgency
 from ingest.salesforce.client import RetryPolicy
@@ -258,6 +266,8 @@ class ServiceNowClient:
         while True:
             try:
                 response = self.session.request(method, f"{self.base}{path}", params=params, json=body, timeout=60)
+            except requests.exceptions.SSLError as exc:  # wrong server or trust: retrying will not help
+                raise Transient(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 status, message = 0, f"{type(exc).__name__}: {exc}"
             else:
@@ -340,8 +350,13 @@ def send_servicenow(
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     after_write: AfterWrite | None = None,
+    raise_on_incomplete: bool = False,
 ) -> SendReport:
-    """Drain the open incident rows; zero API calls when there is nothing to send."""
+    """Drain the open incident rows; zero API calls when there is nothing to send.
+
+    With ``raise_on_incomplete`` (the DAG task) a send that leaves rows open or is interrupted
+    raises ``PushIncomplete`` once the outbox and the send run are recorded (see send_salesforce).
+    """
     cfg = cfg or settings()
     limits = limits or SendLimits()
     send_run_id = run_id or new_send_run_id(TARGET)
@@ -365,9 +380,11 @@ def send_servicenow(
             [TARGET]).fetchall()[0][0])
         outbox.record_send_run(con, report)
         log.info("servicenow send %s: %s", send_run_id, report.as_dict())
-        return report
     finally:
         con.close()
+    if raise_on_incomplete and left_work_undone(report):
+        raise PushIncomplete(report)
+    return report
 
 
 def _drain(con, client: ServiceNowClient, rows: pl.DataFrame, send_run_id: str, limits: SendLimits,
@@ -375,7 +392,7 @@ def _drain(con, client: ServiceNowClient, rows: pl.DataFrame, send_run_id: str, 
     records = rows.to_dicts()
     try:
         groups = client.group_ids()
-    except Transient as exc:
+    except (Transient, ServiceNowError) as exc:  # unreachable, or refusing us as a whole (401, 403)
         report.interrupted, report.detail["interrupted_by"] = True, str(exc)
         return
     actions: dict[str, int] = {}
@@ -410,7 +427,7 @@ def _drain(con, client: ServiceNowClient, rows: pl.DataFrame, send_run_id: str, 
                 if current is not None:
                     existing[payload["correlation_id"]] = current
                 successes.append((row["outbox_id"], (current or {}).get("sys_id"), (current or {}).get("number")))
-        except Transient as exc:
+        except (Transient, ServiceNowError) as exc:  # a per-record refusal is caught above: this is the lookup
             _ack_chunk(con, successes, failures, limits, report)
             handled = {i for i, *_ in successes} | {i for i, _ in failures}
             rest = [i for i in ids if i not in handled]

@@ -150,7 +150,7 @@ with DAG(
     def send_incidents() -> dict:
         from activate import send_servicenow
 
-        return small(send_servicenow(get_current_context()["run_id"]).as_dict())
+        return small(send_servicenow(get_current_context()["run_id"], raise_on_incomplete=True).as_dict())
 
     @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=15))
     def refresh_dashboard() -> dict:

@@ -148,7 +148,7 @@ with DAG(
     def send_salesforce_push() -> dict:
         from activate import send_salesforce
 
-        return small(send_salesforce(get_current_context()["run_id"]).as_dict())
+        return small(send_salesforce(get_current_context()["run_id"], raise_on_incomplete=True).as_dict())
 
     @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=15))
     def refresh_dashboard() -> dict:

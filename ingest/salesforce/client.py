@@ -105,6 +105,10 @@ def _is_retryable(exc: Exception) -> bool:
         return "REQUEST_LIMIT_EXCEEDED" in str(exc.content)
     if isinstance(exc, SalesforceGeneralError):
         return int(getattr(exc, "status", 0) or 0) >= 500
+    if isinstance(exc, requests.exceptions.SSLError):
+        # A certificate that does not verify is the wrong server or a misconfiguration, not a blip:
+        # retrying it only delays the failure (and could reach a foreign server's API).
+        return False
     return isinstance(exc, requests.ConnectionError | requests.Timeout)
 
 

@@ -33,6 +33,42 @@ FAULT_KEYS = {
 }
 
 
+def _count(value, *, nullable: bool = False, most: int = 10_000_000) -> str | None:
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+        return f"must be a whole number from 0 to {most}" + (" or null" if nullable else "")
+    return None
+
+
+def _invalid(key: str, value) -> str | None:
+    """Why value is not a valid setting for key (None when it is)."""
+    if key == "api_limit_after":
+        return _count(value, nullable=True)
+    if key in {"unavailable", "expire_session", "in_progress_polls"}:
+        return _count(value)
+    if key == "delay_ms":
+        return _count(value, most=60_000)
+    if key in {"strict_close_info", "reset"}:
+        return None if isinstance(value, bool) else "must be true or false"
+    if key == "fail_bulk_job":
+        return None if value is None or (isinstance(value, str) and value) else "must be a message or null"
+    if key == "fail_records":
+        if value is None:
+            return None
+        if not isinstance(value, dict) or not isinstance(value.get("values"), list):
+            return 'must be {"values": [...], "code": "...", "field": "...", "message": "..."} or null'
+        extra = set(value) - {"values", "code", "field", "message"}
+        if extra:
+            return f"unknown keys {sorted(extra)}"
+        if any(not isinstance(v, str | int | float) or isinstance(v, bool) for v in value["values"]):
+            return "values must be strings or numbers"
+        if any(k in value and not isinstance(value[k], str) for k in ("code", "field", "message")):
+            return "code, field and message must be strings"
+        return None
+    return "unknown fault key"
+
+
 @dataclass
 class FaultSettings:
     api_limit_after: int | None = None
@@ -77,9 +113,16 @@ class Faults:
     # --- admin ------------------------------------------------------------------------------
 
     def configure(self, body: dict) -> dict:
+        """Apply fault switches; the whole body is validated first, so a bad one changes nothing."""
+        if not isinstance(body, dict):
+            raise ValueError("the fault settings must be a JSON object")
         unknown = set(body) - FAULT_KEYS - {"reset"}
         if unknown:
             raise ValueError(f"unknown fault keys: {sorted(unknown)}")
+        problems = [f"{key}: {problem}" for key, value in body.items()
+                    if (problem := _invalid(key, value)) is not None]
+        if problems:
+            raise ValueError("invalid fault settings: " + "; ".join(problems))
         with self._lock:
             if body.get("reset"):
                 self.settings = FaultSettings()

@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -75,16 +76,62 @@ class Response:
         return cls(status, b"", content_type="", headers=dict(headers or {}))
 
 
+def same_secret(given, expected) -> bool:
+    """Constant-time comparison for any credential shape (non-ASCII text, bytes, None) without raising.
+
+    ``secrets.compare_digest`` raises TypeError on non-ASCII str, which turned a wrong password
+    into a 500 instead of a login error.
+    """
+    if given is None or expected is None:
+        return False
+    if isinstance(given, str):
+        given = given.encode("utf-8", "surrogatepass")
+    if isinstance(expected, str):
+        expected = expected.encode("utf-8", "surrogatepass")
+    if not isinstance(given, bytes) or not isinstance(expected, bytes):
+        return False
+    return secrets.compare_digest(given, expected)
+
+
 class SandboxApp:
     """Shared behaviour of both emulated systems: admin endpoints and fault switches."""
 
     name = "sandbox"
+    # The largest request body read; a bigger one is answered 413 before reading beyond the cap.
+    max_body_bytes = 16 * 1024 * 1024
 
     def __init__(self, faults: Faults | None = None):
         self.faults = faults or Faults()
 
     def admin_credentials(self) -> tuple[str, str]:
         raise NotImplementedError
+
+    def error(self, status: int, code: str, message: str) -> Response:
+        """An error in the emulated system's own envelope (overridden per app)."""
+        return Response.json({"error": {"message": message, "code": code}}, status)
+
+    def authorized_before_body(self, request: Request) -> bool:
+        """Whether the request's credentials (headers only) may have its body read at all.
+
+        Checked before the body is read, so an unauthenticated client cannot make the server read
+        (or wait for) a large upload. Login endpoints, whose credentials are in the body, say True.
+        """
+        if request.path.startswith("/__sandbox/"):
+            return request.path.rstrip("/") == "/__sandbox/health" or self._admin_ok(request)
+        return True
+
+    def unauthenticated(self, request: Request) -> Response:
+        """The 401 this system answers to missing or wrong credentials."""
+        if request.path.startswith("/__sandbox/"):
+            return Response.json({"error": "admin endpoints need the sandbox's Basic credentials"}, 401)
+        return self.error(401, "UNAUTHORIZED", "authentication required")
+
+    def _admin_ok(self, request: Request) -> bool:
+        auth = request.basic_auth()
+        if auth is None:
+            return False
+        user, password = self.admin_credentials()
+        return auth[0] == user and same_secret(auth[1], password)
 
     def dispatch(self, request: Request) -> Response:
         raise NotImplementedError
@@ -97,7 +144,7 @@ class SandboxApp:
     def admin(self, request: Request) -> Response:
         if request.path.rstrip("/") == "/__sandbox/health":  # liveness only: no data, no auth
             return Response.json({"status": "ok", "app": self.name})
-        if request.basic_auth() != self.admin_credentials():
+        if not self._admin_ok(request):
             return Response.json({"error": "admin endpoints need the sandbox's Basic credentials"}, 401)
         route = request.path.rstrip("/")
         if route == "/__sandbox/faults" and request.method == "GET":
@@ -115,6 +162,12 @@ class SandboxApp:
         return Response.json({"error": f"no admin endpoint {request.method} {route}"}, 404)
 
 
+class _BodyRefused(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes: with Nagle's algorithm the body waits for the client's
@@ -123,26 +176,82 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "NorthstarSandbox/1.0"
     sys_version = ""
 
+    def setup(self) -> None:
+        # An idle or stalled connection is closed after the server's timeout instead of holding a
+        # thread for ever (StreamRequestHandler applies self.timeout to the socket).
+        self.timeout = self.server.idle_timeout_s  # type: ignore[attr-defined]
+        super().setup()
+
+    def _read_body(self, limit: int) -> bytes:
+        """The request body, Content-Length or chunked, never reading more than limit bytes."""
+        encoding = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in encoding:
+            return self._read_chunked(limit)
+        if encoding and encoding != "identity":
+            raise _BodyRefused(501, "NOT_IMPLEMENTED", f"Transfer-Encoding {encoding} is not supported")
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit():
+            raise _BodyRefused(400, "BAD_REQUEST", f"invalid Content-Length: {text[:40]!r}")
+        length = int(text)
+        if length > limit:
+            raise _BodyRefused(413, "REQUEST_TOO_LARGE",
+                               f"request body of {length} bytes exceeds the limit of {limit} bytes")
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise _BodyRefused(400, "BAD_REQUEST", "request body shorter than its Content-Length")
+        return body
+
+    def _read_chunked(self, limit: int) -> bytes:
+        parts, total = [], 0
+        while True:
+            line = self.rfile.readline(1026)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BodyRefused(400, "BAD_REQUEST", "malformed chunked request body") from None
+            if size == 0:
+                while self.rfile.readline(8194) not in (b"\r\n", b"\n", b""):
+                    pass  # trailer fields: ignored
+                return b"".join(parts)
+            total += size
+            if total > limit:
+                raise _BodyRefused(413, "REQUEST_TOO_LARGE",
+                                   f"request body exceeds the limit of {limit} bytes")
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _BodyRefused(400, "BAD_REQUEST", "malformed chunked request body")
+            parts.append(chunk)
+
     def _serve(self) -> None:
         started = time.perf_counter()
         app: SandboxApp = self.server.app  # type: ignore[attr-defined]
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
         request = Request(
             method=self.command,
             path=parts.path,
             query=dict(parse_qsl(parts.query, keep_blank_values=True)),
             headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
+            body=b"",
             base_url=f"https://{host}",
         )
         try:
-            response = app.handle(request)
-        except Exception:  # noqa: BLE001 - a server bug must answer 500, not kill the connection
-            log.exception("%s %s %s failed", app.name, self.command, parts.path)
-            response = Response.json([{"message": "internal sandbox error", "errorCode": "UNKNOWN_EXCEPTION"}], 500)
+            if not app.authorized_before_body(request):
+                # Unread body: answer at once and close, so nothing more is read from this client.
+                raise _BodyRefused(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            request.body = self._read_body(app.max_body_bytes)
+        except _BodyRefused as refused:
+            self.close_connection = True
+            response = (app.unauthenticated(request) if refused.status == 401
+                        else app.error(refused.status, refused.code, refused.message))
+            response.headers["Connection"] = "close"
+        else:
+            try:
+                response = app.handle(request)
+            except Exception:  # noqa: BLE001 - a server bug must answer 500, not kill the connection
+                log.exception("%s %s %s failed", app.name, self.command, parts.path)
+                response = Response.json([{"message": "internal sandbox error", "errorCode": "UNKNOWN_EXCEPTION"}],
+                                         500)
         self.send_response(response.status)
         if response.content_type:
             self.send_header("Content-Type", response.content_type)
@@ -167,13 +276,16 @@ class _TLSServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, app: SandboxApp, context: ssl.SSLContext):
+    def __init__(self, address, app: SandboxApp, context: ssl.SSLContext, idle_timeout_s: float = 60.0):
         self.app = app
         self.ssl_context = context
+        self.idle_timeout_s = idle_timeout_s
         super().__init__(address, _Handler)
 
     def finish_request(self, request, client_address):
-        # The TLS handshake runs in the worker thread, so a slow client never blocks accept().
+        # The TLS handshake runs in the worker thread, so a slow client never blocks accept(); the
+        # timeout bounds a client that connects and never completes it.
+        request.settimeout(self.idle_timeout_s)
         try:
             request = self.ssl_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
@@ -184,8 +296,12 @@ class _TLSServer(ThreadingHTTPServer):
         log.debug("connection error from %s", client_address, exc_info=True)
 
 
-def make_server(app: SandboxApp, host: str, port: int, cert: Path, key: Path) -> _TLSServer:
-    return _TLSServer((host, port), app, server_context(cert, key))
+DEFAULT_IDLE_TIMEOUT_S = 60.0
+
+
+def make_server(app: SandboxApp, host: str, port: int, cert: Path, key: Path,
+                idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S) -> _TLSServer:
+    return _TLSServer((host, port), app, server_context(cert, key), idle_timeout_s)
 
 
 @dataclass

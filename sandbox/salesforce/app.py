@@ -33,7 +33,7 @@ from sandbox.salesforce.store import (
     new_id,
     storage_converter,
 )
-from sandbox.server import Request, Response, SandboxApp
+from sandbox.server import Request, Response, SandboxApp, same_secret
 
 _VERSION = re.compile(r"^v\d+\.\d+$")
 DEFAULT_PAGE = 2000
@@ -65,6 +65,7 @@ class Cursor:
 
 class SalesforceApp(SandboxApp):
     name = "salesforce"
+    max_body_bytes = 150 * 1024 * 1024  # Bulk API 2.0's limit for one upload
 
     def __init__(self, db_path: Path, credentials: dict, faults: Faults | None = None):
         super().__init__(faults or Faults(daily_limit=15000))
@@ -80,6 +81,22 @@ class SalesforceApp(SandboxApp):
 
     def admin_credentials(self) -> tuple[str, str]:
         return self.credentials["username"], self.credentials["password"]
+
+    def error(self, status: int, code: str, message: str) -> Response:
+        return sf_error(status, code, message)
+
+    def unauthenticated(self, request: Request) -> Response:
+        if request.path.startswith("/__sandbox/"):
+            return super().unauthenticated(request)
+        self.faults.count_request(f"{request.method} unauthenticated")
+        return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+
+    def authorized_before_body(self, request: Request) -> bool:
+        segs = request.segments
+        if segs[:2] == ["services", "data"] and len(segs) > 2:  # the REST and Bulk API: a session first
+            token = self._bearer(request)
+            return token is not None and token in self._sessions
+        return super().authorized_before_body(request)
 
     @staticmethod
     def now() -> datetime:
@@ -173,14 +190,14 @@ class SalesforceApp(SandboxApp):
             self._sessions[token] = username
         return token
 
-    def _password_ok(self, username: str, password: str, allow_without_token: bool = False) -> bool:
+    def _password_ok(self, username, password, allow_without_token: bool = False) -> bool:
         creds = self.credentials
         expected = creds["password"] + creds.get("security_token", "")
-        if username != creds["username"]:
+        if not isinstance(username, str) or username != creds["username"]:
             return False
-        if secrets.compare_digest(password, expected):
+        if same_secret(password, expected):
             return True
-        return allow_without_token and secrets.compare_digest(password, creds["password"])
+        return allow_without_token and same_secret(password, creds["password"])
 
     def soap_login(self, request: Request) -> Response:
         text = request.body.decode("utf-8", "replace")
@@ -230,7 +247,7 @@ class SalesforceApp(SandboxApp):
         basic = request.basic_auth()
         client_id = form.get("client_id") or (basic[0] if basic else None)
         client_secret = form.get("client_secret") or (basic[1] if basic else None)
-        client_ok = client_id == creds.get("client_id") and client_secret == creds.get("client_secret")
+        client_ok = client_id == creds.get("client_id") and same_secret(client_secret, creds.get("client_secret"))
         if grant == "password":
             if client_id is not None and not client_ok:
                 return Response.json({"error": "invalid_client", "error_description": "invalid client credentials"}, 400)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import base64
 import re
-import secrets
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from sandbox.faults import Faults
-from sandbox.server import Request, Response, SandboxApp
+from sandbox.server import Request, Response, SandboxApp, same_secret
 from sandbox.servicenow.store import GROUP_COLUMNS, INCIDENT_COLUMNS, TABLES, ServiceNowStore
 
 REFERENCE_FIELDS = {
@@ -169,12 +168,27 @@ class ServiceNowApp(SandboxApp):
     def admin_credentials(self) -> tuple[str, str]:
         return self.credentials["username"], self.credentials["password"]
 
+    max_body_bytes = 10 * 1024 * 1024  # a ServiceNow instance's default REST request limit
+
+    def error(self, status: int, code: str, message: str) -> Response:
+        return sn_error(status, message, code)
+
+    def unauthenticated(self, request: Request) -> Response:
+        if request.path.startswith("/__sandbox/"):
+            return super().unauthenticated(request)
+        return sn_error(401, "User Not Authenticated", "Required to provide Auth information")
+
+    def authorized_before_body(self, request: Request) -> bool:
+        if request.segments[:2] == ["api", "now"]:
+            return self._authorized(request)
+        return super().authorized_before_body(request)
+
     def _authorized(self, request: Request) -> bool:
         auth = request.basic_auth()
         if auth is None:
             return False
         user, password = auth
-        return user == self.credentials["username"] and secrets.compare_digest(password, self.credentials["password"])
+        return user == self.credentials["username"] and same_secret(password, self.credentials["password"])
 
     # --- entry --------------------------------------------------------------------------------
 

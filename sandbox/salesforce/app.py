@@ -89,7 +89,12 @@ class SalesforceApp(SandboxApp):
         if request.path.startswith("/__sandbox/"):
             return super().unauthenticated(request)
         self.faults.count_request(f"{request.method} unauthenticated")
-        return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        return self._with_usage(sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid"))
+
+    def _with_usage(self, response: Response) -> Response:
+        used, maximum = self.faults.usage()
+        response.headers.setdefault("Sforce-Limit-Info", f"api-usage={used}/{maximum}")
+        return response
 
     def authorized_before_body(self, request: Request) -> bool:
         segs = request.segments
@@ -105,10 +110,7 @@ class SalesforceApp(SandboxApp):
     # --- entry --------------------------------------------------------------------------------
 
     def dispatch(self, request: Request) -> Response:
-        response = self._dispatch(request)
-        used, maximum = self.faults.usage()
-        response.headers.setdefault("Sforce-Limit-Info", f"api-usage={used}/{maximum}")
-        return response
+        return self._with_usage(self._dispatch(request))
 
     def _dispatch(self, request: Request) -> Response:
         segs = request.segments

@@ -8,7 +8,6 @@ end with ``airflow dags test`` and prints the summary. Each DAG's full log goes 
 from __future__ import annotations
 
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,12 @@ from northstar.airflow_env import airflow_environment
 from northstar.bootstrap import setup
 from northstar.settings import Settings, settings
 from northstar.summary import render_summary
+from sandbox.launcher import (
+    SandboxProcess,
+    SandboxStartError,
+    require_configured_ports_free,
+    start_sandbox_process,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +36,6 @@ class DemoError(RuntimeError):
     pass
 
 
-def _wait_for_port(host: str, port: int, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            sock.settimeout(1.0)
-            if sock.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.2)
-    raise DemoError(f"sandbox did not open {host}:{port} within {timeout_s:.0f}s")
-
-
 def seed_world(scale: str, seed: int, as_of: str, cfg: Settings) -> None:
     log.info("seeding the %s world (seed %s, as of %s)", scale, seed, as_of)
     subprocess.run(
@@ -50,19 +44,16 @@ def seed_world(scale: str, seed: int, as_of: str, cfg: Settings) -> None:
     )
 
 
-def start_sandbox(cfg: Settings) -> subprocess.Popen:
-    log_path = cfg.paths.var / "demo" / "sandbox.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = log_path.open("ab")
-    process = subprocess.Popen([sys.executable, "-m", "sandbox", "serve"], stdout=handle, stderr=subprocess.STDOUT)
+def start_sandbox(cfg: Settings) -> SandboxProcess:
+    """The sandbox servers on the configured ports, proven to be the process we started.
+
+    Fails at once, naming the port and the process holding it, when a configured port is taken:
+    otherwise the DAGs would run against whatever server answers there (sandbox/launcher.py).
+    """
     try:
-        _wait_for_port(cfg.sandbox_host, cfg.salesforce_port)
-        _wait_for_port(cfg.sandbox_host, cfg.servicenow_port)
-    except DemoError:
-        process.terminate()
-        raise
-    log.info("sandbox up: %s and %s (log %s)", cfg.sandbox_salesforce_url, cfg.sandbox_servicenow_url, log_path)
-    return process
+        return start_sandbox_process(cfg, cfg.paths.var / "demo" / "sandbox.log")
+    except SandboxStartError as exc:
+        raise DemoError(str(exc)) from exc
 
 
 def run_dag(dag_id: str, logical_date: str, cfg: Settings, log_name: str | None = None) -> float:
@@ -94,6 +85,10 @@ def run_dag(dag_id: str, logical_date: str, cfg: Settings, log_name: str | None 
 
 def run_demo(scale: str = "demo", seed: int = 7, as_of: str = DEFAULT_AS_OF, cfg: Settings | None = None) -> None:
     cfg = cfg or settings()
+    try:
+        require_configured_ports_free(cfg)  # before minutes of seeding, not after
+    except SandboxStartError as exc:
+        raise DemoError(str(exc)) from exc
     setup(cfg)
     seed_world(scale, seed, as_of, cfg)
     sandbox = start_sandbox(cfg)
@@ -102,11 +97,7 @@ def run_demo(scale: str = "demo", seed: int = 7, as_of: str = DEFAULT_AS_OF, cfg
         for number, dag_id in enumerate(DAG_ORDER, start=1):
             durations.append((dag_id, run_dag(dag_id, as_of, cfg, log_name=f"{number}_{dag_id}")))
     finally:
-        sandbox.terminate()
-        try:
-            sandbox.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            sandbox.kill()
+        sandbox.stop()
     print(render_summary(cfg))
     for number, (dag_id, seconds) in enumerate(durations, start=1):
         print(f"  {dag_id}: {seconds:.0f}s (log: {cfg.paths.var / 'demo' / f'{number}_{dag_id}.log'})")

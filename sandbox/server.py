@@ -10,6 +10,7 @@ the shared admin endpoints under ``/__sandbox/``.
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import secrets
 import signal
 import socket
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -143,7 +145,8 @@ class SandboxApp:
 
     def admin(self, request: Request) -> Response:
         if request.path.rstrip("/") == "/__sandbox/health":  # liveness only: no data, no auth
-            return Response.json({"status": "ok", "app": self.name})
+            # The pid lets a launcher prove it reaches the process it started, not a foreign server.
+            return Response.json({"status": "ok", "app": self.name, "pid": os.getpid()})
         if not self._admin_ok(request):
             return Response.json({"error": "admin endpoints need the sandbox's Basic credentials"}, 401)
         route = request.path.rstrip("/")
@@ -304,6 +307,10 @@ def make_server(app: SandboxApp, host: str, port: int, cert: Path, key: Path,
     return _TLSServer((host, port), app, server_context(cert, key), idle_timeout_s)
 
 
+class PortTaken(OSError):
+    """A configured sandbox port is held by another process (the message names it)."""
+
+
 @dataclass
 class SandboxHandle:
     salesforce_url: str
@@ -357,7 +364,22 @@ def start_in_thread(
     credentials = _load_credentials(credentials)
     cert, key = ensure_certificate(state_dir)
     sf_app, sn_app = build_apps(state_dir, credentials)
-    servers = [make_server(sf_app, host, sf_port, cert, key), make_server(sn_app, host, sn_port, cert, key)]
+    servers = []
+    try:
+        for name, app, port in (("salesforce", sf_app, sf_port), ("servicenow", sn_app, sn_port)):
+            try:
+                servers.append(make_server(app, host, port, cert, key))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                from sandbox.launcher import port_taken_message
+
+                env_var = f"NORTHSTAR_{name.upper()}_PORT"
+                raise PortTaken(port_taken_message(name, host, port, env_var)) from exc
+    except BaseException:
+        for server in servers:  # never leave the first server bound when the second cannot start
+            server.server_close()
+        raise
     threads = []
     for server in servers:
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
@@ -408,7 +430,11 @@ def serve(state_dir: Path, sf_port: int, sn_port: int, host: str = "127.0.0.1") 
     state_dir.mkdir(parents=True, exist_ok=True)
     pid_file, ready_file = state_dir / "server.pid", state_dir / "server.ready"
     ready_file.unlink(missing_ok=True)
-    handle = start_in_thread(state_dir, sf_port, sn_port, host=host)
+    try:
+        handle = start_in_thread(state_dir, sf_port, sn_port, host=host)
+    except PortTaken as exc:
+        print(f"sandbox: {exc}", file=sys.stderr, flush=True)
+        return 2
     stop = threading.Event()
 
     def _stop(signum, _frame):
@@ -418,7 +444,9 @@ def serve(state_dir: Path, sf_port: int, sn_port: int, host: str = "127.0.0.1") 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     pid_file.write_text(f"{os.getpid()}\n")
-    ready_file.write_text(
+    # Written only once both servers answer, and atomically: a reader never sees half a file.
+    tmp_ready = ready_file.with_suffix(".tmp")
+    tmp_ready.write_text(
         json.dumps(
             {
                 "pid": os.getpid(),
@@ -428,6 +456,7 @@ def serve(state_dir: Path, sf_port: int, sn_port: int, host: str = "127.0.0.1") 
             }
         )
     )
+    os.replace(tmp_ready, ready_file)
     print(f"salesforce  {handle.salesforce_url}", flush=True)
     print(f"servicenow  {handle.servicenow_url}", flush=True)
     print(f"ca cert     {handle.ca_cert}  (requests: verify=<cert> with trust_env=False)", flush=True)

@@ -24,15 +24,18 @@ from urllib.parse import parse_qsl
 
 from sandbox.faults import Faults
 from sandbox.salesforce.bulk import BulkJobs
-from sandbox.salesforce.soql import Query, SoqlError, parse
+from sandbox.salesforce.soql import Aggregate, Query, SoqlError, materialize, parse
 from sandbox.salesforce.store import (
     STANDARD_FIELDS,
     SalesforceStore,
     UnknownObject,
     format_datetime,
     new_id,
+    output_converter,
+    parse_datetime,
     storage_converter,
 )
+from sandbox.salesforce.validation import RecordError, WriteRules, normalize_id
 from sandbox.server import Request, Response, SandboxApp, same_secret
 
 _VERSION = re.compile(r"^v\d+\.\d+$")
@@ -60,6 +63,7 @@ class Cursor:
     fields: list[str]
     ids: list[str]
     kind: str  # "query" or "queryAll"
+    paths: list = field(default_factory=list)  # the SELECT's field paths (relationships resolved per page)
     created: float = field(default_factory=time.monotonic)
 
 
@@ -78,6 +82,7 @@ class SalesforceApp(SandboxApp):
         self._lock = threading.Lock()
         self._locator_seq = 0
         self.bulk = BulkJobs(self)
+        self.rules = WriteRules(self.store)
 
     def admin_credentials(self) -> tuple[str, str]:
         return self.credentials["username"], self.credentials["password"]
@@ -308,10 +313,32 @@ class SalesforceApp(SandboxApp):
             if query.limit is not None:
                 n = min(n, query.limit)
             return query, n
+        if query.is_aggregate:
+            return query, 0  # answered whole by aggregate_records
         ids = self.store.select_ids(
             query.obj, query.where_sql, query.params, query.order_sql, query.limit, query.offset, include_deleted
         )
         return query, ids
+
+    def aggregate_records(self, query: Query, include_deleted: bool) -> list[dict]:
+        """AggregateResult records: grouped fields by name, aggregates by alias or expr0, expr1, ..."""
+        rows = self.store.aggregate(
+            query.obj, [sql for _, sql, _ in query.aggregate_columns], query.where_sql, query.params,
+            query.group_sql, query.order_sql, query.limit, query.offset, include_deleted)
+        converters = []
+        for _, _, item in query.aggregate_columns:
+            if isinstance(item, Aggregate):
+                if item.function in {"COUNT", "COUNT_DISTINCT"}:
+                    converters.append(lambda value: int(value or 0))
+                elif item.function in {"SUM", "AVG"}:
+                    converters.append(lambda value: None if value is None else float(value))
+                else:
+                    converters.append(output_converter(item.path.spec.type))
+            else:
+                converters.append(output_converter(item.spec.type))
+        names = [name for name, _, _ in query.aggregate_columns]
+        return [{"attributes": {"type": "AggregateResult"},
+                 **{n: conv(value) for n, conv, value in zip(names, converters, row, strict=True)}} for row in rows]
 
     def query(self, request: Request, v: str, kind: str) -> Response:
         soql = request.query.get("q")
@@ -323,7 +350,10 @@ class SalesforceApp(SandboxApp):
             return sf_error(400, exc.code, exc.message)
         if query.count_only:
             return Response.json({"totalSize": result, "done": True, "records": []})
-        cursor = Cursor(query.obj, query.fields, result, kind)
+        if query.is_aggregate:
+            records = self.aggregate_records(query, include_deleted=kind == "queryAll")
+            return Response.json({"totalSize": len(records), "done": True, "records": records})
+        cursor = Cursor(query.obj, query.fields, result, kind, query.paths)
         return self._page(v, cursor, None, 0, self._batch_size(request))
 
     @staticmethod
@@ -337,7 +367,7 @@ class SalesforceApp(SandboxApp):
     def _page(self, v: str, cursor: Cursor, locator: str | None, offset: int, size: int) -> Response:
         page_ids = cursor.ids[offset : offset + size]
         rows = self.store.select_by_ids(cursor.obj, cursor.fields, page_ids)
-        records = [self.record_json(v, cursor.obj, row, cursor.fields) for row in rows]
+        records = materialize(self.store, cursor.obj, cursor.paths, rows, v)
         next_offset = offset + len(page_ids)
         body = {"totalSize": len(cursor.ids), "done": next_offset >= len(cursor.ids), "records": records}
         if not body["done"]:
@@ -400,6 +430,8 @@ class SalesforceApp(SandboxApp):
                 return Response.json({"objectDescribe": self._object_summary(v, obj), "recentItems": []})
             if method == "POST":
                 return self.create(request, v, obj)
+        elif len(rest) == 2 and rest[1] in {"updated", "deleted"} and method == "GET":
+            return self.changed_since(request, obj, rest[1])
         elif len(rest) == 2 and rest[1] == "describe" and method == "GET":
             describe = self.store.describe(obj)
             describe["urls"] = {k: u.replace("/v59.0/", f"/{v}/") for k, u in describe["urls"].items()}
@@ -460,9 +492,10 @@ class SalesforceApp(SandboxApp):
 
     def create(self, request: Request, v: str, obj: str) -> Response:
         try:
-            values = self.coerce(obj, request.json() or {})
+            values = self.rules.normalize(obj, self.coerce(obj, request.json() or {}))
+            self.rules.check(obj, values, creating=True)
             self._check_unique(obj, values)
-        except FieldError as exc:
+        except (FieldError, RecordError) as exc:
             return sf_error(400, exc.code, exc.message, exc.fields)
         except ValueError:
             return sf_error(400, "JSON_PARSER_ERROR", "The request body is not valid JSON")
@@ -480,6 +513,7 @@ class SalesforceApp(SandboxApp):
         return [lower[f.strip().lower()] for f in wanted.split(",") if f.strip().lower() in lower]
 
     def by_id(self, request: Request, v: str, obj: str, record_id: str) -> Response:
+        record_id = normalize_id(record_id)  # a 15-character id addresses the same record
         row = self.store.get_record(obj, record_id)
         if row is None:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
@@ -487,9 +521,10 @@ class SalesforceApp(SandboxApp):
             return Response.json(self.record_json(v, obj, row, self._fields_param(request, obj)))
         if request.method == "PATCH":
             try:
-                values = self.coerce(obj, request.json() or {})
+                values = self.rules.normalize(obj, self.coerce(obj, request.json() or {}))
+                self.rules.check(obj, values, creating=False)
                 self._check_unique(obj, values, exclude_id=record_id)
-            except FieldError as exc:
+            except (FieldError, RecordError) as exc:
                 return sf_error(400, exc.code, exc.message, exc.fields)
             self.store.update_records(obj, [{"Id": record_id, **values}], stamp=self.now())
             self.faults.count_write(f"PATCH sobjects/{obj}")
@@ -512,6 +547,8 @@ class SalesforceApp(SandboxApp):
             return sf_error(
                 404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {field_name}"
             )
+        if ext == "Id":
+            value = normalize_id(value)
         matches = self.store.find_ids(obj, ext, value)
         if request.method == "GET":
             if not matches:
@@ -530,7 +567,7 @@ class SalesforceApp(SandboxApp):
             return sf_error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed")
         try:
             body = {k: val for k, val in (request.json() or {}).items() if k.lower() != ext.lower()}
-            values = self.coerce(obj, body)
+            values = self.rules.normalize(obj, self.coerce(obj, body))
         except FieldError as exc:
             return sf_error(400, exc.code, exc.message, exc.fields)
         failure = self.faults.record_failure(ext, value)
@@ -539,19 +576,56 @@ class SalesforceApp(SandboxApp):
         if len(matches) > 1:
             return Response.json([f"/services/data/{v}/sobjects/{obj}/{i}" for i in matches], 300)
         stamp = self.now()
+        # Before API 46.0 an upsert that updates answers 204 with no body, and a create carries no
+        # "created" flag (the client then sees only the status code).
+        modern = _api_version(v) >= 46.0
         if matches:
+            try:
+                self.rules.check(obj, values, creating=False)
+            except RecordError as exc:
+                return sf_error(400, exc.code, exc.message, exc.fields)
             self.store.update_records(obj, [{"Id": matches[0], **values}], stamp=stamp)
             self.faults.count_write(f"PATCH sobjects/{obj}/{ext}")
+            if not modern:
+                return Response.empty(204)
             return Response.json({"id": matches[0], "success": True, "errors": [], "created": False}, 200)
         if ext == "Id":
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         try:
+            self.rules.check(obj, {**values, ext: value}, creating=True)
             self._check_unique(obj, {**values, ext: value})
-        except FieldError as exc:
+        except (FieldError, RecordError) as exc:
             return sf_error(400, exc.code, exc.message, exc.fields)
         record_id = self.insert_one(obj, {**values, ext: value}, stamp)
         self.faults.count_write(f"PATCH sobjects/{obj}/{ext}")
-        return Response.json({"id": record_id, "success": True, "errors": [], "created": True}, 201)
+        body = {"id": record_id, "success": True, "errors": []}
+        return Response.json({**body, "created": True} if modern else body, 201)
+
+    def changed_since(self, request: Request, obj: str, kind: str) -> Response:
+        """``sobjects/<type>/updated`` and ``/deleted``: ids changed or deleted within [start, end]."""
+        try:
+            start = parse_datetime(request.query["start"])
+            end = parse_datetime(request.query["end"])
+        except KeyError as exc:
+            return sf_error(400, "MISSING_ARGUMENT", f"Missing parameter: {exc.args[0]}")
+        except ValueError:
+            return sf_error(400, "INVALID_REPLICATION_DATE", "Invalid startDate or endDate")
+        if end < start:
+            return sf_error(400, "INVALID_REPLICATION_DATE", "EndDate can not be before StartDate")
+        # Replication works at minute granularity: the window covers whole minutes up to end.
+        latest = end.replace(second=0, microsecond=0)
+        window = [format_datetime(start), format_datetime(latest)]
+        if kind == "updated":
+            ids = self.store.select_ids(obj, '"SystemModstamp" >= ? and "SystemModstamp" < ?', window,
+                                        '"SystemModstamp"')
+            return Response.json({"ids": ids, "latestDateCovered": format_datetime(latest)})
+        rows = self.store.select(obj, ["Id", "SystemModstamp"],
+                                 '"IsDeleted" = 1 and "SystemModstamp" >= ? and "SystemModstamp" < ?', window,
+                                 '"SystemModstamp"', include_deleted=True)
+        return Response.json({
+            "deletedRecords": [{"id": r["Id"], "deletedDate": r["SystemModstamp"]} for r in rows],
+            "earliestDateAvailable": format_datetime(start), "latestDateCovered": format_datetime(latest),
+        })
 
     # --- sObject Collections ------------------------------------------------------------------
 
@@ -574,7 +648,10 @@ class SalesforceApp(SandboxApp):
         all_or_none = bool(body.get("allOrNone", False))
         keys = [str(r.get(ext)) if isinstance(r, dict) and r.get(ext) not in (None, "") else None
                 for r in records]
+        if ext == "Id":
+            keys = [normalize_id(k) for k in keys]
         existing = self.store.ids_by_values(obj, ext, [k for k in keys if k is not None])
+        live = self.rules.live_references(obj, [r for r in records if isinstance(r, dict)])
         seen: dict[str, int] = {}
         for key in keys:
             if key is not None:
@@ -591,7 +668,8 @@ class SalesforceApp(SandboxApp):
                     raise FieldError("MISSING_ARGUMENT", f"{ext} not specified", [ext])
                 if seen[key] > 1:
                     raise FieldError("DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {key}", [ext])
-                values = self.coerce(obj, {k: val for k, val in record.items() if k.lower() != ext.lower()})
+                values = self.rules.normalize(
+                    obj, self.coerce(obj, {k: val for k, val in record.items() if k.lower() != ext.lower()}))
                 failure = self.faults.record_failure(ext, key)
                 if failure:
                     raise FieldError(failure[0], failure[1], [])
@@ -602,11 +680,15 @@ class SalesforceApp(SandboxApp):
                         f"{ext}: more than one record found for external id field: {matches}", [ext],
                     )
                 if matches:
+                    self.rules.check(obj, values, creating=False, live=live)
                     plans.append(("update", matches[0], values))
                 else:
+                    if ext == "Id":
+                        raise FieldError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
                     values[ext] = key
+                    self.rules.check(obj, values, creating=True, live=live)
                     plans.append(("insert", None, values))
-            except FieldError as exc:
+            except (FieldError, RecordError) as exc:
                 plans.append(("error", exc.code, [exc.message, exc.fields]))
         failed = any(plan[0] == "error" for plan in plans)
         results = []
@@ -647,6 +729,13 @@ class SalesforceApp(SandboxApp):
         if to_insert or to_update:
             self.faults.count_write(f"PATCH composite/sobjects/{obj}", len(to_insert) + len(to_update))
         return Response.json(results)
+
+
+def _api_version(v: str) -> float:
+    try:
+        return float(v.lstrip("v"))
+    except ValueError:
+        return 59.0
 
 
 def csv_text(rows: list[list[str]], line_ending: str = "\n", quote_all: bool = True) -> str:

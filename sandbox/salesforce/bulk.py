@@ -10,8 +10,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sandbox.salesforce.soql import SoqlError
+from sandbox.salesforce.soql import SoqlError, materialize, path_value
 from sandbox.salesforce.store import UnknownObject, format_datetime, new_id, storage_converter
+from sandbox.salesforce.validation import RecordError, normalize_id
 from sandbox.server import Request, Response
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class QueryJob:
     created: str
     line_ending: str
     delimiter: str
+    paths: list = field(default_factory=list)
     state: str = "UploadComplete"
     final_state: str = "JobComplete"
     polls_left: int = 0
@@ -277,8 +279,12 @@ class BulkJobs:
                 live_ids = set()
                 if job.operation in {"update", "delete", "hardDelete"} and "Id" in columns:
                     position = columns.index("Id")
-                    wanted = [r[position] for r in rows if position < len(r)]
+                    wanted = [normalize_id(r[position]) for r in rows if position < len(r)]
                     live_ids = {i for ids in self.store.ids_by_values(job.object, "Id", wanted).values() for i in ids}
+                # Reference values of the whole upload, looked up once (not per row).
+                ref_columns = [(i, name) for i, name in enumerate(columns) if specs[name].type == "reference"]
+                live_refs = self.app.rules.live_references(
+                    job.object, ({name: r[i] for i, name in ref_columns if i < len(r)} for r in rows))
                 for row in rows:
                     row = row + [""] * (len(columns) - len(row))
                     try:
@@ -301,12 +307,14 @@ class BulkJobs:
                         if read_only:
                             raise _RowError("INVALID_FIELD_FOR_INSERT_UPDATE",
                                             f"Unable to create/update fields: {read_only[0]}", read_only[0])
+                        values = self.app.rules.normalize(job.object, values)
                         key_value = values.get(key_field) if key_field in specs else None
                         failure = self.app.faults.record_failure(key_field, key_value)
                         if failure:
                             raise _RowError(failure[0], failure[1], "")
                         if job.operation == "insert":
                             values.pop("Id", None)
+                            self.app.rules.check(job.object, values, creating=True, live=live_refs)
                             inserts.append((row, values, None))
                         elif job.operation == "upsert":
                             ext = job.external_id_field
@@ -320,6 +328,7 @@ class BulkJobs:
                                                 f"{matches}", ext)
                             values.pop("Id", None)
                             target = matches[0] if matches else pending.get(str(key))
+                            self.app.rules.check(job.object, values, creating=not target, live=live_refs)
                             if target:
                                 updates.append((row, {"Id": target, **values}))
                             else:
@@ -333,9 +342,15 @@ class BulkJobs:
                             if record_id not in live_ids:
                                 raise _RowError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", "")
                             if job.operation == "update":
+                                self.app.rules.check(job.object, values, creating=False, live=live_refs)
                                 updates.append((row, values))
                             else:
                                 deletes.append((row, record_id))
+                    except RecordError as exc:
+                        field_list = " ".join(exc.fields)
+                        job.failed.append([values.get("Id") or "" if job.operation != "insert" else "",
+                                           f"{exc.code}:{exc.message}:{field_list + ' ' if field_list else ''}--",
+                                           *row])
                     except _RowError as exc:
                         job.failed.append([values.get("Id") or "" if job.operation != "insert" else "",
                                            f"{exc.code}:{exc.message}:{exc.field + ' ' if exc.field else ''}--", *row])
@@ -442,11 +457,12 @@ class BulkJobs:
             parsed, result = self.app.run_query(body.get("query") or "", include_deleted=operation == "queryAll")
         except SoqlError as exc:
             return _error(400, exc.code, exc.message)
-        if parsed.count_only:
-            return _error(400, "INVALIDJOB", "InvalidJob : COUNT() is not supported by Bulk API 2.0 query")
+        if parsed.count_only or parsed.is_aggregate:
+            return _error(400, "INVALIDJOB", "InvalidJob : Aggregate queries are not supported by Bulk API 2.0 query")
         delimiter = DELIMITERS.get(body.get("columnDelimiter", "COMMA"), ",")
         job = QueryJob(
             id=self._next_id(), object=parsed.obj, operation=operation, soql=parsed.soql, fields=parsed.fields,
+            paths=parsed.paths,
             ids=result, api_version=v, created=self._now_text(),
             line_ending=body.get("lineEnding", "LF"), delimiter=delimiter,
         )
@@ -468,8 +484,10 @@ class BulkJobs:
             return _error(400, "INVALID_LOCATOR", "invalid locator or maxRecords")
         page = job.ids[offset : offset + max_records]
         rows = self.store.select_by_ids(job.object, job.fields, page)
+        records = materialize(self.store, job.object, job.paths, rows, job.api_version)
+        names = [p.text for p in job.paths]  # columns in SELECT order; 'Account.Name' for a parent field
         ending = "\r\n" if job.line_ending == "CRLF" else "\n"
-        body = _csv([job.fields, *([_csv_value(r.get(f)) for f in job.fields] for r in rows)], ending, job.delimiter)
+        body = _csv([names, *([_csv_value(path_value(r, n)) for n in names] for r in records)], ending, job.delimiter)
         next_offset = offset + len(page)
         locator = base64.b64encode(str(next_offset).encode()).decode() if next_offset < len(job.ids) else "null"
         return Response(200, body, content_type="text/csv",

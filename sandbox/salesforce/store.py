@@ -73,6 +73,11 @@ def _case_suffix(id15: str) -> str:
     return "".join(out)
 
 
+def case_safe_id(id15: str) -> str:
+    """The 18-character form of a 15-character id (the same id, safe for case-insensitive systems)."""
+    return id15 + _case_suffix(id15)
+
+
 def new_id(key_prefix: str, n: int) -> str:
     """A deterministic 18-char id: key prefix, pod '5g', base62 counter, case-safe suffix."""
     if len(key_prefix) != 3:
@@ -523,6 +528,28 @@ class SalesforceStore:
         return self.connection().execute(
             f"select count(*) from {table_name(name)}{where}", params or []  # noqa: S608 - identifiers validated by check_identifier
         ).fetchone()[0]
+
+    def aggregate(self, name: str, columns_sql: list[str], where_sql: str | None, params: list | None,
+                  group_sql: list[str], order_sql: str | None, limit: int | None, offset: int | None,
+                  include_deleted: bool = False) -> list[tuple]:
+        """Rows of an aggregate query; every SQL fragment comes from the SOQL parser (validated names)."""
+        name = self.resolve_object(name)
+        table = table_name(name)
+        clauses = [] if include_deleted else [f'{table}."IsDeleted" = 0']
+        if where_sql:
+            clauses.append(f"({where_sql})")
+        sql = f"select {', '.join(columns_sql)} from {table}"  # noqa: S608 - identifiers validated by the parser
+        if clauses:
+            sql += f" where {' and '.join(clauses)}"
+        if group_sql:
+            sql += f" group by {', '.join(group_sql)}"
+        if order_sql:
+            sql += f" order by {order_sql}"
+        all_params = list(params or [])
+        if limit is not None or offset:
+            sql += " limit ? offset ?"
+            all_params += [-1 if limit is None else int(limit), int(offset or 0)]
+        return self.connection().execute(sql, all_params).fetchall()
 
     def select_ids(self, name: str, where_sql: str | None = None, params: list | None = None,
                    order_sql: str | None = None, limit: int | None = None, offset: int | None = None,

@@ -61,4 +61,6 @@ def _run(args: argparse.Namespace) -> tuple[dict, object]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from northstar.errors import run_cli
+
+    sys.exit(run_cli(main))

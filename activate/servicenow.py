@@ -37,6 +37,7 @@ from activate.common import (
 from activate.config import SendLimits
 from activate.priority import assignment_group, impact_urgency
 from ingest.salesforce.client import RetryPolicy
+from northstar.errors import ExpectedError
 from northstar.pii import mask_account_number
 from northstar.settings import Endpoint, Settings, kill_switch, servicenow_endpoint, settings
 
@@ -230,6 +231,10 @@ def _dbt_invocation(con: duckdb.DuckDBPyConnection) -> str | None:
 # --- client ------------------------------------------------------------------------------------
 
 
+class ServiceNowCredentialsMissing(ExpectedError):
+    """No ServiceNow user/password configured."""
+
+
 class ServiceNowError(RuntimeError):
     def __init__(self, status: int, message: str):
         super().__init__(f"HTTP {status}: {message}")
@@ -246,7 +251,7 @@ class ServiceNowClient:
     def __init__(self, endpoint: Endpoint, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         if not endpoint.username or endpoint.password is None:
-            raise RuntimeError("ServiceNow credentials are not configured (servicenow_default connection, "
+            raise ServiceNowCredentialsMissing("ServiceNow credentials are not configured (servicenow_default connection, "
                                "NORTHSTAR_SERVICENOW_*, or `python -m northstar setup` for the sandbox)")
         self.base = endpoint.url.rstrip("/")
         self.session = requests.Session()

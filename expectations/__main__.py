@@ -8,6 +8,17 @@ import logging
 import sys
 
 
+def _thresholds(text: str) -> dict:
+    """--thresholds: a JSON object; argparse reports a bad one as 'argument --thresholds: ...' (exit 2)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at position {exc.pos}): {text[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object of threshold names to values, got {text[:80]!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m expectations", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -24,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="marts: only these marts (default both)")
     run.add_argument("--scoring-run-id", help="scores: the scoring run to validate (default the latest)")
     run.add_argument("--as-of", help="the run's logical time, ISO 8601 (freshness; default now)")
-    run.add_argument("--thresholds", help="JSON object of threshold overrides")
+    run.add_argument("--thresholds", type=_thresholds, help='JSON object of threshold overrides, e.g. \'{"x": 0.1}\'')
     run.add_argument("--no-docs", action="store_true", help="skip the Data Docs update")
     sub.add_parser("docs", help="rebuild the Data Docs HTML from the stored validation results")
     args = parser.parse_args(argv)
@@ -50,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.as_of:
         context["as_of"] = args.as_of
     if args.thresholds:
-        context["thresholds"] = json.loads(args.thresholds)
+        context["thresholds"] = args.thresholds
     try:
         report = run_gate(args.gate, args.run_id, **context)
     except GateFailed as failed:
@@ -61,4 +72,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from northstar.errors import run_cli
+
+    sys.exit(run_cli(main))

@@ -38,6 +38,7 @@ from mlflow.models import MetricThreshold
 from mlflow.models.evaluation import EvaluationResult
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 
+from northstar.errors import ExpectedError
 from northstar.settings import Settings, settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ __all__ = [
     "model_uri", "pip_requirements", "promote", "promote_if_better", "register_challenger", "rollback", "start_training_run",
     "use_experiment", "version_label",
 ]
+
+
+class ChampionMissing(LookupError, ExpectedError):
+    """No model version holds the alias yet (train and promote one first)."""
 
 
 # ---------------------------------------------------------------- setup
@@ -200,7 +205,7 @@ def load_model(model_name: str, alias: str = CHAMPION, flavor: str = "pyfunc", c
     configure(cfg)
     version = alias_version(model_name, alias, cfg)
     if version is None:
-        raise LookupError(f"{model_uri(model_name, alias)} is not set: train and promote a model first "
+        raise ChampionMissing(f"{model_uri(model_name, alias)} is not set: train and promote a model first "
                           f"(python -m ml train)")
     loader = getattr(mlflow, flavor)
     return loader.load_model(model_uri(model_name, alias)), version

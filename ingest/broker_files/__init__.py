@@ -5,6 +5,6 @@ point (CLI: ``python -m ingest broker-files``; Airflow: both DAGs). Sources are 
 ``ingest/dialects/*.yaml``.
 """
 
-from ingest.broker_files.landing import FileOutcome, IngestReport, land_broker_files
+from ingest.broker_files.landing import DropFolderUnavailable, FileOutcome, IngestReport, land_broker_files
 
-__all__ = ["FileOutcome", "IngestReport", "land_broker_files"]
+__all__ = ["DropFolderUnavailable", "FileOutcome", "IngestReport", "land_broker_files"]

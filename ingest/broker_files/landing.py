@@ -27,6 +27,7 @@ from ingest.broker_files.csv_files import ParsedFile, parse_csv
 from ingest.broker_files.dialects import Dialect, load_dialects_reporting
 from ingest.fix.parser import parse_fix
 from ingest.quarantine import Rejected
+from northstar.errors import ExpectedError
 from northstar.settings import settings
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,10 @@ def _wanted(dialect: Dialect, sources: list[str] | None) -> bool:
     return sources is None or dialect.table in sources or dialect.source in sources
 
 
+class DropFolderUnavailable(ExpectedError, FileNotFoundError):
+    """The drop folder is missing, not a folder, or unreadable."""
+
+
 def land_broker_files(
     drop_dir: Path,
     landing_dir: Path,
@@ -208,7 +213,11 @@ def land_broker_files(
     report = IngestReport(run_id=run_id, dialect_errors=errors)
     for error in errors:
         log.error("invalid dialect, its files are left in the drop folder: %s", error)
-    files, report.unrecognised_files = _discover(drop_dir, dialects) if drop_dir.exists() else ([], [])
+    if not drop_dir.is_dir() or not os.access(drop_dir, os.R_OK | os.X_OK):
+        # A misconfigured or unmounted drop folder must not look like a quiet day with no files.
+        raise DropFolderUnavailable(f"the broker drop folder {drop_dir} "
+                                    + ("is not readable" if drop_dir.is_dir() else "does not exist or is not a folder"))
+    files, report.unrecognised_files = _discover(drop_dir, dialects)
     for name in report.unrecognised_files:
         log.warning("drop folder file matches no dialect, left in place: %s", name)
 

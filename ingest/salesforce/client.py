@@ -35,6 +35,7 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
+from northstar.errors import ExpectedError
 from northstar.settings import Endpoint
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class RetryPolicy:
         return min(self.max_delay, self.base_delay * (2**attempt))
 
 
-class SalesforceCredentialsMissing(RuntimeError):
+class SalesforceCredentialsMissing(ExpectedError):
     """No username/password configured (neither Airflow connection, environment nor sandbox setup)."""
 
 

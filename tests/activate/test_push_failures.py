@@ -143,8 +143,12 @@ def test_kill_switch_holds_rows_without_failing(env, monkeypatch):
     breaks = trade_breaks(2)
     write_breaks(env.warehouse, breaks)
     plan_servicenow("run-1", cfg=env.cfg)
-    monkeypatch.setattr("activate.servicenow.kill_switch_active", lambda cfg=None: True)
-    report = send_servicenow("send-1", cfg=env.cfg, endpoint=env.sn_endpoint(), raise_on_incomplete=True)
+    from northstar import settings as settings_module
+
+    monkeypatch.setenv("NORTHSTAR_KILL_SWITCH", "1")
+    settings_module.reset_cache()
+    report = send_servicenow("send-1", cfg=settings_module.settings(), endpoint=env.sn_endpoint(),
+                             raise_on_incomplete=True)
     assert report.kill_switch and report.open_rows == 2  # held back on purpose: not a failed run
 
 

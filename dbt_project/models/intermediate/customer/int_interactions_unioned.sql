@@ -36,7 +36,7 @@ unioned as (
         status
     from tasks
     -- Northstar's own Tasks are not advisor activity: counting them would feed the model its output
-    where not tasks.is_created_by_northstar
+    where not is_created_by_northstar
     union all
     select
         event_id as interaction_id,

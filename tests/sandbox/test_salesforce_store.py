@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -93,16 +92,15 @@ def test_reopen_keeps_schema(tmp_path, store):
     assert len(ids) == 3
 
 
-def test_bulk_insert_is_fast(tmp_path):
+def test_bulk_insert_of_many_rows(tmp_path):
+    """100,000 rows in one streamed insert land whole (speed is measured by bench/, not asserted here)."""
     org = SalesforceStore(tmp_path / "big.db")
     org.define_object("Account", ACCOUNT_FIELDS, "001")
     stamp = "2024-01-15T10:30:00.000+0000"
-    started = time.perf_counter()
     org.insert_records(
         "Account",
         ({"Id": new_id("001", i), "Name": f"N{i}", "Household_Id__c": f"HH{i:07d}", "Fee_Schedule_Bps__c": 80.0,
           "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp} for i in range(100_000)),
     )
-    elapsed = time.perf_counter() - started
     assert org.count("Account") == 100_000
-    assert elapsed < 6, elapsed  # 1,000,000 rows stay well under a minute
+    assert org.get_record("Account", new_id("001", 99_999))["Household_Id__c"] == "HH0099999"

@@ -30,7 +30,6 @@ from airflow.sdk import (
     task,
 )
 
-from northstar.alerts import deadline_alerts
 from northstar.dag_defaults import DEFAULT_ARGS, FIRM_TIMEZONE, WAREHOUSE_POOL, run_ids, small
 from northstar.recon import TRADE_TABLES
 from northstar.settings import settings
@@ -60,7 +59,6 @@ with DAG(
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "owner": "northstar-trade-ops", "execution_timeout": None},
     dagrun_timeout=pendulum.duration(minutes=14),
-    deadline=deadline_alerts("intraday_trade_recon"),
     tags=["northstar", "intraday", "trade-recon"],
     doc_md=__doc__,
 ) as dag:

@@ -22,7 +22,6 @@ import logging
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, get_current_context, task
 
-from northstar.alerts import deadline_alerts
 from northstar.dag_defaults import DEFAULT_ARGS, FIRM_TIMEZONE, WAREHOUSE_POOL, run_ids, small
 
 RETRAIN_WEEKDAY = 6  # Sunday, firm time (0 = Monday)
@@ -36,7 +35,6 @@ with DAG(
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "owner": "northstar-client-intelligence"},
     dagrun_timeout=pendulum.duration(hours=3),
-    deadline=deadline_alerts("nightly_client_value"),
     tags=["northstar", "nightly", "client-value"],
     doc_md=__doc__,
 ) as dag:

@@ -69,8 +69,7 @@ def sandbox(demo_run):
     try:
         yield
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        process.stop(timeout_s=30)
 
 
 def _land(cfg, run_id: str) -> dict:

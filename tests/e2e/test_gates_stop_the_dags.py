@@ -55,8 +55,7 @@ def served(cfg):
     try:
         yield
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        process.stop(timeout_s=30)
 
 
 def writes(cfg) -> dict[str, int]:

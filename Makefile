@@ -7,6 +7,8 @@ PY := .venv/bin/python
 SCALE ?= demo
 SEED ?= 7
 PYTEST_ARGS ?=
+# two pytest-xdist workers (the suite's shared fixtures stay on one worker each: tests/conftest.py)
+TEST_WORKERS ?= 2
 
 export UV_PYTHON ?= 3.11
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
@@ -43,8 +45,8 @@ system-deps:  ## Debian packages the tests use: Chromium, docker-compose, and Po
 demo: install  ## seed the demo world, start the sandbox, run both DAGs, print a summary
 	$(PY) -m northstar demo --scale $(SCALE) --seed $(SEED)
 
-test: install system-deps  ## the whole test suite (unit, integration, end-to-end)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: install system-deps  ## the whole test suite (unit, integration, end-to-end, browser), on $(TEST_WORKERS) workers
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 test-stack: install system-deps  ## the deployment suite: the compose topology as local processes, both DAGs via the REST API
 	NORTHSTAR_STACK_SUITE=1 $(PY) -m pytest tests/stack $(PYTEST_ARGS)

@@ -17,6 +17,23 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Keep each expensive shared fixture on one pytest-xdist worker (`make test` runs `-n 2 --dist loadgroup`).
+
+    A test that uses one of the project's session-scoped fixtures (the demo world the e2e tests share, the
+    trained models, the sandbox servers) joins the group named after those fixtures; every other test
+    groups with its module, so module-scoped fixtures are built once too. Without xdist this is inert.
+    """
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        shared = sorted(
+            name for name, defs in (info.name2fixturedefs.items() if info else [])
+            if defs and defs[-1].scope == "session" and defs[-1].baseid.startswith("tests")
+        )
+        group = "+".join(shared) if shared else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def northstar_home(tmp_path, monkeypatch):
     """A private var/ for one test: settings() resolves every path under it."""
@@ -49,9 +66,12 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the whole run (launching costs ~1 s; pages are cheap)."""
+    """One headless Chromium per test module (launching costs ~1 s; pages are cheap).
+
+    Not per session: Playwright's sync API marks its event loop as running in the main thread while it
+    is open, so any later test that calls ``asyncio.run`` in-process would fail."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

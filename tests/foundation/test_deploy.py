@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -151,8 +152,10 @@ def test_a_missed_deadline_lands_in_the_log_and_in_slack(northstar_home, monkeyp
     context = {"dag_run": {"dag_run_id": "scheduled__2026-10-30", "state": "running"},
                "deadline": {"deadline_time": "2026-10-30T10:00:00+00:00"}}
     try:
-        outcome = asyncio.run(deadline_missed(dag_id="nightly_client_value", promise="finished by 06:00 firm time",
-                                              context=context))
+        # its own thread and loop, as Airflow's triggerer runs it (and safe beside a browser test's loop)
+        with ThreadPoolExecutor(1) as pool:
+            outcome = pool.submit(asyncio.run, deadline_missed(
+                dag_id="nightly_client_value", promise="finished by 06:00 firm time", context=context)).result()
     finally:
         server.shutdown()
     assert outcome["log"] == "sent" and outcome["slack"] == "sent" and outcome["email"].startswith("failed")

@@ -77,7 +77,8 @@ def test_status_and_trace_wait_for_a_writer_then_answer(warehouse_home, caplog):
             status = activate.outbox_status(warehouse_home)
     finally:
         writer.wait(timeout=30)
-    assert status == {"counts": [], "dead": [], "recent_sends": []}
+    assert status == {"counts": [], "dead": [], "recent_sends": [],
+                      "open_rows": {"salesforce": 0, "servicenow": 0}}
     assert f"locked by process {writer.pid}" in caplog.text and "waiting" in caplog.text
     with pytest.raises(KeyError, match="no outbox row"):
         activate.trace("nope", warehouse_home)

@@ -9,7 +9,6 @@ import sys
 
 import activate
 from activate.common import left_work_undone
-from northstar.warehouse import WarehouseBusy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,11 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    try:
-        result, report = _run(args)
-    except (WarehouseBusy, FileNotFoundError) as exc:  # an operator's answer, not a traceback
-        print(f"python -m activate {args.verb}: {exc}", file=sys.stderr)
-        return 1
+    # no warehouse yet, or one held past the lock wait: ExpectedErrors, one line and exit 2 (run_cli)
+    result, report = _run(args)
     print(json.dumps(result, indent=2, default=str))
     if args.verb == "send" and (report.dead or left_work_undone(report)):
         # something to look at: dead rows, or rows left open by an interrupted send (they resume next run)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from northstar.errors import ExpectedError, WarehouseMissing
 from northstar.settings import Settings, settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ _POLL_S = 0.5
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
-class WarehouseBusy(RuntimeError):
+class WarehouseBusy(ExpectedError):
     """Another process held the warehouse for longer than the configured wait."""
 
 
@@ -76,7 +77,7 @@ def connect(
         return duckdb.connect(IN_MEMORY, config=config)
     file = Path(target)
     if read_only and not file.exists():
-        raise FileNotFoundError(f"no warehouse at {file}: run the pipeline (or `python -m northstar demo`) first")
+        raise WarehouseMissing(f"no warehouse at {file}: run the pipeline (or `python -m northstar demo`) first")
     creating = not file.exists()
     if creating:
         file.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import northstar.warehouse
 from expectations.checks import Dataset, critical, duplicate_keys, offending_rows, pct, sql_list, warning
 from expectations.runner import GateContext, Plan
+from northstar.errors import WarehouseMissing
 
 DOMAINS = ("customer", "trading")
 CUSTOMER_TABLES = ("dim_households", "dim_advisors", "fct_interactions", "fct_household_months", "fct_household_features")
@@ -32,6 +33,8 @@ SPARSE_FEATURES = ("aum_growth_12m", "fee_bps_trailing_12m", "days_since_last_in
 
 def plan(ctx: GateContext) -> Plan:
     database = ctx.cfg.paths.warehouse
+    if not database.exists():  # nothing built yet: one line for the operator, never a gate run on a stand-in
+        raise WarehouseMissing(f"no warehouse at {database}: run the pipeline (or `python -m northstar demo`) first")
     domains = list(ctx.options.get("domains") or DOMAINS)
     unknown = sorted(set(domains) - set(DOMAINS))
     if unknown:
@@ -72,10 +75,6 @@ def plan(ctx: GateContext) -> Plan:
         datasets.extend(_customer_freshness(ctx, present))
     if "trading" in domains:
         datasets.append(_trading_freshness(ctx, present))
-    if not database.exists():
-        # nothing to connect to: let GX open an empty in-memory stand-in via a scratch file
-        database = ctx.workdir / "empty.duckdb"
-        northstar.warehouse.connect(path=database).close()
     return Plan(database=database, datasets=datasets)
 
 

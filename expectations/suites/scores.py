@@ -19,6 +19,7 @@ from __future__ import annotations
 import northstar.warehouse
 from expectations.checks import Dataset, critical, duplicate_keys, pct, sql_literal, warning
 from expectations.runner import GateContext, Plan
+from northstar.errors import WarehouseMissing
 
 SEGMENTS = ["High-Value Growth Potential", "At-Risk Retention Priority", "Core - Maintain", "Service Efficiently"]
 HOUSEHOLD_COLUMNS = ["scoring_run_id", "as_of_date", "scored_at", "household_id", "predicted_revenue_12m", "clv",
@@ -82,6 +83,8 @@ def last_pushed_run(con, current_run: str, tables: set[str]) -> str | None:
 
 def plan(ctx: GateContext) -> Plan:
     database = ctx.cfg.paths.warehouse
+    if not database.exists():  # nothing built yet: one line for the operator, never a gate run on a stand-in
+        raise WarehouseMissing(f"no warehouse at {database}: run the pipeline (or `python -m northstar demo`) first")
     tables: set[str] = set()
     household_run = break_run = baseline = None
     if database.exists():
@@ -129,9 +132,6 @@ def plan(ctx: GateContext) -> Plan:
                                        "one score per break in the run"))
         datasets.append(duplicate_keys("break_scores_ranks", scored, ["anomaly_rank"], "anomaly_rank_unique",
                                        "ranks are not shared"))
-    if not database.exists():
-        database = ctx.workdir / "empty.duckdb"
-        northstar.warehouse.connect(path=database).close()
     return Plan(database=database, datasets=datasets)
 
 

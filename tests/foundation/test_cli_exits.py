@@ -62,3 +62,13 @@ def test_no_champion_is_one_line(offline, capsys):
 
     assert run_cli(main, ["score", "--run-id", "no-champion"]) == 2
     assert "@champion is not set: train and promote a model first" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("cli,argv", [("activate", ["status"]), ("ml", ["train"]),
+                                      ("expectations", ["run", "--gate", "marts"])])
+def test_no_warehouse_is_one_line(offline, capsys, cli, argv):
+    import importlib
+
+    main = importlib.import_module(f"{cli}.__main__").main
+    assert run_cli(main, argv) == 2
+    assert "no warehouse at" in one_line_error(capsys)

@@ -20,17 +20,31 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 def pytest_collection_modifyitems(config, items):
     """Keep each expensive shared fixture on one pytest-xdist worker (`make test` runs `-n 2 --dist loadgroup`).
 
-    A test that uses one of the project's session-scoped fixtures (the demo world the e2e tests share, the
-    trained models, the sandbox servers) joins the group named after those fixtures; every other test
-    groups with its module, so module-scoped fixtures are built once too. Without xdist this is inert.
+    Tests that share one of the project's session-scoped fixtures (the demo world the e2e tests share,
+    the trained models, the sandbox servers), directly or through another test, form one group; every
+    other test groups with its module, so module-scoped fixtures are built once too. Without xdist
+    this is inert.
     """
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    shared_by_item = {}
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         shared = sorted(
-            name for name, defs in (info.name2fixturedefs.items() if info else [])
+            f"{defs[-1].baseid or '.'}::{name}" for name, defs in (info.name2fixturedefs.items() if info else [])
             if defs and defs[-1].scope == "session" and defs[-1].baseid.startswith("tests")
         )
-        group = "+".join(shared) if shared else item.nodeid.split("::", 1)[0]
+        shared_by_item[item.nodeid] = shared
+        for other in shared[1:]:
+            parent[find(other)] = find(shared[0])
+    for item in items:
+        shared = shared_by_item[item.nodeid]
+        group = find(shared[0]) if shared else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(group))
 
 

@@ -93,7 +93,8 @@ with DAG(
         from northstar.recon import reconcile_pending
 
         # empty when nothing landed that needs matching (e.g. only quarantined rows): stop here
-        return reconcile_pending(get_current_context()["run_id"])
+        ids = run_ids(get_current_context())
+        return reconcile_pending(ids.run_id, observed_at=ids.logical_date)
 
     @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=5))
     def marts_gate(recon: dict) -> dict:

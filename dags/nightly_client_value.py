@@ -75,9 +75,11 @@ with DAG(
     @task(pool=WAREHOUSE_POOL)
     def build_warehouse() -> dict:
         """Everything: the customer side and, over what has landed so far, the trade side."""
-        from northstar.dbt import run_dbt
+        from northstar.dbt import observed_at_vars, run_dbt
 
-        return run_dbt("build", ["--selector", "nightly_all"]).as_dict()
+        # breaks seen by this build carry the run's logical time, so a rerun writes the same rows
+        ids = run_ids(get_current_context())
+        return run_dbt("build", ["--selector", "nightly_all"], dbt_vars=observed_at_vars(ids.logical_date)).as_dict()
 
     @task(pool=WAREHOUSE_POOL)
     def marts_gate() -> dict:

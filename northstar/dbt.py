@@ -80,6 +80,23 @@ def release_warehouse() -> None:
     release_dbt_handles()
 
 
+def observed_at_vars(logical_date) -> dict:
+    """dbt vars that stamp a build with the run's logical time instead of the wall clock.
+
+    ``recon_observed_at`` (macros/recon.sql) is when a reconciliation saw a break (``first_seen_at``,
+    ``last_seen_at``, ``cleared_at``): from the Airflow run's logical time, a rerun or a retry of the
+    same run writes the same stamps, so the warehouse it leaves is the same. Without it (a manual
+    ``dbt build``), dbt's own ``run_started_at`` is used.
+    """
+    if logical_date is None:
+        return {}
+    if logical_date.tzinfo is not None:
+        from datetime import UTC
+
+        logical_date = logical_date.astimezone(UTC).replace(tzinfo=None)
+    return {"recon_observed_at": logical_date.strftime("%Y-%m-%d %H:%M:%S")}
+
+
 def run_dbt(
     command: str,
     args: Iterable[str] = (),

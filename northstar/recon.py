@@ -140,14 +140,15 @@ def work_after_landing(landing_report: dict, cfg: Settings | None = None) -> dic
     }
 
 
-def reconcile_pending(run_id: str, cfg: Settings | None = None) -> dict:
+def reconcile_pending(run_id: str, cfg: Settings | None = None, observed_at: datetime | None = None) -> dict:
     """Re-match every pending business date with dbt, record the files as reconciled, and say which
     dates to score: the re-matched ones and any the champion has not scored yet.
 
+    ``observed_at`` (the run's logical time) stamps the breaks it sees; see ``observed_at_vars``.
     Returns (small, for XCom) ``business_dates`` (re-matched), ``score_dates`` and dbt's invocation
     id; with nothing to match or score it builds nothing, writes nothing and returns ``{}``.
     """
-    from northstar.dbt import run_dbt
+    from northstar.dbt import observed_at_vars, run_dbt
 
     cfg = cfg or settings()
     files = pending_files(cfg)
@@ -155,7 +156,7 @@ def reconcile_pending(run_id: str, cfg: Settings | None = None) -> dict:
     result: dict = {"command": "build", "invocation_id": None}
     if dates:
         log.info("re-matching %d business date(s) for %d landed file(s): %s", len(dates), files.height, dates)
-        result = run_dbt("build", ["--selector", "intraday_trading"], dbt_vars={"business_dates": dates},
+        result = run_dbt("build", ["--selector", "intraday_trading"], dbt_vars={"business_dates": dates, **observed_at_vars(observed_at)},
                          cfg=cfg).as_dict()
         record_reconciled(files, run_id, cfg)
     score_dates = sorted(set(dates) | set(unscored_dates(cfg)))

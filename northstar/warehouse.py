@@ -146,7 +146,7 @@ def scratch(cfg: Settings | None = None) -> duckdb.DuckDBPyConnection:
 # value (the households snapshot ignores them for the same reason).
 RUN_STAMP_COLUMNS = re.compile(
     r"(^|_)(run_id|invocation_id|scored_at|updated_at|validated_at|extracted_at|landed_at|"
-    r"loaded_at|observed_at|last_seen_at|sent_at|pushed_at|built_at|system_modstamp_at|last_modified_at|"
+    r"loaded_at|observed_at|sent_at|pushed_at|built_at|system_modstamp_at|last_modified_at|"
     r"dbt_updated_at|dbt_valid_from|dbt_scd_id)$"
 )
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import northstar.warehouse
 from northstar.settings import Settings, settings
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,6 @@ def take_snapshot(cfg: Settings | None = None, run_id: str | None = None) -> Sna
     A warehouse that lacks a table yet (no nightly run so far) leaves that table empty: every page
     still builds and says there is nothing to show.
     """
-    import duckdb
 
     cfg = cfg or settings()
     folder = dashboard_dir(cfg)
@@ -226,7 +226,7 @@ def take_snapshot(cfg: Settings | None = None, run_id: str | None = None) -> Sna
     started = time.monotonic()
     taken_at = datetime.now(UTC).replace(tzinfo=None)
     counts: dict[str, int] = {}
-    with duckdb.connect(str(partial)) as con:
+    with northstar.warehouse.connect(cfg=cfg, path=partial) as con:  # the one seam: memory and temp from settings
         # The warehouse is read under the pool; everything else (MLflow, Parquet) after letting go.
         _attach_warehouse(con, cfg.paths.warehouse)
         try:

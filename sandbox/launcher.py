@@ -233,3 +233,29 @@ def _wait_for_ready(process: subprocess.Popen, ready_file: Path, log_path: Path,
         time.sleep(0.1)
     raise SandboxStartError(f"the sandbox (pid {process.pid}) did not report ready within {timeout_s:.0f}s; "
                             f"last lines of {log_path}:\n{_tail(log_path)}")
+
+
+# --- what the servers saw, as an outside observer reads it --------------------------------------
+
+
+def server_stats(url: str, credentials: dict, ca_cert: Path | str) -> dict:
+    """One sandbox server's request and write counters (``GET /__sandbox/stats``), over HTTPS."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # the sandbox is on localhost: never through a proxy
+    session.verify = str(ca_cert)
+    response = session.get(f"{url}/__sandbox/stats", auth=(credentials["username"], credentials["password"]),
+                           timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def write_counts(cfg) -> dict[str, int]:
+    """``{"salesforce": n, "servicenow": n}``: every write each configured sandbox server has taken."""
+    from northstar.settings import sandbox_credentials
+
+    creds = sandbox_credentials(cfg)
+    return {system: server_stats(url, creds[system], cfg.sandbox_ca_cert)["total_writes"]
+            for system, url in (("salesforce", cfg.sandbox_salesforce_url),
+                                ("servicenow", cfg.sandbox_servicenow_url))}

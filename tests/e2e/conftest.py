@@ -7,11 +7,15 @@ batches into the same world (it runs after, by file order) and checks each gate 
 from __future__ import annotations
 
 import socket
+import sys
+from pathlib import Path
 
 import pytest
 
 from northstar import settings as settings_module
 from northstar.demo import run_demo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # e2e_helpers
 
 
 def _free_port() -> int:

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 
 import pytest
-import requests
+from e2e_helpers import served, task_states, writes
 
 import northstar.warehouse
-from northstar.demo import DEFAULT_AS_OF, run_dag, start_sandbox
+from northstar.demo import DEFAULT_AS_OF, run_dag
 from northstar.recon import LEDGER, TRADE_TABLES, work_after_landing
-from northstar.settings import sandbox_credentials
 
 pytestmark = pytest.mark.e2e
 
@@ -36,40 +34,10 @@ def _fingerprints(cfg) -> dict:
         return northstar.warehouse.content_fingerprints(con)
 
 
-def _writes(cfg) -> dict[str, int]:
-    """Each sandbox server's write counter, read the way an outside observer would."""
-    counts = {}
-    creds = sandbox_credentials(cfg)
-    for system, url in (("salesforce", cfg.sandbox_salesforce_url), ("servicenow", cfg.sandbox_servicenow_url)):
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = str(cfg.sandbox_ca_cert)
-        response = session.get(f"{url}/__sandbox/stats", auth=(creds[system]["username"], creds[system]["password"]))
-        response.raise_for_status()
-        counts[system] = response.json()["total_writes"]
-    return counts
-
-
-def task_states(log_text: str) -> dict[str, str]:
-    """Task id -> final state, read from an ``airflow dags test`` log (tasks that never ran are absent)."""
-    states: dict[str, str] = {}
-    last_state = None
-    for line in log_text.splitlines():
-        if found := re.search(r"new_state=(\w+)", line):
-            last_state = found.group(1)
-        elif found := re.search(r"\[DAG TEST\] end task task_id=(\w+)", line):
-            states[found.group(1)] = last_state or "unknown"
-            last_state = None
-    return states
-
-
 @pytest.fixture
 def sandbox(demo_run):
-    process = start_sandbox(demo_run)
-    try:
+    with served(demo_run):
         yield
-    finally:
-        process.stop(timeout_s=30)
 
 
 def _land(cfg, run_id: str) -> dict:
@@ -115,7 +83,7 @@ def test_a_run_that_failed_after_landing_is_reconciled_by_the_next(demo_run, san
 @pytest.mark.timeout(1200)  # one intraday DAG run and nine landings
 def test_no_op_runs_do_nothing_and_append_nothing(demo_run, sandbox):
     cfg = demo_run
-    before, writes_before = _row_counts(cfg), _writes(cfg)
+    before, writes_before = _row_counts(cfg), writes(cfg)
     # one whole DAG run through Airflow ...
     run_dag("intraday_trade_recon", DEFAULT_AS_OF, cfg, log_name="noop")
     states = task_states((cfg.paths.var / "demo" / "noop.log").read_text())
@@ -128,7 +96,7 @@ def test_no_op_runs_do_nothing_and_append_nothing(demo_run, sandbox):
         assert report["files_landed"] == report["files_quarantined"] == 0
         assert work_after_landing(report, cfg) == {}
     assert _row_counts(cfg) == before
-    assert _writes(cfg) == writes_before
+    assert writes(cfg) == writes_before
 
 
 @pytest.mark.timeout(2400)  # three nightly DAG runs
@@ -136,11 +104,11 @@ def test_nightly_reruns_on_unchanged_input_change_nothing(demo_run, sandbox):
     """Three nightly reruns on the same input: identical content in every mart and score table (run
     stamps excluded by name) and not one write to Salesforce or ServiceNow."""
     cfg = demo_run
-    before, writes_before = _fingerprints(cfg), _writes(cfg)
+    before, writes_before = _fingerprints(cfg), writes(cfg)
     assert len(before) >= 15  # the marts and score tables of the small world (19 at the time of writing)
     for number in (1, 2, 3):
         run_dag("nightly_client_value", DEFAULT_AS_OF, cfg, log_name=f"nightly_rerun_{number}")
         again = _fingerprints(cfg)
         changed = {t: (before.get(t), again.get(t)) for t in set(before) | set(again) if before.get(t) != again.get(t)}
         assert changed == {}, f"rerun {number}"
-        assert _writes(cfg) == writes_before, f"rerun {number}"
+        assert writes(cfg) == writes_before, f"rerun {number}"

@@ -14,62 +14,19 @@ The sandbox servers are restarted for each case, so their write counters start a
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import re
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pytest
-import requests
 import xgboost as xgb
+from e2e_helpers import served, task_states, writes
 
-from northstar.demo import DEFAULT_AS_OF, DemoError, run_dag, start_sandbox
-from northstar.settings import sandbox_credentials
+from northstar.demo import DEFAULT_AS_OF, DemoError, run_dag
 
 pytestmark = pytest.mark.e2e
-
-
-_NEW_STATE = re.compile(r"new_state=(\w+)")
-_END_TASK = re.compile(r"\[DAG TEST\] end task task_id=(\w+)")
-
-
-def task_states(log_text: str) -> dict[str, str]:
-    """Task id -> final state, read from an ``airflow dags test`` log (tasks that never ran are absent)."""
-    states: dict[str, str] = {}
-    last_state = None
-    for line in log_text.splitlines():
-        if found := _NEW_STATE.search(line):
-            last_state = found.group(1)
-        elif found := _END_TASK.search(line):
-            states[found.group(1)] = last_state or "unknown"
-            last_state = None
-    return states
-
-
-@contextlib.contextmanager
-def served(cfg):
-    process = start_sandbox(cfg)
-    try:
-        yield
-    finally:
-        process.stop(timeout_s=30)
-
-
-def writes(cfg) -> dict[str, int]:
-    """Each sandbox server's write counter, read the way an outside observer would."""
-    counts = {}
-    creds = sandbox_credentials(cfg)
-    for system, url in (("salesforce", cfg.sandbox_salesforce_url), ("servicenow", cfg.sandbox_servicenow_url)):
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = str(cfg.sandbox_ca_cert)
-        response = session.get(f"{url}/__sandbox/stats", auth=(creds[system]["username"], creds[system]["password"]))
-        response.raise_for_status()
-        counts[system] = response.json()["total_writes"]
-    return counts
 
 
 def failed_run(cfg, dag_id: str, name: str, logical_date: str = DEFAULT_AS_OF) -> tuple[dict[str, str], str]:

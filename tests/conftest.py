@@ -17,6 +17,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
 def pytest_collection_modifyitems(config, items):
     """Keep each expensive shared fixture on one pytest-xdist worker (`make test` runs `-n 2 --dist loadgroup`).
 

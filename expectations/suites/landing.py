@@ -4,9 +4,10 @@
 Validates what the ingest run(s) landed (``ingest_run_ids``, default the gate's ``run_id``; ``"all"``
 for everything ever landed): the broker-file manifest (quarantined share per file, conservation of
 records, row counts of the landed and quarantine Parquet files against the manifest), the landed
-broker tables (schema, required keys, FIX / canonical enumerations, positive quantities and
-prices, plausible dates, unique trade ids in the trade book, non-negative market values in billing)
-and the Salesforce extraction (manifest status and row counts, required keys).
+broker tables (schema, required keys, canonical enumerations, positive quantities and prices, plausible
+dates, unique trade ids in the trade book, non-negative market values in billing; FIX drop copies against
+the FIX standard of each message's version, with what only the recon needs as warnings) and the
+Salesforce extraction (manifest status and row counts, required keys).
 
 The landing Parquet is exposed to GX through a throw-away DuckDB file of views over
 ``read_parquet`` (only the files of the runs in scope), so every expectation runs as SQL in DuckDB.
@@ -30,23 +31,35 @@ from expectations.checks import (
     warning,
 )
 from expectations.runner import GateContext, Plan
+from ingest.fix import dictionary as fix_dictionary
 
 BROKER_TABLES = ("internal_trades", "fix_executions", "pb_confirms", "billing")
 SALESFORCE_OBJECTS = {"Account": "salesforce_account", "Contact": "salesforce_contact",
                       "Brokerage_Account__c": "salesforce_brokerage_account"}
 ASSET_CLASSES = ["EQUITY", "ETF", "BOND", "FX_FWD", "OPTION"]
 SIDES = ["BUY", "SELL"]
-# FIX Side(54) codes the ingest maps to BUY/SELL; OrdStatus(39) and ExecType(150) of FIX 4.4 and 4.2
-FIX_SIDE_CODES = ["1", "2", "3", "4", "5", "6"]
-FIX_ORD_STATUS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E"]
-FIX_EXEC_TYPES = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F", "G", "H", "I"]
-FIX_SECURITY_TYPES = ["CS", "CORP", "FXFWD", "OPT"]  # the ones ingest/dialects/fix.yaml prices
+# FIX: the standard's value sets, required fields and fill ExecTypes come from the same dictionaries the
+# drop-copy parser validates against (ingest/fix/dictionaries, derived from QuickFIX's spec XML), per
+# BeginString; see _fix_executions.
+FIX_VERSION_LABELS = {"FIX.4.2": "FIX 4.2", "FIX.4.4": "FIX 4.4", "FIXT.1.1": "FIX 5.0 SP2"}
+FIX_COLUMN_OF_TAG = {8: "begin_string", 54: "side_code"}  # the landed column where it is not the field's name
+FIX_NOT_LANDED = {9, 10}  # BodyLength, CheckSum: checked by the parser, not landed
+# ExecType(150) names that report a fill: FIX 4.2's Partial fill (1) and Fill (2), FIX 4.4's and 5.0's
+# Trade (F, which replaced them). Trade Correct / Trade Cancel (G, H), ExecTransType(20) Cancel / Correct /
+# Status in FIX 4.2, and every order-state report (New, Canceled, Replaced, Rejected, Pending ..., Order
+# Status; 5.0's J/K, a trade held for or released to clearing, which reports a trade already reported as F)
+# are not new fills: the standard lets them carry LastQty 0 or none.
+FIX_FILL_EXEC_TYPE_NAMES = ("PARTIAL_FILL", "FILL", "TRADE")
+FIX_NEW_EXEC_TRANS_TYPE = "NEW"  # FIX 4.2 ExecTransType(20) of a new execution (not a cancel, correct or status)
 # the key of each landed table, checked over the latest version of each delivered file in scope
 KEYS = {
     "internal_trades": (["trade_id"], "trade_id_unique",
                         "trade ids are unique in the trade book (latest version of each file)", CRITICAL),
+    # the standard wants an ExecID unique per broker within a trading day, except on status reports (ExecID 0);
+    # a repeat lands, and the recon counts its first delivery and raises a duplicate break, so only a warning
     "fix_executions": (["sender_comp_id", "exec_id"], "exec_id_unique_per_broker",
-                       "(sender_comp_id, exec_id) is unique", CRITICAL),
+                       "each broker's ExecID(17) is unique, status reports (ExecID 0 by the standard) excepted; "
+                       "the recon counts a repeated ExecID once and raises a duplicate break", WARNING),
     # a confirm delivered twice is a recon break (dbt raises it), so only a warning here
     "pb_confirms": (["prime_broker", "trade_id"], "trade_id_unique_per_broker",
                     "each prime broker confirms a trade once", WARNING),
@@ -61,7 +74,7 @@ REQUIRED_COLUMNS = {
     "fix_executions": ["begin_string", "msg_type", "sender_comp_id", "msg_seq_num", "order_id", "cl_ord_id", "exec_id",
                        "exec_type", "ord_status", "account", "symbol", "security_type", "side_code", "side",
                        "last_qty", "last_px", "order_qty", "cum_qty", "leaves_qty", "currency", "transact_time",
-                       "trade_date", *LINEAGE],
+                       "trade_date", "exec_trans_type", "price_convention", *LINEAGE],
     "pb_confirms": ["prime_broker", "trade_id", "trade_date", "settle_date", "account_number", "instrument_id",
                     "asset_class", "side", "quantity", "price", "currency", "price_convention", "contract_multiplier",
                     *LINEAGE],
@@ -101,6 +114,7 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
         "select null::varchar as run_id, null::varchar as source, null::varchar as table_name, "
         "null::varchar as file_path, null::varchar as sha256, null::varchar as status, null::varchar as reason_code, "
         "null::bigint as rows_in, null::bigint as rows_landed, null::bigint as rows_quarantined, "
+        "null::bigint as rows_skipped, "
         "null::varchar as data_path, null::varchar as quarantine_path where false",
     )
     salesforce_rows = _manifest_view(
@@ -108,6 +122,10 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
         "select null::varchar as run_id, null::varchar as object, null::bigint as rows, null::varchar as status, "
         "null::varchar as error, null::varchar as path where false",
     )
+    if broker_rows and "rows_skipped" not in {c for (c, *_) in con.execute("describe broker_manifest").fetchall()}:
+        # manifests written before FIX session logs were read had no skipped messages
+        con.execute("alter view broker_manifest rename to broker_manifest_raw")
+        con.execute("create view broker_manifest as select *, 0::bigint as rows_skipped from broker_manifest_raw")
     datasets: list[Dataset] = []
     ctx.batch.update({
         "ingest_run_ids": "all" if run_ids is None else run_ids,
@@ -142,7 +160,7 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
             sql=f"""
                 select
                     m.run_id, m.source, m.table_name, m.file_path, m.status, m.reason_code,
-                    m.rows_in, m.rows_landed, m.rows_quarantined,
+                    m.rows_in, m.rows_landed, m.rows_quarantined, coalesce(m.rows_skipped, 0) as rows_skipped,
                     case when m.rows_in > 0 then m.rows_quarantined / m.rows_in else 0.0 end as quarantined_ratio,
                     case when m.data_path is null then 0 else coalesce(d.num_rows, -1) end as rows_found_landed,
                     case when m.quarantine_path is null then 0 else coalesce(q.num_rows, -1) end as rows_found_quarantined,
@@ -153,7 +171,7 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
                 left join parquet_row_counts as d on d.file_name = {root} || m.data_path
                 left join parquet_row_counts as q on q.file_name = {root} || m.quarantine_path
             """,
-            key_columns=("file_path", "status", "rows_in", "rows_quarantined"),
+            key_columns=("file_path", "status", "rows_in", "rows_quarantined", "rows_skipped"),
             checks=[
                 critical("quarantined_ratio", "ExpectColumnValuesToBeBetween",
                          f"each delivered file has at most {pct(t.landing_max_quarantined_ratio)} of its records quarantined",
@@ -162,8 +180,10 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
                         f"each delivered file has at most {pct(t.landing_warn_quarantined_ratio)} of its records quarantined",
                         column="quarantined_ratio", min_value=0, max_value=t.landing_warn_quarantined_ratio),
                 critical("records_conserved", "UnexpectedRowsExpectation",
-                         "rows_in = rows_landed + rows_quarantined for every file",
-                         unexpected_rows_query="select * from {batch} where rows_in != rows_landed + rows_quarantined"),
+                         "rows_in = rows_landed + rows_quarantined + rows_skipped for every file (skipped: FIX "
+                         "messages other than execution reports, e.g. logons, heartbeats, orders)",
+                         unexpected_rows_query="select * from {batch} "
+                         "where rows_in != rows_landed + rows_quarantined + rows_skipped"),
                 critical("landed_rows_match_manifest", "ExpectColumnPairValuesToBeEqual",
                          "the landed Parquet file holds exactly the manifest's rows_landed",
                          column_A="rows_landed", column_B="rows_found_landed"),
@@ -189,7 +209,9 @@ def _create_views(con, ctx: GateContext, landing: Path, run_ids: list[str] | Non
         )
         datasets.append(_BROKER_DATASETS[table](ctx, table))
         keys, check, description, severity = KEYS[table]
-        datasets.append(duplicate_keys(f"{table}_keys", table, keys, check, description, severity))
+        source = table if table != "fix_executions" else \
+            f"(select * from {table} where not {fix_status_report_predicate()}) as reports"
+        datasets.append(duplicate_keys(f"{table}_keys", source, keys, check, description, severity))
         if table == "internal_trades":
             # trade ids already booked by an earlier delivery (another file; a corrected redelivery of the
             # same file legitimately repeats them)
@@ -306,30 +328,207 @@ def _internal_trades(ctx: GateContext, table: str) -> Dataset:
     )
 
 
+def _fix_column(tag: int) -> str:
+    return FIX_COLUMN_OF_TAG.get(tag) or fix_dictionary.columns()[tag][0]
+
+
+def _fix_field(tag: int) -> str:
+    """``Side(54)``: the standard's field name and tag, as the descriptions name a field."""
+    name = next(spec.name for v in fix_dictionary.supported_versions()
+                if (spec := fix_dictionary.load(v).tags.get(tag)) is not None)
+    return f"{name}({tag})"
+
+
+def _versions_text(versions) -> str:
+    labels = [FIX_VERSION_LABELS.get(v, v) for v in versions]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def _fix_enums(tag: int) -> dict[str, frozenset[str]]:
+    """BeginString -> the codes the standard (the parser's dictionary of that version) allows for ``tag``."""
+    enums = {}
+    for version in fix_dictionary.supported_versions():
+        spec = fix_dictionary.load(version).tags.get(tag)
+        if spec is not None and spec.enums:
+            enums[version] = spec.enums
+    return enums
+
+
+def _fix_required_columns() -> dict[str, list[str]]:
+    """Landed column -> the versions whose standard requires the field on every ExecutionReport."""
+    required: dict[str, list[str]] = {}
+    for version in fix_dictionary.supported_versions():
+        for tag in fix_dictionary.load(version).required_tags:
+            if tag not in FIX_NOT_LANDED:
+                required.setdefault(_fix_column(tag), []).append(version)
+    return required
+
+
+def _fix_tag_of_column(column: str) -> int:
+    return next(t for t in fix_dictionary.columns() if t not in FIX_NOT_LANDED and _fix_column(t) == column)
+
+
+def fix_fill_exec_types() -> dict[str, list[str]]:
+    """BeginString -> the ExecType(150) codes of a fill in that version (by the standard's names)."""
+    names = fix_dictionary.enum_names(150)
+    return {version: sorted(c for c in codes if names.get(c) in FIX_FILL_EXEC_TYPE_NAMES)
+            for version, codes in _fix_enums(150).items()}
+
+
+def fix_fill_predicate() -> str:
+    """SQL over a fix_executions row: the row reports a new fill (what the recon sums; see dbt's is_fill)."""
+    new = [c for c, n in fix_dictionary.enum_names(20).items() if n == FIX_NEW_EXEC_TRANS_TYPE]
+    parts = []
+    for version, codes in fix_fill_exec_types().items():
+        condition = f"begin_string = {sql_literal(version)} and exec_type in ({', '.join(map(sql_literal, codes))})"
+        if 20 in fix_dictionary.load(version).tags:  # FIX 4.2: a cancel, correct or status is no new fill
+            condition += f" and exec_trans_type in ({', '.join(map(sql_literal, new))})"
+        parts.append(f"({condition})")
+    return "coalesce(" + " or ".join(parts) + ", false)"
+
+
+def fix_status_report_predicate() -> str:
+    """SQL: the row is a status report, whose ExecID the standard sets to 0 (FIX 4.2 ExecTransType(20) Status,
+    FIX 4.4 / 5.0 ExecType(150) Order Status)."""
+    status = [c for c, n in fix_dictionary.enum_names(20).items() if n == "STATUS"]
+    order_status = [c for c, n in fix_dictionary.enum_names(150).items() if n == "ORDER_STATUS"]
+    parts = []
+    for version in fix_dictionary.supported_versions():
+        if 20 in fix_dictionary.load(version).tags:
+            parts.append(f"(begin_string = {sql_literal(version)} and exec_trans_type in ({', '.join(map(sql_literal, status))}))")
+        else:
+            parts.append(f"(begin_string = {sql_literal(version)} and exec_type in ({', '.join(map(sql_literal, order_status))}))")
+    return "coalesce(" + " or ".join(parts) + ", false)"
+
+
+def _fills_text() -> str:
+    names = fix_dictionary.enum_names(150)
+    by_codes: dict[tuple[str, ...], list[str]] = {}
+    for version, codes in fix_fill_exec_types().items():
+        by_codes.setdefault(tuple(codes), []).append(version)
+    parts = []
+    for codes, versions in by_codes.items():
+        words = " or ".join(f"{c} {names[c].replace('_', ' ').capitalize()}" for c in codes)
+        extra = " with ExecTransType(20) 0 New" if any(20 in fix_dictionary.load(v).tags for v in versions) else ""
+        parts.append(f"ExecType(150) {words}{extra} in {_versions_text(versions)}")
+    return "; ".join(parts)
+
+
+def _codes_text(codes) -> str:
+    codes = sorted(codes)
+    return " ".join(codes) if len(codes) <= 24 else f"the {len(codes)} codes of its dictionary"
+
+
+def _in(column: str, values) -> str:
+    return f"{column} in ({', '.join(map(sql_literal, sorted(values)))})"
+
+
+class _Offences:
+    """Checks over computed columns that hold a row's offending value (else NULL), one per check.
+
+    Every check is then a row-level ``ExpectColumnValuesToBeNull`` on one dataset, so GX counts them all in
+    one query (not one query per check, as ``UnexpectedRowsExpectation`` costs), and a failure's sample
+    rows show the offending value beside the row's file, line and ExecID.
+    """
+
+    def __init__(self) -> None:
+        self.columns: list[str] = []
+        self.checks: list = []
+
+    def add(self, severity, name: str, value_sql: str, description: str) -> None:
+        column = f"offending_{name}"
+        self.columns.append(f"{value_sql} as {column}")
+        self.checks.append(severity(name, "ExpectColumnValuesToBeNull", description, column=column))
+
+
+def _fix_enum_offence(offences: _Offences, column: str, tag: int) -> None:
+    """Critical: the column holds a code the standard defines for the message's own version."""
+    enums = _fix_enums(tag)
+    cases = " ".join(f"when {sql_literal(v)} then {_in(column, codes)}" for v, codes in enums.items())
+    undefined = [v for v in fix_dictionary.supported_versions() if v not in enums]
+    cases += "".join(f" when {sql_literal(v)} then true" for v in undefined)  # the version has no such field
+    allowed = "; ".join(f"{FIX_VERSION_LABELS[v]}: {_codes_text(codes)}" for v, codes in enums.items())
+    only = f", which only {_versions_text(list(enums))} defines" if undefined else ""
+    offences.add(critical, f"{column}_enum",
+                 f"case when {column} is not null and not coalesce(case begin_string {cases} end, false) "
+                 f"then {column} end",
+                 f"{_fix_field(tag)} is a code the FIX standard defines for the message's version{only} ({allowed})")
+
+
 def _fix_executions(ctx: GateContext, table: str) -> Dataset:
+    """FIX drop copies checked against the standard, per version; what only Northstar needs is a warning.
+
+    Critical: what the FIX standard requires (the parser's dictionaries, per BeginString): its required
+    fields present, its codes only, LastQty and LastPx above zero on fills, no negative quantity. Warning:
+    what the recon needs beyond the standard (a ClOrdID, instrument, currency and date on each fill, a
+    buy/sell direction, a security type the dialect prices), so standard-valid data does not stop the DAG
+    and the gate still says what the recon cannot match.
+    """
+    offences = _Offences()
+    required = _fix_required_columns()
+    every_version = len(fix_dictionary.supported_versions())
+    not_null = [
+        critical(f"{column}_not_null", "ExpectColumnValuesToNotBeNull",
+                 f"{_fix_field(_fix_tag_of_column(column))} is present on every execution report "
+                 f"(the FIX standard requires it in every version)", column=column)
+        for column, versions in required.items() if len(versions) == every_version
+    ]
+    for column, versions in required.items():
+        if len(versions) < every_version:
+            offences.add(critical, f"{column}_not_null",
+                         f"case when {column} is null and {_in('begin_string', versions)} then begin_string end",
+                         f"{_fix_field(_fix_tag_of_column(column))} is present on every execution report of "
+                         f"{_versions_text(versions)} (the standard of that version requires it)")
+    for column, tag in (("side_code", 54), ("ord_status", 39), ("exec_type", 150), ("exec_trans_type", 20),
+                        ("security_type", 167)):
+        _fix_enum_offence(offences, column, tag)
+    offences.add(critical, "last_qty_positive",
+                 "case when is_fill and not coalesce(last_qty > 0, false) "
+                 "then coalesce(cast(last_qty as varchar), 'missing') end",
+                 f"every fill has a LastQty(32) above zero, as the standard requires of a fill (a fill is "
+                 f"{_fills_text()}; other execution reports, e.g. New or Canceled, may carry 0 or none)")
+    offences.add(critical, "last_px_positive",
+                 "case when is_fill and not coalesce(last_px > 0, false) "
+                 "then coalesce(cast(last_px as varchar), 'missing') end",
+                 "every fill has a LastPx(31) above zero, as the standard requires of a fill (other execution "
+                 "reports may carry 0 or none)")
+    offences.add(critical, "order_qty_positive",
+                 "case when is_fill and order_qty <= 0 then order_qty end",
+                 "a fill's OrderQty(38), when given, is above zero")
+    # what the recon needs of a fill where the standard does not require it
+    for column, why in (
+        ("cl_ord_id", "a ClOrdID(11): the recon matches fills to the trade book's order id by it"),
+        ("symbol", "a Symbol(55): the recon names the instrument by it"),
+        ("currency", "a Currency(15): the recon compares it with the trade book's"),
+        ("trade_date", "a trade date (TradeDate(75), or TransactTime(60) to derive it): the recon dates the fill by it"),
+    ):
+        offences.add(warning, f"{column}_on_fills", f"case when is_fill and {column} is null then exec_type end",
+                     f"every fill has {why}")
+    offences.add(warning, "side_has_direction",
+                 f"case when is_fill and not {_in('side', SIDES)} then side end",
+                 "every fill's Side(54) is a buy or a sell, the direction the recon matches against the trade book "
+                 "(a standard side without one, e.g. 7 Undisclosed or 8 Cross, lands but the recon reports it "
+                 "as a side break)")
+    offences.add(warning, "security_type_priced",
+                 "case when is_fill and price_convention is null then coalesce(security_type, 'missing') end",
+                 "every fill's SecurityType(167) is one the FIX dialect has a price convention for "
+                 "(ingest/dialects/fix.yaml); the recon cannot tell whether another's price is per unit, per cent "
+                 "of par or per contract")
+    sql = (f"select *, {', '.join(offences.columns)} "
+           f"from (select *, {fix_fill_predicate()} as is_fill from {table}) as reports")
     return Dataset(
-        name=table, sql=f"select * from {table}", key_columns=("_source_file", "_source_line", "exec_id"),
+        name=table, sql=sql, key_columns=("_source_file", "_source_line", "exec_id"),
         checks=[
-            *_common_trade_checks(ctx, table, "trade_date", ["exec_id", "cl_ord_id", "order_id", "sender_comp_id",
-                                                             "symbol", "side", "last_qty", "last_px", "transact_time"]),
-            critical("side_code_enum", "ExpectColumnValuesToBeInSet", f"FIX Side(54) is one of {FIX_SIDE_CODES}",
-                     column="side_code", value_set=FIX_SIDE_CODES),
-            critical("side_enum", "ExpectColumnValuesToBeInSet", f"side is one of {SIDES}", column="side", value_set=SIDES),
-            critical("ord_status_enum", "ExpectColumnValuesToBeInSet", "FIX OrdStatus(39) is a FIX 4.2/4.4 code",
-                     column="ord_status", value_set=FIX_ORD_STATUS),
-            critical("exec_type_enum", "ExpectColumnValuesToBeInSet", "FIX ExecType(150) is a FIX 4.2/4.4 code",
-                     column="exec_type", value_set=FIX_EXEC_TYPES),
-            critical("security_type_enum", "ExpectColumnValuesToBeInSet",
-                     f"FIX SecurityType(167) is one the dialect prices: {FIX_SECURITY_TYPES}",
-                     column="security_type", value_set=FIX_SECURITY_TYPES),
-            critical("last_qty_positive", "ExpectColumnValuesToBeBetween", "LastQty(32) > 0",
-                     column="last_qty", min_value=0, strict_min=True),
-            critical("last_px_positive", "ExpectColumnValuesToBeBetween", "LastPx(31) > 0",
-                     column="last_px", min_value=0, strict_min=True),
-            critical("order_qty_positive", "ExpectColumnValuesToBeBetween", "OrderQty(38) > 0",
-                     column="order_qty", min_value=0, strict_min=True),
-            critical("leaves_qty_non_negative", "ExpectColumnValuesToBeBetween", "LeavesQty(151) >= 0",
-                     column="leaves_qty", min_value=0),
+            *_common_trade_checks(ctx, table, "trade_date", []),
+            critical("begin_string_enum", "ExpectColumnValuesToBeInSet",
+                     f"BeginString(8) is a FIX version the dictionaries cover: "
+                     f"{_versions_text(fix_dictionary.supported_versions())}",
+                     column="begin_string", value_set=fix_dictionary.supported_versions()),
+            *not_null,
+            *[critical(f"{column}_non_negative", "ExpectColumnValuesToBeBetween",
+                       f"{_fix_field(tag)} is never negative, on any execution report", column=column, min_value=0)
+              for column, tag in (("last_qty", 32), ("order_qty", 38), ("cum_qty", 14), ("leaves_qty", 151))],
+            *offences.checks,
         ],
     )
 

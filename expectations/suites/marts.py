@@ -228,10 +228,17 @@ def _fct_internal_executions(ctx: GateContext) -> list[Dataset]:
 def _fct_broker_executions(ctx: GateContext) -> list[Dataset]:
     return [*_keys("fct_broker_executions_keys", _dated(ctx, "fct_broker_executions"), ["execution_id"],
                   "the execution key", "execution_id_unique"), Dataset(
-        name="fct_broker_executions", sql=_on_dates(ctx, "fct_broker_executions"), key_columns=("execution_id",),
+        # order-state reports (New, Canceled, ...; is_fill false) carry a fill quantity of 0 or none
+        name="fct_broker_executions",
+        sql=f"select *, case when is_fill then fill_quantity end as fill_quantity_of_fills "
+            f"from ({_on_dates(ctx, 'fct_broker_executions')}) as executions",
+        key_columns=("execution_id",),
         checks=[
-            critical("fill_quantity_positive", "ExpectColumnValuesToBeBetween", "fill quantity > 0",
-                     column="fill_quantity", min_value=0, strict_min=True),
+            critical("fill_quantity_positive", "ExpectColumnValuesToBeBetween",
+                     "fill quantity > 0 on every fill (is_fill; other execution reports may carry 0)",
+                     column="fill_quantity_of_fills", min_value=0, strict_min=True),
+            critical("fill_quantity_non_negative", "ExpectColumnValuesToBeBetween",
+                     "fill quantity is never negative, on any execution report", column="fill_quantity", min_value=0),
         ],
     )]
 

@@ -65,12 +65,14 @@ INTERNAL_COLUMNS = [
 ]
 
 FIX_COLUMNS = [
+    ("begin_string", pa.string()),
     ("sender_comp_id", pa.string()),
     ("msg_seq_num", pa.int64()),
     ("sending_time", TS),
     ("order_id", pa.string()),
     ("cl_ord_id", pa.string()),
     ("exec_id", pa.string()),
+    ("exec_trans_type", pa.string()),
     ("exec_type", pa.string()),
     ("ord_status", pa.string()),
     ("account", pa.string()),
@@ -186,16 +188,27 @@ def _internal_rows(day: date) -> list[tuple]:
 
 
 def _fix_rows(day: date) -> dict[str, list[tuple]]:
-    """FIX fills per executing broker for a business date (block accounts, OrdStatus 1/2)."""
+    """FIX execution reports per executing broker for a business date (block accounts): fills (FIX 4.4
+    ExecType F for BRKA/BRKB, FIX 4.2 ExecType 1/2 with ExecTransType 0 for BRKC) and, on the 29th, the
+    order-state reports brokers send around them (New, Canceled, Rejected, a 4.2 status report), which
+    the recon must not count as fills: O07 stays missing_broker, O04 a quantity break, O06 a side break."""
     seq = iter(range(1, 1000))
 
-    def fill(order_id, exec_id, broker, pb, instrument, sectype, side, order_qty, last_qty, last_px, cum, ccy,
-             comm, when=None, settle=None, trade_day=None):
+    def report(order_id, exec_id, broker, pb, instrument, sectype, side, order_qty, last_qty, last_px, cum, ccy,
+               comm, when=None, settle=None, trade_day=None, exec_type=None, ord_status=None, trans_type=None,
+               leaves=None):
         when = when or _t(day, 14, 31)
-        return (broker, next(seq), when, "B" + order_id, order_id, exec_id, "F", "2" if cum == order_qty else "1",
-                f"BLOCK-{pb.upper()}", instrument, sectype, side, order_qty, last_qty, last_px, order_qty - cum, cum,
+        v42 = broker == "BRKC"
+        if exec_type is None:  # a fill
+            exec_type = ("2" if cum == order_qty else "1") if v42 else "F"
+        return ("FIX.4.2" if v42 else "FIX.4.4", broker, next(seq), when, "B" + order_id, order_id, exec_id,
+                trans_type or ("0" if v42 else None), exec_type, ord_status or ("2" if cum == order_qty else "1"),
+                f"BLOCK-{pb.upper()}", instrument, sectype, side, order_qty, last_qty, last_px,
+                order_qty - cum if leaves is None else leaves, cum,
                 last_px, ccy, when, trade_day or day, settle or day + timedelta(days=1), comm, "3",
                 "pct_of_par" if sectype == "CORP" else "per_unit", 100 if sectype == "OPT" else 1)
+
+    fill = report
 
     if day == D28:
         return {"BRKA": [fill("O00", "E00", "BRKA", "atlas", "MSFT", "CS", "BUY", 10, 10, 400.0, 10, "USD", 1.0)]}
@@ -205,6 +218,9 @@ def _fix_rows(day: date) -> dict[str, list[tuple]]:
                               when=_t(D29, 23, 50), settle=D30, trade_day=D29)],
                 "BRKB": [fill("O20", "E20", "BRKB", "atlas", "AMZN", "CS", "SELL", 5, 5, 190.0, 5, "USD", 0.05)]}
     brka = [
+        # order-state report: the order is accepted (LastQty 0, LastPx 0)
+        report("O01", "E01n", "BRKA", "atlas", "AAPL", "CS", "BUY", 300, 0, 0.0, 0, "USD", 0.0, exec_type="0",
+               ord_status="0", when=_t(day, 14, 29)),
         fill("O01", "E01a", "BRKA", "atlas", "AAPL", "CS", "BUY", 300, 120, 149.99, 120, "USD", 1.2),
         fill("O01", "E01b", "BRKA", "atlas", "AAPL", "CS", "BUY", 300, 180, 150.0067, 300, "USD", 1.8),
         fill("O03", "E03", "BRKA", "meridian", "AAPL  261218C00150000", "OPT", "BUY", 10, 10, 2.5, 10, "USD", 6.5),
@@ -220,12 +236,25 @@ def _fix_rows(day: date) -> dict[str, list[tuple]]:
         fill("O02", "E02", "BRKB", "meridian", "US912828XX", "CORP", "SELL", 100000, 100000, 98.125, 100000, "USD",
              25.0, settle=D29 + timedelta(days=2)),
         fill("O04", "E04", "BRKB", "atlas", "IBM", "CS", "BUY", 500, 450, 200.0, 450, "USD", 4.5),
+        # the unfilled 50 are canceled: an order-state report with LastQty 0 (CumQty stays 450)
+        report("O04", "E04c", "BRKB", "atlas", "IBM", "CS", "BUY", 500, 0, 0.0, 450, "USD", 0.0, exec_type="4",
+               ord_status="4", leaves=0, when=_t(day, 15, 0)),
         fill("O11", "E11", "BRKB", "meridian", "PFE", "CS", "BUY", 80, 80, 30.0, 80, "USD", 0.8),
         fill("O12", "E12", "BRKB", "atlas", "GE", "CS", "BUY", 90, 90, 170.0, 90, "USD", 0.9),
         fill("O15", "E15", "BRKB", "meridian", "US037833AX", "CORP", "BUY", 50000, 50000, 100.1234, 50000, "USD",
              10.0, settle=D29 + timedelta(days=2)),
     ]
-    brkc = [fill("O06", "E06", "BRKC", "meridian", "SPY", "CS", "SELL", 40, 40, 560.0, 40, "USD", 0.4)]
+    brkc = [
+        report("O06", "E06n", "BRKC", "meridian", "SPY", "CS", "SELL", 40, 0, 0.0, 0, "USD", 0.0, exec_type="0",
+               ord_status="0", when=_t(day, 14, 30)),
+        fill("O06", "E06", "BRKC", "meridian", "SPY", "CS", "SELL", 40, 40, 560.0, 40, "USD", 0.4),
+        # a FIX 4.2 status report (ExecTransType 3, ExecID 0) restating the fill: counted, it would double O06
+        report("O06", "0", "BRKC", "meridian", "SPY", "CS", "SELL", 40, 40, 560.0, 40, "USD", 0.0, exec_type="2",
+               trans_type="3", when=_t(day, 16, 0)),
+        # O07's order is rejected (no fill at all): counted, it would turn missing_broker into a quantity break
+        report("O07", "E07r", "BRKC", "atlas", "QQQ", "CS", "SELL", 25, 0, 0.0, 0, "USD", 0.0, exec_type="8",
+               ord_status="8", leaves=0, when=_t(day, 14, 32)),
+    ]
     return {"BRKA": brka, "BRKB": brkb, "BRKC": brkc}
 
 

@@ -94,6 +94,7 @@ def test_fixture_landing_builds_and_reconciles(tmp_path, monkeypatch):
     assert run.warnings == []
 
     _northstar_is_not_learned_from(tmp_path, monkeypatch, landing)
+    _order_state_reports_are_not_fills(tmp_path)
 
     first = breaks(tmp_path)
     assert {(d, t, o, tr) for _, d, t, o, tr, _, _ in first} == EXPECTED_BREAKS
@@ -162,6 +163,29 @@ def test_fixture_landing_builds_and_reconciles(tmp_path, monkeypatch):
     assert open_29[0][3] == len(EXPECTED_BREAKS) - 1 and str(open_29[0][4]) == "2026-10-30 21:30:00"
     assert {(r[0], r[1], r[2]) for r in aged if r[0] == "2026-11-02"} == {("2026-11-02", "open", 0)}
     assert buckets and all(total == aged_2_5 and not (a0 or a1) for total, a0, a1, aged_2_5 in buckets), buckets
+
+
+def _order_state_reports_are_not_fills(tmp: Path) -> None:
+    """The fixture's New, Canceled and Rejected reports (LastQty 0) and its FIX 4.2 status report
+    (ExecTransType 3, restating a fill) land in fct_broker_executions as reports that are no fill, and the
+    recon sums none of them: O01 is its two fills, O04 its one partial fill, O06 its one fill (not twice),
+    and O07, rejected, has no broker order at all (so it stays a missing_broker break, in EXPECTED_BREAKS)."""
+    with duckdb.connect(str(tmp / "warehouse" / "northstar.duckdb"), read_only=True) as con:
+        reports = con.execute(
+            "select order_id, exec_type, coalesce(exec_trans_type, '-'), is_fill from main.fct_broker_executions "
+            "where business_date = '2026-10-29' and order_id in ('O01', 'O04', 'O06', 'O07') order by all"
+        ).fetchall()
+        orders = con.execute(
+            "select order_id, quantity, round(average_price, 4), fill_count "
+            "from intermediate.int_broker_orders_aggregated where order_id in ('O01', 'O04', 'O06', 'O07') order by all"
+        ).fetchall()
+    assert reports == [
+        ("O01", "0", "-", False), ("O01", "F", "-", True), ("O01", "F", "-", True),
+        ("O04", "4", "-", False), ("O04", "F", "-", True),
+        ("O06", "0", "0", False), ("O06", "2", "0", True), ("O06", "2", "3", False),
+        ("O07", "8", "0", False),
+    ]
+    assert orders == [("O01", 300.0, 150.0, 2), ("O04", 450.0, 200.0, 1), ("O06", 40.0, 560.0, 1)]
 
 
 def _northstar_is_not_learned_from(tmp: Path, monkeypatch, landing: Path) -> None:

@@ -1,10 +1,14 @@
--- FIX drop copies per order: partial fills summed, volume-weighted average price. A fill
--- repeated under the same ExecID is counted once here and reported as a `duplicate` break.
+-- FIX drop copies per order: partial fills summed, volume-weighted average price. Only fills count
+-- (is_fill: ExecType F Trade, or FIX 4.2's 1/2 with ExecTransType New); a New, Canceled, Replaced or
+-- other order-state report (LastQty 0 or none) is no fill. A fill repeated under the same ExecID is
+-- counted once here and reported as a `duplicate` break.
 with
 
 executions as (
     select * from {{ ref('stg_broker__fix_executions') }}
-    where {{ near_business_dates('business_date') }}
+    where
+        is_fill
+        and {{ near_business_dates('business_date') }}
 ),
 
 repeated_reports as (

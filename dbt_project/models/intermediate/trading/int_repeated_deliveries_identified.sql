@@ -4,7 +4,8 @@
 -- reported twice. One row per repeated key with its first delivery (by business date, file and
 -- line), which is the one the matching counts; the repeats are `duplicate` breaks. A small table
 -- computed once, so the matching models drop repeats with one join against it instead of ranking
--- every row of the book, the confirms and the drop copies.
+-- every row of the book, the confirms and the drop copies. Of the drop copies only fills count (a
+-- repeated New or Canceled report moves no quantity; see int_broker_orders_aggregated).
 with
 
 internal_trades as (
@@ -50,7 +51,9 @@ executions as (
         asset_class,
         instrument_id
     from {{ ref('stg_broker__fix_executions') }}
-    where {{ near_business_dates('business_date') }}
+    where
+        is_fill
+        and {{ near_business_dates('business_date') }}
 ),
 
 -- keys first (a count per key is cheap), the attributes from the few rows behind them

@@ -38,7 +38,24 @@ renamed as (
         {{ parse_date('source.trade_date') }} as trade_date,
         {{ to_utc_timestamp('source.transact_time') }} as transacted_at,
         {{ parse_date('source.settl_date') }} as settle_date,
+        cast(source.begin_string as varchar) as begin_string,
         cast(source.exec_type as varchar) as exec_type,
+        cast(source.exec_trans_type as varchar) as exec_trans_type,
+        -- A new fill, the only execution reports the recon sums: ExecType(150) F (Trade) in FIX 4.4 and
+        -- 5.0 SP2; in FIX 4.2 ExecType 1 (Partial fill) or 2 (Fill) with ExecTransType(20) 0 (New).
+        -- Order-state reports (New, Canceled, Replaced, Rejected, Pending ..., Order Status, ...) carry
+        -- LastQty 0 or none. Not counted either, because ExecRefID(19) is not landed to say which fill
+        -- they amend: Trade Correct / Trade Cancel (G, H) and FIX 4.2 ExecTransType Cancel / Correct /
+        -- Status (1, 2, 3); the original fill stays counted, so a busted or corrected fill shows as a
+        -- quantity or price break. The landing gate uses the same rule (expectations/suites/landing.py).
+        coalesce(
+            cast(source.exec_type as varchar) = 'F'
+            or (
+                cast(source.exec_type as varchar) in ('1', '2')
+                and cast(source.exec_trans_type as varchar) = '0'
+            ),
+            false
+        ) as is_fill,
         cast(source.ord_status as varchar) as order_status,
         cast(source.account as varchar) as block_account,
         cast(source.symbol as varchar) as instrument_id,

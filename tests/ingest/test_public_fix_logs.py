@@ -9,6 +9,10 @@ tests/ingest/test_public_fix_logs.py DIR`` prints the per-log counts.
 The independent reader shares nothing with ``ingest.fix`` but the FIX dictionaries (the standard's required
 tags and enums, derived from QuickFIX's spec XML): it splits each line at ``8=FIX``, takes the delimiter that
 follows the BeginString, checks BodyLength and CheckSum itself, then reads the fields with ``simplefix``.
+
+The landing gate then runs on what the logs land (each log dropped as ``fix/<NAME>_<its date>.fix``): it
+may fail only where the reader finds a fill that breaks the standard's fill rule (LastQty and LastPx above
+zero), on exactly those reports.
 """
 
 from __future__ import annotations
@@ -187,6 +191,60 @@ def test_every_standard_valid_execution_report_lands_with_its_values(log):
             assert row[column] == values.get(tag), (key, column, row[column], values.get(tag))
     counted = result.rows_landed + len(result.rejects) + result.rows_skipped
     assert counted == result.lines_in
+
+
+def is_fill(values: dict) -> bool:
+    """A new fill by the reader's own reading of the standard: ExecType F (Trade) in FIX 4.4 and 5.0 SP2,
+    1 (Partial fill) / 2 (Fill) with ExecTransType 0 (New) in FIX 4.2."""
+    if values[8] == "FIX.4.2":
+        return values.get(150) in ("1", "2") and values.get(20) == "0"
+    return values.get(150) == "F"
+
+
+def _drop_name(path: Path, index: int) -> str:
+    """``fix/<BROKER>_<YYYYMMDD>.fix``: the log's latest SendingTime date is its business date."""
+    broker = re.sub(r"[^A-Z0-9]", "", path.stem.upper())[:12] or "LOG"
+    dates = re.findall(rb"52=([0-9]{8})-", path.read_bytes())
+    return f"{broker}{index}_{max(dates).decode() if dates else '20200101'}.fix"
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not os.environ.get(LOGS_ENV), reason=f"{LOGS_ENV} names no folder of public FIX logs")
+def test_the_landing_gate_fails_only_fills_that_break_the_standard(tmp_path):
+    """Land every log with the real ingest and run the landing gate on it. The quarantined share of a file
+    is not the question here (the test above shows the quarantined messages are exactly those the standard
+    rejects), so its bound is lifted; every other landing check keeps its severity."""
+    sys.path.insert(0, str(REPO / "tests" / "expectations"))
+    from gate_helpers import make_cfg
+
+    from expectations import run_gate
+    from ingest.broker_files import land_broker_files
+
+    drop, landing = tmp_path / "drop" / "fix", tmp_path / "landing"
+    drop.mkdir(parents=True)
+    bad_qty, bad_px, reports = 0, 0, 0
+    for index, log in enumerate(public_logs()):
+        (drop / _drop_name(log, index)).write_bytes(log.read_bytes())
+        for _, _, message in candidate_messages(log.read_bytes()):
+            values = standard_execution(message) if message else None
+            if values is None:
+                continue
+            reports += 1
+            if is_fill(values):
+                bad_qty += not values.get(32, 0) > 0
+                bad_px += not values.get(31, 0) > 0
+    land_broker_files(drop.parent, landing, run_id="public_logs")
+    cfg = make_cfg(tmp_path / "var", landing=landing, warehouse=tmp_path / "warehouse.duckdb")
+    report = run_gate("landing", "public_logs", cfg=cfg, ingest_run_ids=["public_logs"], tables=["fix_executions"],
+                      thresholds={"landing_max_quarantined_ratio": 1.0}, build_docs=False, raise_on_failure=False)
+    print(report.summary())
+    expected = {name: count for name, count in (("landing.fix_executions.last_qty_positive", bad_qty),
+                                                ("landing.fix_executions.last_px_positive", bad_px)) if count}
+    failed = {o.expectation: o.observed_value for o in report.critical_failures}
+    assert set(failed) == set(expected), failed
+    for name, count in expected.items():
+        assert failed[name].startswith(f"{count} of {reports} rows"), (name, failed[name])
+    assert report.success == (not expected)
 
 
 if __name__ == "__main__":

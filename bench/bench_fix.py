@@ -13,7 +13,7 @@ are each parser's own):
   from the 100k subset to 1M (a per-message loop scales linearly).
 
 Prints msgs/s for both, the ratio, and each child's peak RSS. Exit code 1 if Northstar's rate is under the
-500,000 msgs/s target. ``python bench/bench_fix.py [--messages N]``.
+1,000,000 msgs/s target (on a quiet machine; the msgs per CPU-second figure is the one to compare under load). ``python bench/bench_fix.py [--messages N]``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-TARGET_MSGS_PER_S = 500_000
+TARGET_MSGS_PER_S = 1_000_000  # issue 13: keep the synthetic parse at >= 1M validated messages a second
 SIMPLEFIX_SUBSET = 100_000
 SIMPLEFIX_TAGS = [11, 17, 37, 1, 55, 167, 54, 38, 32, 31, 151, 14, 6, 15, 60, 75, 64, 12, 13, 34, 52, 150, 39]
 

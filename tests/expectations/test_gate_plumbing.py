@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -40,6 +44,49 @@ def test_duckdb_engine_still_discards_results_after_the_connection_closes(tmp_pa
         result = connection.execute(sa.text("select 42"))
     assert result.fetchall() == []
     engine.dispose()
+
+
+# A gate's validation in a fresh interpreter: what decides the exit is which objects are still alive
+# when it finalizes, so it cannot run inside pytest's process.
+_VALIDATE_AND_EXIT = """
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from expectations.checks import CRITICAL, Check, Dataset
+from expectations.runner import GateContext, Plan, _validate
+from expectations.thresholds import load_thresholds
+from northstar.settings import settings
+
+cfg = settings()
+workdir = cfg.paths.gx_root / "work"
+workdir.mkdir(parents=True, exist_ok=True)
+ctx = GateContext(gate="marts", run_id="exit_probe", cfg=cfg, thresholds=load_thresholds(None),
+                  as_of=datetime(2026, 10, 31), options={}, workdir=workdir)
+check = Check("has_rows", CRITICAL, "ExpectTableRowCountToBeBetween", {"min_value": 1}, "probe has rows")
+plan = Plan(database=Path(sys.argv[1]), datasets=[Dataset("probe", "select * from probe", checks=[check])])
+outcomes, _, _ = _validate(ctx, plan, build_docs=False)
+assert [o.success for o in outcomes] == [True], outcomes
+print("validated")
+"""
+
+
+@pytest.mark.integration
+def test_a_gate_process_exits_without_nanobind_leak_warnings(tmp_path):
+    """DuckDB's objects are freed before interpreter exit (nanobind reports any still alive, ~90 lines)."""
+    import duckdb
+
+    warehouse = tmp_path / "tiny.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table probe as select 1 as x")
+    env = {**os.environ, "NORTHSTAR_HOME": str(tmp_path / "var"), "GX_ANALYTICS_ENABLED": "False"}
+    for name in ("NORTHSTAR_WAREHOUSE", "NORTHSTAR_LANDING", "NORTHSTAR_GX_ROOT"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", _VALIDATE_AND_EXIT, str(warehouse)], cwd=Path(__file__).parents[2],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "validated" in done.stdout
+    assert "nanobind: leaked" not in done.stderr, done.stderr[:1500]
 
 
 @pytest.mark.integration

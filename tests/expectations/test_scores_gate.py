@@ -158,6 +158,7 @@ def test_break_scores(scores_cfg):
 
 def test_missing_scores_table_fails(tmp_path):
     cfg = make_cfg(tmp_path / "var", warehouse=tmp_path / "warehouse.duckdb")
+    duckdb.connect(str(cfg.paths.warehouse)).close()  # a warehouse, but nothing scored in it yet
     with pytest.raises(GateFailed) as failed:
         run_gate("scores", "nightly__none", cfg=cfg, build_docs=False)
     assert {o.expectation for o in failed.value.report.critical_failures} == {

@@ -19,6 +19,7 @@ import pytest
 import northstar.warehouse
 from activate.__main__ import main as activate_cli
 from northstar import settings as settings_module
+from northstar.errors import run_cli
 
 HOLD = """
 import sys, time, duckdb
@@ -108,11 +109,11 @@ def test_a_writer_that_stays_gives_a_clear_message_not_a_traceback(warehouse_hom
     settings_module.reset_cache()
     writer = _hold(warehouse_home.paths.warehouse, "write", 20)
     try:
-        code = activate_cli(["status"])
+        code = run_cli(activate_cli, ["status"])
     finally:
         writer.kill()
         writer.wait()
-    assert code == 1
+    assert code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert f"locked by process {writer.pid}" in err and "gave up after 1 s" in err

@@ -1,4 +1,7 @@
-"""Shared pieces of the two senders: the send report, API-call counting, the crash hook type."""
+"""Shared pieces of the two senders: the plan and send reports, the crash hook type.
+
+API-call counting is :class:`connectors.retry.CallCounter`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-
-import requests
 
 # Called after each external write returns and before its acknowledgement is recorded:
 # after_write(target, object, outbox_ids). Tests raise from it to simulate a process killed there.
@@ -76,18 +77,3 @@ def left_work_undone(report: SendReport) -> bool:
     With the kill switch on nothing is meant to be sent, so held-back rows are not a failure.
     """
     return not report.kill_switch and (report.interrupted or report.open_rows > 0)
-
-
-class CallCounter:
-    """Counts every HTTP response a requests.Session receives (login, REST, Bulk, retries included)."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self, response: requests.Response, *args, **kwargs) -> requests.Response:
-        self.calls += 1
-        return response
-
-    def attach(self, session: requests.Session) -> None:
-        if self not in session.hooks["response"]:
-            session.hooks["response"].append(self)

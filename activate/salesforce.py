@@ -6,7 +6,7 @@ value changed materially, plus an advisor Task when a household enters 'At-Risk 
 Priority' (at most one per household per 30 days of scoring time). ``send_salesforce`` drains the
 open outbox rows: sObject Collections (200 per call) for small batches, Bulk API 2.0 upsert by
 external id for large ones; per-record failures go back to their rows, transient faults back off
-and resume, an expired session re-authenticates once (``ingest.salesforce.client``).
+and resume, an expired session re-authenticates once (``connectors.salesforce``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 from activate import outbox
 from activate.common import (
     AfterWrite,
-    CallCounter,
     PlanReport,
     PushIncomplete,
     SendReport,
@@ -36,7 +35,8 @@ from activate.common import (
     new_send_run_id,
 )
 from activate.config import SendLimits
-from ingest.salesforce.client import RetryPolicy, SalesforceConnection, _is_retryable, login
+from connectors.retry import CallCounter, RetryPolicy
+from connectors.salesforce import SalesforceConnection, is_retryable, login
 from northstar.settings import Settings, kill_switch, salesforce_endpoint, settings
 
 log = logging.getLogger(__name__)
@@ -294,7 +294,7 @@ class SalesforceSender:
         except SalesforceExpiredSession as exc:
             raise _Interrupted(f"{what}: session expired again after re-login") from exc
         except Exception as exc:
-            if _is_retryable(exc):
+            if is_retryable(exc):
                 raise _Interrupted(f"{what}: {type(exc).__name__}: {getattr(exc, 'content', exc)}") from exc
             raise
 
@@ -466,7 +466,7 @@ def _connect_with_retry(connect: Callable[[], Salesforce], retry: RetryPolicy, s
         try:
             return SalesforceConnection(connect, retry=retry, sleep=sleep)
         except Exception as exc:  # noqa: BLE001 - any login failure is recorded; the task then fails
-            if not _is_retryable(exc) or attempt + 1 >= retry.max_attempts:
+            if not is_retryable(exc) or attempt + 1 >= retry.max_attempts:
                 # Unreachable after the back-off, or refused (bad credentials, wrong server): record it.
                 report.interrupted = True
                 report.detail["interrupted_by"] = f"login: {type(exc).__name__}: {exc}"

@@ -7,7 +7,7 @@ by a lookup by ``correlation_id`` (batched, ``lookup_chunk`` ids per query) and 
 incident as it is on the server, so a crash between a write and its acknowledgement, or any number
 of reruns, never makes a second incident: the rerun finds the one it made and adopts it.
 ``read_back`` lands incidents people resolved (with their close codes) as Parquet for the anomaly
-model's labels.
+model's labels. The HTTP client (auth, TLS, retries) is :mod:`connectors.servicenow`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import requests
 
 from activate import outbox
 from activate.common import (
     AfterWrite,
-    CallCounter,
     PlanReport,
     PushIncomplete,
     SendReport,
@@ -36,8 +34,18 @@ from activate.common import (
 )
 from activate.config import SendLimits
 from activate.priority import assignment_group, impact_urgency
-from ingest.salesforce.client import RetryPolicy
-from northstar.errors import ExpectedError
+from connectors.retry import RetryPolicy
+from connectors.servicenow import (
+    AUTO_RESOLVE_MARKER,
+    CANCELED,
+    CLOSED,
+    CORRELATION_DISPLAY,
+    OPEN_STATES,
+    RESOLVED,
+    ServiceNowClient,
+    ServiceNowError,
+    Transient,
+)
 from northstar.pii import mask_account_number
 from northstar.settings import Endpoint, Settings, kill_switch, servicenow_endpoint, settings
 
@@ -45,13 +53,8 @@ log = logging.getLogger(__name__)
 
 TARGET = "servicenow"
 OBJECT = "incident"
-CORRELATION_DISPLAY = "NORTHSTAR_RECON"
 AUTO_CLOSE_CODE = "Resolved by change"
-AUTO_MARKER = "[northstar auto-resolve]"
-OPEN_STATES = {"1", "2", "3"}
-RESOLVED, CLOSED, CANCELED = "6", "7", "8"
 COMPARED_FIELDS = ("short_description", "description", "impact", "urgency", "assignment_group")
-TRANSIENT = {429, 500, 502, 503, 504}
 
 
 # --- plan --------------------------------------------------------------------------------------
@@ -186,7 +189,7 @@ def plan_servicenow(run_id: str, cfg: Settings | None = None) -> PlanReport:
                     continue
                 payload = {"phase": "resolved", "op": "resolve", "correlation_id": b["incident_correlation_id"],
                            "fields": {"state": RESOLVED, "close_code": AUTO_CLOSE_CODE,
-                                      "close_notes": f"{AUTO_MARKER} The break cleared in the reconciliation "
+                                      "close_notes": f"{AUTO_RESOLVE_MARKER} The break cleared in the reconciliation "
                                                      f"at {b.get('cleared_at')} (break key {key})."},
                            "material": last.get("material")}
             text = outbox.canonical_json(payload)
@@ -228,96 +231,31 @@ def _dbt_invocation(con: duckdb.DuckDBPyConnection) -> str | None:
     return None
 
 
-# --- client ------------------------------------------------------------------------------------
+# --- lookups ------------------------------------------------------------------------------------
 
 
-class ServiceNowCredentialsMissing(ExpectedError):
-    """No ServiceNow user/password configured."""
+def incidents_by_correlation(client: ServiceNowClient, correlation_ids: list[str]) -> dict[str, dict]:
+    """The newest incident per correlation id (one query for the whole list)."""
+    if not correlation_ids:
+        return {}
+    fields = ",".join(("sys_id", "number", "state", "correlation_id", "close_code", "sys_created_on",
+                       *COMPARED_FIELDS))
+    response = client.request("GET", "/api/now/table/incident", params={
+        "sysparm_query": f"correlation_idIN{','.join(correlation_ids)}^ORDERBYDESCsys_created_on",
+        "sysparm_fields": fields, "sysparm_exclude_reference_link": "true",
+        "sysparm_limit": str(10 * len(correlation_ids) + 10),
+    })
+    newest: dict[str, dict] = {}
+    for record in response.json()["result"]:
+        newest.setdefault(record["correlation_id"], record)
+    return newest
 
 
-class ServiceNowError(RuntimeError):
-    def __init__(self, status: int, message: str):
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
-
-
-class Transient(RuntimeError):
-    """A 429 / 5xx / connection fault outlasted the back-off."""
-
-
-class ServiceNowClient:
-    """Table API over plain requests (Basic auth, TLS trust as in the sandbox README), with retries."""
-
-    def __init__(self, endpoint: Endpoint, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
-        if not endpoint.username or endpoint.password is None:
-            raise ServiceNowCredentialsMissing("ServiceNow credentials are not configured (servicenow_default connection, "
-                               "NORTHSTAR_SERVICENOW_*, or `python -m northstar setup` for the sandbox)")
-        self.base = endpoint.url.rstrip("/")
-        self.session = requests.Session()
-        if endpoint.ca_bundle:
-            self.session.verify = str(endpoint.ca_bundle)
-            self.session.trust_env = False
-        self.session.auth = (endpoint.username, endpoint.password.reveal())
-        self.session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
-        self.counter = CallCounter()
-        self.counter.attach(self.session)
-        self.retry = retry or RetryPolicy()
-        self.sleep = sleep
-        self.retries = 0
-
-    def request(self, method: str, path: str, params: dict | None = None, body: dict | None = None):
-        attempt, reauthed = 0, False
-        while True:
-            try:
-                response = self.session.request(method, f"{self.base}{path}", params=params, json=body, timeout=60)
-            except requests.exceptions.SSLError as exc:  # wrong server or trust: retrying will not help
-                raise Transient(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                status, message = 0, f"{type(exc).__name__}: {exc}"
-            else:
-                status = response.status_code
-                if status < 400:
-                    return response
-                try:
-                    error = response.json().get("error", {})
-                    message = f"{error.get('message')}: {error.get('detail')}"
-                except ValueError:
-                    message = response.text[:500]
-                if status == 401 and not reauthed:
-                    reauthed = True  # Basic auth has no session: one plain retry
-                    continue
-                if status not in TRANSIENT:
-                    raise ServiceNowError(status, message)
-            if attempt + 1 >= self.retry.max_attempts:
-                raise Transient(f"{method} {path}: HTTP {status}: {message}")
-            delay = self.retry.delay(attempt)
-            log.warning("servicenow: %s %s -> %s; retry %d in %.2fs", method, path, status or "error",
-                        attempt + 1, delay)
-            attempt += 1
-            self.retries += 1
-            self.sleep(delay)
-
-    def incidents_by_correlation(self, correlation_ids: list[str]) -> dict[str, dict]:
-        """The newest incident per correlation id (one query for the whole list)."""
-        if not correlation_ids:
-            return {}
-        fields = ",".join(("sys_id", "number", "state", "correlation_id", "close_code", "sys_created_on",
-                           *COMPARED_FIELDS))
-        response = self.request("GET", "/api/now/table/incident", params={
-            "sysparm_query": f"correlation_idIN{','.join(correlation_ids)}^ORDERBYDESCsys_created_on",
-            "sysparm_fields": fields, "sysparm_exclude_reference_link": "true",
-            "sysparm_limit": str(10 * len(correlation_ids) + 10),
-        })
-        newest: dict[str, dict] = {}
-        for record in response.json()["result"]:
-            newest.setdefault(record["correlation_id"], record)
-        return newest
-
-    def group_ids(self) -> dict[str, str]:
-        response = self.request("GET", "/api/now/table/sys_user_group",
-                                params={"sysparm_fields": "sys_id,name", "sysparm_limit": "10000"})
-        return {g["name"]: g["sys_id"] for g in response.json()["result"]}
+def group_ids(client: ServiceNowClient) -> dict[str, str]:
+    """Assignment group name -> sys_id (the Table API takes a reference field as a sys_id)."""
+    response = client.request("GET", "/api/now/table/sys_user_group",
+                              params={"sysparm_fields": "sys_id,name", "sysparm_limit": "10000"})
+    return {g["name"]: g["sys_id"] for g in response.json()["result"]}
 
 
 # --- send --------------------------------------------------------------------------------------
@@ -396,7 +334,7 @@ def _drain(con, client: ServiceNowClient, rows: pl.DataFrame, send_run_id: str, 
            report: SendReport, after_write: AfterWrite | None) -> None:
     records = rows.to_dicts()
     try:
-        groups = client.group_ids()
+        groups = group_ids(client)
     except (Transient, ServiceNowError) as exc:  # unreachable, or refusing us as a whole (401, 403)
         report.interrupted, report.detail["interrupted_by"] = True, str(exc)
         return
@@ -412,7 +350,7 @@ def _drain(con, client: ServiceNowClient, rows: pl.DataFrame, send_run_id: str, 
         failures: list[tuple[str, str]] = []
         try:
             payloads = [json.loads(r["payload"]) for r in chunk]
-            existing = client.incidents_by_correlation(sorted({p["correlation_id"] for p in payloads}))
+            existing = incidents_by_correlation(client, sorted({p["correlation_id"] for p in payloads}))
             for row, payload in zip(chunk, payloads, strict=True):
                 current = existing.get(payload["correlation_id"])
                 action, body = _decide(payload, current, groups)
@@ -472,7 +410,7 @@ def read_back(run_id: str | None = None, cfg: Settings | None = None, endpoint: 
     """Land incidents that people resolved/closed since the last read-back (by sys_updated_on).
 
     Writes ``landing/servicenow/incidents/<run_id>.parquet`` and a manifest row under
-    ``landing/_manifest/servicenow/``. Incidents Northstar resolved itself (``AUTO_MARKER``) are not
+    ``landing/_manifest/servicenow/``. Incidents Northstar resolved itself (``AUTO_RESOLVE_MARKER``) are not
     labels and are left out. A read, so it runs with the kill switch on too.
     """
     from ingest.manifest import atomic_write_parquet, run_file_name, write_run_manifest
@@ -503,7 +441,7 @@ def read_back(run_id: str | None = None, cfg: Settings | None = None, endpoint: 
             break
     rows = []
     for r in records:
-        if (r["sys_id"], r["sys_updated_on"]) in seen or str(r.get("close_notes", "")).startswith(AUTO_MARKER):
+        if (r["sys_id"], r["sys_updated_on"]) in seen or str(r.get("close_notes", "")).startswith(AUTO_RESOLVE_MARKER):
             continue
         rows.append({
             "correlation_id": r["correlation_id"], "break_key": r["correlation_id"].removeprefix("northstar-break-"),

@@ -105,7 +105,7 @@ def main(argv: list[str]) -> int:  # noqa: C901 - one linear script
 
     from activate.config import SendLimits
     from activate.salesforce import plan_salesforce, send_salesforce
-    from ingest.salesforce.client import login
+    from connectors.salesforce import login
     from northstar import settings as settings_module
     from northstar.settings import Endpoint, Secret
     from sandbox.credentials import _random_credentials

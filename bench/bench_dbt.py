@@ -550,8 +550,9 @@ def build_world(home: Path, scale: str, seed_value: int, log) -> dict:
     if (landing / "_manifest" / "broker_files").is_dir() and (landing / "_manifest" / "salesforce").is_dir():
         log(f"reusing the landing in {landing}")
         return {"reused": True}
+    from connectors.salesforce import login
     from ingest.broker_files import land_broker_files
-    from ingest.salesforce import extract_salesforce, login
+    from ingest.salesforce import extract_salesforce
     from northstar.settings import Endpoint, Secret
     from sandbox.credentials import _random_credentials
     from sandbox.server import start_in_thread

@@ -107,7 +107,8 @@ def main(argv: list[str]) -> int:
 
     import shutil
 
-    from ingest.salesforce import ExtractConfig, extract_salesforce, login
+    from connectors.salesforce import login
+    from ingest.salesforce import ExtractConfig, extract_salesforce
     from ingest.salesforce.extract import DEFAULT_OBJECTS
     from northstar.settings import Endpoint, Secret
     from sandbox.credentials import _random_credentials

@@ -1,10 +1,10 @@
 """Salesforce extraction: CRM objects to ``landing/salesforce/`` as Parquet, incremental by watermark.
 
 ``extract_salesforce(landing_dir)`` is the entry point (the nightly DAG and
-``python -m ingest salesforce`` call it); the layout and semantics are in this folder's README.
+``python -m ingest salesforce`` call it); the layout and semantics are in this folder's README. The connection (login, TLS, retries,
+re-login) is :mod:`connectors.salesforce`, shared with ``activate``.
 """
 
-from ingest.salesforce.client import RetryPolicy, SalesforceConnection, login
 from ingest.salesforce.extract import (
     DEFAULT_OBJECTS,
     ExtractConfig,
@@ -19,9 +19,6 @@ __all__ = [
     "ExtractConfig",
     "ExtractReport",
     "ObjectResult",
-    "RetryPolicy",
-    "SalesforceConnection",
     "SalesforceExtractFailed",
     "extract_salesforce",
-    "login",
 ]

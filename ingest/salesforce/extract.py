@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 from simple_salesforce import Salesforce
 from simple_salesforce.bulk2 import Operation
 
-from ingest.salesforce.client import RetryPolicy, SalesforceConnection, login
+from connectors.retry import RetryPolicy
+from connectors.salesforce import SalesforceConnection, login
 from ingest.salesforce.schema import (
     IS_DELETED,
     TIMESTAMP,

@@ -17,7 +17,8 @@ import duckdb
 import numpy as np
 import requests
 
-from ingest.salesforce.client import RetryPolicy, login
+from connectors.retry import RetryPolicy
+from connectors.salesforce import login
 from northstar.settings import Endpoint, Secret
 from sandbox.salesforce.store import SalesforceStore, new_id
 from sandbox.world.crm import KEY_PREFIX, SCHEMA, SEGMENTS

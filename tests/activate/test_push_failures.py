@@ -28,7 +28,7 @@ from activate.__main__ import main as activate_cli
 from activate.config import SendLimits
 from activate.salesforce import plan_salesforce, send_salesforce
 from activate.servicenow import plan_servicenow, send_servicenow
-from ingest.salesforce.client import login
+from connectors.salesforce import login
 from northstar.settings import REPO_ROOT
 from sandbox.tls import ensure_certificate
 

@@ -23,8 +23,9 @@ class WorldLanding:
 
 
 def build_world_landing(root: Path, scale: str = "small", seed: int = 7, hostile: bool = False) -> WorldLanding:
+    from connectors.salesforce import login
     from ingest.broker_files import land_broker_files
-    from ingest.salesforce import extract_salesforce, login
+    from ingest.salesforce import extract_salesforce
     from northstar.settings import Endpoint, Secret
     from sandbox.credentials import _random_credentials
     from sandbox.server import start_in_thread

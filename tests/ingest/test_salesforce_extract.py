@@ -16,7 +16,8 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from ingest.salesforce.client import RetryPolicy, SalesforceConnection, soap_domain
+from connectors.retry import RetryPolicy
+from connectors.salesforce import SalesforceConnection, soap_domain
 from ingest.salesforce.extract import build_count_soql, build_soql, landing_path
 from ingest.salesforce.schema import (
     TIMESTAMP,
@@ -338,7 +339,8 @@ def sf_faults(sf_sandbox):
 @pytest.fixture
 def sf_extract(sf_sandbox, sf_faults, tmp_path):
     """Run extract_salesforce against the sandbox into this test's landing folder."""
-    from ingest.salesforce import ExtractConfig, extract_salesforce, login
+    from connectors.salesforce import login
+    from ingest.salesforce import ExtractConfig, extract_salesforce
 
     creds = sf_sandbox.credentials["salesforce"]
     from northstar.settings import Secret

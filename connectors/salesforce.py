@@ -1,4 +1,7 @@
-"""The Salesforce connection the extractor uses: login, TLS trust, retries and re-authentication.
+"""The Salesforce connection: login, TLS trust, retries and re-authentication.
+
+``ingest`` extracts through it and ``activate`` pushes through it; both get the same login, the same
+back-off and the same idea of which fault is worth retrying (:func:`is_retryable`).
 
 Login is the SOAP partner login (username + password + security token) that simple-salesforce
 performs, which works unchanged for a real org and for the sandbox:
@@ -10,8 +13,8 @@ performs, which works unchanged for a real org and for the sandbox:
   which makes simple-salesforce post to ``https://<host:port>/services/Soap/u/<v>?.salesforce.com/...``
   (the junk lands in the query string). The instance URL comes back in the login response.
 
-When a CA bundle is configured the requests session verifies against it and ignores the
-environment (``trust_env=False``): ``REQUESTS_CA_BUNDLE`` would otherwise override ``verify``.
+TLS trust is :func:`connectors.http.http_session`'s rule: a configured CA bundle, and the environment
+ignored.
 
 simple-salesforce retries nothing but an expired session on REST calls; the pipeline adds bounded
 exponential back-off for ``REQUEST_LIMIT_EXCEEDED``, 5xx and connection errors, and one
@@ -23,7 +26,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlparse
 
@@ -35,6 +37,8 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
+from connectors.http import http_session
+from connectors.retry import RetryPolicy
 from northstar.errors import ExpectedError
 from northstar.settings import Endpoint
 
@@ -42,18 +46,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_VERSION = "59.0"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential back-off: delay = min(max_delay, base_delay * 2**attempt)."""
-
-    max_attempts: int = 6
-    base_delay: float = 1.0
-    max_delay: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        return min(self.max_delay, self.base_delay * (2**attempt))
 
 
 class SalesforceCredentialsMissing(ExpectedError):
@@ -69,14 +61,6 @@ def soap_domain(endpoint: Endpoint, version: str) -> str:
     if host.endswith(".salesforce.com"):
         return host.removesuffix(".salesforce.com")
     return f"{parsed.netloc}/services/Soap/u/{version}?"
-
-
-def http_session(endpoint: Endpoint) -> requests.Session:
-    session = requests.Session()
-    if endpoint.ca_bundle:
-        session.verify = str(endpoint.ca_bundle)
-        session.trust_env = False  # else the machine-wide REQUESTS_CA_BUNDLE wins over verify
-    return session
 
 
 def login(endpoint: Endpoint, version: str | None = None) -> Salesforce:
@@ -101,7 +85,8 @@ def login(endpoint: Endpoint, version: str | None = None) -> Salesforce:
     )
 
 
-def _is_retryable(exc: Exception) -> bool:
+def is_retryable(exc: Exception) -> bool:
+    """A fault worth retrying: the org's API limit, a 5xx, a dropped connection or a timeout."""
     if isinstance(exc, SalesforceRefusedRequest):
         return "REQUEST_LIMIT_EXCEEDED" in str(exc.content)
     if isinstance(exc, SalesforceGeneralError):
@@ -147,7 +132,7 @@ class SalesforceConnection:
                 self.relogin()
                 relogged = True
             except Exception as exc:
-                if not _is_retryable(exc) or attempt + 1 >= self.retry.max_attempts:
+                if not is_retryable(exc) or attempt + 1 >= self.retry.max_attempts:
                     raise
                 delay = self.retry.delay(attempt)
                 log.warning(

@@ -4,14 +4,16 @@ Functions the DAGs call (each opens and closes the warehouse itself; all setting
 
 * ``plan_salesforce(run_id)`` / ``send_salesforce(run_id)``
 * ``plan_servicenow(run_id)`` / ``send_servicenow(run_id)``
-* ``read_back(run_id)``: people's incident resolutions to landing (labels for the anomaly model)
 * ``outbox_status()``: counts, dead rows, recent sends
+
+Reading back the incidents people resolved (labels for the anomaly model) is an extraction:
+``ingest.servicenow.read_back``. The clients are in ``connectors/``.
 """
 
 from activate.common import PushIncomplete
 from activate.config import kill_switch_active
 from activate.salesforce import plan_salesforce, send_salesforce
-from activate.servicenow import plan_servicenow, read_back, send_servicenow
+from activate.servicenow import plan_servicenow, send_servicenow
 
 
 def outbox_status(cfg=None) -> dict:
@@ -46,6 +48,6 @@ def trace(outbox_id: str, cfg=None) -> dict:
 
 
 __all__ = [
-    "PushIncomplete", "kill_switch_active", "outbox_status", "plan_salesforce", "plan_servicenow", "read_back",
+    "PushIncomplete", "kill_switch_active", "outbox_status", "plan_salesforce", "plan_servicenow",
     "send_salesforce", "send_servicenow", "trace",
 ]

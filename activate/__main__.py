@@ -1,4 +1,7 @@
-"""``python -m activate plan|send --target salesforce|servicenow --run-id X``, ``read-back``, ``status``, ``trace``."""
+"""``python -m activate plan|send --target salesforce|servicenow --run-id X``, ``status``, ``trace``.
+
+Reading incidents back from ServiceNow is ``python -m ingest servicenow-read-back``.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +21,6 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(verb, help=f"{verb} the outbox rows of one target")
         p.add_argument("--target", choices=("salesforce", "servicenow"), required=True)
         p.add_argument("--run-id", required=True)
-    rb = sub.add_parser("read-back", help="land incidents people resolved (labels) from ServiceNow")
-    rb.add_argument("--run-id", default=None)
     sub.add_parser("status", help="outbox counts, dead rows and recent sends")
     tr = sub.add_parser("trace", help="lineage of one outbox row")
     tr.add_argument("outbox_id")
@@ -47,8 +48,6 @@ def _run(args: argparse.Namespace) -> tuple[dict, object]:
         fn = activate.send_salesforce if args.target == "salesforce" else activate.send_servicenow
         report = fn(args.run_id)
         result = report.as_dict()
-    elif args.verb == "read-back":
-        result = activate.read_back(args.run_id)
     elif args.verb == "status":
         result = activate.outbox_status()
     else:

@@ -6,8 +6,8 @@ create / update / resolve / reopen rows. ``send_servicenow`` drains them. Every 
 by a lookup by ``correlation_id`` (batched, ``lookup_chunk`` ids per query) and decided against the
 incident as it is on the server, so a crash between a write and its acknowledgement, or any number
 of reruns, never makes a second incident: the rerun finds the one it made and adopts it.
-``read_back`` lands incidents people resolved (with their close codes) as Parquet for the anomaly
-model's labels. The HTTP client (auth, TLS, retries) is :mod:`connectors.servicenow`.
+The HTTP client (auth, TLS, retries) is :mod:`connectors.servicenow`; reading back the incidents people
+resolved is an extraction and lives in :mod:`ingest.servicenow`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -390,79 +389,3 @@ def _ack_chunk(con, successes: list, failures: list, limits: SendLimits, report:
         _, failed, dead = outbox.ack(con, failures=failures, max_attempts=limits.max_attempts)
         report.failed += failed
         report.dead += dead
-
-
-# --- read-back ---------------------------------------------------------------------------------
-
-INCIDENT_SCHEMA = {
-    "correlation_id": pl.String, "break_key": pl.String, "number": pl.String, "sys_id": pl.String,
-    "state": pl.String, "close_code": pl.String, "close_notes": pl.String, "resolved_at": pl.Datetime("us", "UTC"),
-    "sys_updated_on": pl.String, "extracted_at": pl.Datetime("us", "UTC"), "run_id": pl.String,
-}
-
-
-def incidents_dir(cfg: Settings) -> Path:
-    return cfg.paths.landing / "servicenow" / "incidents"
-
-
-def read_back(run_id: str | None = None, cfg: Settings | None = None, endpoint: Endpoint | None = None,
-              retry: RetryPolicy | None = None, page_size: int = 500) -> dict:
-    """Land incidents that people resolved/closed since the last read-back (by sys_updated_on).
-
-    Writes ``landing/servicenow/incidents/<run_id>.parquet`` and a manifest row under
-    ``landing/_manifest/servicenow/``. Incidents Northstar resolved itself (``AUTO_RESOLVE_MARKER``) are not
-    labels and are left out. A read, so it runs with the kill switch on too.
-    """
-    from ingest.manifest import atomic_write_parquet, run_file_name, write_run_manifest
-
-    cfg = cfg or settings()
-    started = datetime.now(UTC)
-    run_id = run_id or f"servicenow-readback-{started:%Y%m%dT%H%M%S}"
-    folder = incidents_dir(cfg)
-    landed = (pl.concat([pl.read_parquet(f) for f in sorted(folder.glob("*.parquet"))], how="diagonal_relaxed")
-              if folder.exists() and any(folder.glob("*.parquet")) else pl.DataFrame(schema=INCIDENT_SCHEMA))
-    watermark = landed["sys_updated_on"].max() if landed.height else None
-    seen = set(zip(landed["sys_id"].to_list(), landed["sys_updated_on"].to_list(), strict=True))
-    query = f"correlation_display={CORRELATION_DISPLAY}^stateIN6,7"
-    if watermark:
-        query += f"^sys_updated_on>={watermark}"
-    query += "^ORDERBYsys_updated_on"
-    client = ServiceNowClient(endpoint or servicenow_endpoint(cfg), retry=retry)
-    fields = "sys_id,number,state,correlation_id,close_code,close_notes,resolved_at,sys_updated_on"
-    records, offset = [], 0
-    while True:
-        response = client.request("GET", "/api/now/table/incident", params={
-            "sysparm_query": query, "sysparm_fields": fields, "sysparm_limit": str(page_size),
-            "sysparm_offset": str(offset), "sysparm_exclude_reference_link": "true"})
-        page = response.json()["result"]
-        records.extend(page)
-        offset += len(page)
-        if not page or offset >= int(response.headers.get("X-Total-Count", offset)):
-            break
-    rows = []
-    for r in records:
-        if (r["sys_id"], r["sys_updated_on"]) in seen or str(r.get("close_notes", "")).startswith(AUTO_RESOLVE_MARKER):
-            continue
-        rows.append({
-            "correlation_id": r["correlation_id"], "break_key": r["correlation_id"].removeprefix("northstar-break-"),
-            "number": r["number"], "sys_id": r["sys_id"], "state": r["state"], "close_code": r.get("close_code"),
-            "close_notes": r.get("close_notes"),
-            "resolved_at": (datetime.strptime(r["resolved_at"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-                            if r.get("resolved_at") else None),
-            "sys_updated_on": r["sys_updated_on"], "extracted_at": started, "run_id": run_id,
-        })
-    frame = pl.DataFrame(rows, schema=INCIDENT_SCHEMA)
-    path = folder / run_file_name(run_id)
-    if frame.height:
-        atomic_write_parquet(frame, path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest() if frame.height else None
-    write_run_manifest(cfg.paths.landing, "servicenow", run_id, [{
-        "run_id": run_id, "source": "servicenow", "table_name": "incident", "file_name": path.name,
-        "file_path": str(path) if frame.height else None, "sha256": digest, "version": 1,
-        "supersedes_sha256": None, "status": "landed", "reason_code": None if frame.height else "no_new_rows",
-        "duplicate_of": None, "business_date": None, "rows_in": len(records), "rows_landed": frame.height,
-        "rows_quarantined": 0, "data_path": str(path) if frame.height else None, "quarantine_path": None,
-        "started_at": started, "duration_s": (datetime.now(UTC) - started).total_seconds(),
-    }])
-    return {"run_id": run_id, "fetched": len(records), "landed": frame.height,
-            "watermark": watermark, "path": str(path) if frame.height else None, "api_calls": client.counter.calls}

@@ -61,7 +61,7 @@ with DAG(
     @task
     def read_back_incidents() -> dict:
         """People's resolutions of break incidents, landed as labels for the anomaly model."""
-        from activate import read_back
+        from ingest.servicenow import read_back
 
         return small(read_back(run_id=get_current_context()["run_id"]))
 

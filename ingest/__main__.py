@@ -14,6 +14,7 @@ import sys
 SUBCOMMANDS = [
     "ingest.broker_files.cli",
     "ingest.salesforce.cli",
+    "ingest.servicenow.cli",
 ]
 
 

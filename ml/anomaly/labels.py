@@ -2,7 +2,7 @@
 
 A label says whether a trade turned out to be *a real problem* (1) or not (0). Two providers:
 
-* :class:`ServiceNowLabels` — the production source: incidents read back from ServiceNow by ``activate/``
+* :class:`ServiceNowLabels` — the production source: incidents read back from ServiceNow by ``ingest/``
   and landed as Parquet under ``<landing>/servicenow/incidents/`` (columns ``correlation_id``,
   ``close_code``, ``state``, optionally ``sys_updated_on``; any partitioning; the latest update of an incident wins). Only resolved (6) or closed (7) incidents with a close code
   count. The correlation id is ``northstar-break-<break_key>`` for a break incident

@@ -3,7 +3,8 @@
 Exactly one incident per break whatever the reruns, faults (429 limit, 503) or a kill between the
 write and its acknowledgement; updated when the break changes, resolved with close info when it
 clears, reopened (or re-raised after a close) when it comes back; people's resolutions land as
-labels; the kill switch makes zero requests.
+labels (the round trip: activate raises, people resolve, ``ingest.servicenow.read_back`` lands them);
+the kill switch makes zero requests.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from activation_world import FAST_RETRY, break_scores, trade_breaks, write_break
 
 from activate.config import SendLimits
 from activate.priority import impact_urgency
-from activate.servicenow import AUTO_CLOSE_CODE, plan_servicenow, read_back, send_servicenow
+from activate.servicenow import AUTO_CLOSE_CODE, plan_servicenow, send_servicenow
+from ingest.servicenow import read_back
 from sandbox.servicenow.store import group_sys_id
 
 pytestmark = pytest.mark.integration

@@ -45,6 +45,15 @@ def test_missing_salesforce_credentials_is_one_line(offline, capsys):
     assert "Salesforce credentials are not configured" in one_line_error(capsys)
 
 
+def test_missing_servicenow_credentials_is_one_line(offline, capsys, monkeypatch):
+    from ingest.__main__ import main
+
+    for name in ("USERNAME", "PASSWORD", "URL"):
+        monkeypatch.delenv(f"NORTHSTAR_SERVICENOW_{name}", raising=False)
+    assert run_cli(main, ["servicenow-read-back"]) == 2
+    assert "ServiceNow credentials are not configured" in one_line_error(capsys)
+
+
 def test_bad_thresholds_names_the_flag(offline, capsys):
     from expectations.__main__ import main
 

@@ -108,7 +108,7 @@ def model_card(*, label_source: str, split: anomaly_model.Split, train_positives
 ## Intended use
 Ranks every trade (allocation) of a business date, and through them every reconciliation break, by how likely
 it is a real problem, so operations look at the worst first. The score (0..1) sets the ServiceNow incident's
-impact/urgency downstream (`ml.anomaly.priority.priority_for`). It complements the matching rules (which find
+impact/urgency downstream (`activate.priority.priority_for`). It complements the matching rules (which find
 breaks) by also ranking trades that agree on every side but look wrong (price far from the instrument's range,
 size far from the account's habit, a closed account). Not for automatic cancellation or client-facing use.
 

@@ -1,4 +1,7 @@
-"""Unit tests for the break-anomaly pieces that need no warehouse: priority, ranking, break-score rule, metrics."""
+"""Unit tests for the break-anomaly pieces that need no warehouse: ranking, break-score rule, metrics.
+
+(The incident priority rule is activate's: tests/activate/test_incident_priority.py.)
+"""
 
 from __future__ import annotations
 
@@ -7,32 +10,6 @@ import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.unit
-
-
-def test_priority_urgency_follows_score_and_settlement_blocking_types():
-    from ml.anomaly.priority import priority_for
-
-    assert priority_for(0.95, "commission", 50_000).urgency == 1
-    assert priority_for(0.5, "commission", 50_000).urgency == 2
-    assert priority_for(0.05, "commission", 50_000).urgency == 3
-    assert priority_for(0.05, "missing_confirm", 50_000).urgency == 2  # blocks settlement
-    assert priority_for(None, None, None).urgency == 3
-
-
-def test_priority_impact_follows_amount_and_is_raised_for_an_urgent_score():
-    from ml.anomaly.priority import priority_for
-
-    assert priority_for(0.1, "price", 2_500_000).impact == 1
-    assert priority_for(0.1, "price", -250_000).impact == 2  # the size of the amount, not its sign
-    assert priority_for(0.1, "price", 5_000).impact == 3
-    assert priority_for(0.1, "price", None).impact == 2
-    assert priority_for(0.9, "price", 5_000).impact == 2
-    top = priority_for(0.99, "quantity", 5_000_000)
-    assert (top.impact, top.urgency, top.priority) == (1, 1, 1)
-    assert top.as_fields() == {"impact": "1", "urgency": "1"}
-    low = priority_for(0.0, "commission", 10.0)
-    assert (low.impact, low.urgency, low.priority) == (3, 3, 5)
-    assert "amount" in low.reason and "score" in low.reason
 
 
 def test_rank_descending_is_dense_from_one_and_breaks_ties_by_key():
@@ -105,7 +82,7 @@ def test_scoring_and_features_never_touch_labels_or_the_truth_folder():
     from pathlib import Path
 
     package = Path(__file__).resolve().parents[2] / "ml" / "anomaly"
-    for module in ("score.py", "features.py", "priority.py", "lineage.py"):
+    for module in ("score.py", "features.py", "lineage.py"):
         source = (package / module).read_text()
         imported = set()
         for node in ast.walk(ast.parse(source)):

@@ -348,10 +348,10 @@ def _copy_model_registry(con, cfg: Settings) -> None:
     versions: list[tuple] = []
     metrics: list[tuple] = []
     try:
-        from ml import registry
+        from northstar import model_registry
 
-        client = registry.configure(cfg)
-        for model in registry.REGISTERED_MODELS:
+        client = model_registry.configure(cfg)
+        for model in model_registry.REGISTERED_MODELS:
             try:
                 registered = client.get_registered_model(model)
             except Exception:  # noqa: BLE001 - not registered yet: nothing to show for it

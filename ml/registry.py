@@ -1,7 +1,9 @@
 """MLflow tracking and registry for every Northstar model: experiments, versions, aliases, promotion.
 
 One experiment per registered model (``northstar-clv``, ``northstar-churn``, ``northstar-break-anomaly``),
-tracking URI and artifact root from ``northstar.settings``. A freshly registered version gets the alias
+tracking URI and artifact root from ``northstar.settings``. The names, aliases, ``configure``, ``alias_version``
+and ``version_label`` are :mod:`northstar.model_registry`'s (re-exported here), so stages that only read the
+registry (the dashboard, the intraday recon) need not import ``ml``. A freshly registered version gets the alias
 ``challenger``; it takes the alias ``champion`` only through :func:`promote_if_better`, which
 
 1. evaluates the challenger and the current ``models:/<name>@champion`` with the *same* caller-supplied
@@ -39,17 +41,20 @@ from mlflow.models.evaluation import EvaluationResult
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 
 from northstar.errors import ExpectedError
+from northstar.model_registry import (
+    BREAK_ANOMALY_MODEL,
+    CHALLENGER,
+    CHAMPION,
+    CHURN_MODEL,
+    CLV_MODEL,
+    REGISTERED_MODELS,
+    alias_version,
+    configure,
+    version_label,
+)
 from northstar.settings import Settings, settings
 
 log = logging.getLogger(__name__)
-
-CLV_MODEL = "northstar-clv"
-CHURN_MODEL = "northstar-churn"
-BREAK_ANOMALY_MODEL = "northstar-break-anomaly"
-REGISTERED_MODELS = (CLV_MODEL, CHURN_MODEL, BREAK_ANOMALY_MODEL)
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 
 __all__ = [
     "BREAK_ANOMALY_MODEL", "CHALLENGER", "CHAMPION", "CHURN_MODEL", "CLV_MODEL", "MetricThreshold",
@@ -64,17 +69,6 @@ class ChampionMissing(LookupError, ExpectedError):
 
 
 # ---------------------------------------------------------------- setup
-
-def configure(cfg: Settings | None = None) -> MlflowClient:
-    """Point MLflow at the tracking store and registry from settings; return a client for them."""
-    cfg = cfg or settings()
-    uri = cfg.mlflow_tracking_uri
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
-
 
 def _artifact_location(cfg: Settings, experiment_name: str) -> str:
     root = cfg.mlflow_artifact_root
@@ -144,22 +138,8 @@ def model_uri(model_name: str, alias: str = CHAMPION) -> str:
     return f"models:/{model_name}@{alias}"
 
 
-def version_label(model_name: str, version: str | int) -> str:
-    """The string written next to every score: ``northstar-clv/3``."""
-    return f"{model_name}/{version}"
-
-
 def _client(cfg: Settings | None = None) -> MlflowClient:
     return configure(cfg)
-
-
-def alias_version(model_name: str, alias: str = CHAMPION, cfg: Settings | None = None) -> ModelVersion | None:
-    """The version holding ``alias``, or None (no such model or alias)."""
-    client = _client(cfg)
-    try:
-        return client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        return None
 
 
 def register_challenger(source_uri: str, model_name: str, run_id: str | None = None,

@@ -43,11 +43,15 @@ create table if not exists {LEDGER} (
 
 
 def _landed_trade_files(cfg: Settings) -> pl.DataFrame:
+    """The broker-file manifest's landed trade files, read as files (``landing/_manifest/broker_files/``),
+    as dbt and the landing gate read them: the manifest is ingest's output, not its code."""
     import polars as pl
 
-    from ingest.manifest import read_manifest
-
-    manifest = read_manifest(cfg.paths.landing, BROKER_STAGE)
+    columns = {"run_id": pl.String, "sha256": pl.String, "table_name": pl.String, "status": pl.String,
+               "business_date": pl.Date}
+    files = sorted((cfg.paths.landing / "_manifest" / BROKER_STAGE).glob("*.parquet"))
+    manifest = (pl.concat([pl.read_parquet(f, columns=list(columns)) for f in files], how="vertical_relaxed")
+                if files else pl.DataFrame(schema=columns))
     return (
         manifest.filter(pl.col("status").eq("landed") & pl.col("table_name").is_in(TRADE_TABLES)
                         & pl.col("business_date").is_not_null())
@@ -85,7 +89,7 @@ def pending_dates(cfg: Settings | None = None) -> list[str]:
 
 
 def _champion_label(cfg: Settings) -> str | None:
-    from ml import registry
+    from northstar import model_registry as registry
 
     version = registry.alias_version(registry.BREAK_ANOMALY_MODEL, registry.CHAMPION, cfg=cfg)
     return None if version is None else registry.version_label(registry.BREAK_ANOMALY_MODEL, version.version)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import northstar.warehouse
+from connectors.fix import dictionary as fix_dictionary
 from expectations.checks import (
     CRITICAL,
     WARNING,
@@ -31,7 +32,6 @@ from expectations.checks import (
     warning,
 )
 from expectations.runner import GateContext, Plan
-from ingest.fix import dictionary as fix_dictionary
 
 BROKER_TABLES = ("internal_trades", "fix_executions", "pb_confirms", "billing")
 SALESFORCE_OBJECTS = {"Account": "salesforce_account", "Contact": "salesforce_contact",
@@ -39,7 +39,7 @@ SALESFORCE_OBJECTS = {"Account": "salesforce_account", "Contact": "salesforce_co
 ASSET_CLASSES = ["EQUITY", "ETF", "BOND", "FX_FWD", "OPTION"]
 SIDES = ["BUY", "SELL"]
 # FIX: the standard's value sets, required fields and fill ExecTypes come from the same dictionaries the
-# drop-copy parser validates against (ingest/fix/dictionaries, derived from QuickFIX's spec XML), per
+# drop-copy parser validates against (connectors/fix/dictionaries, derived from QuickFIX's spec XML), per
 # BeginString; see _fix_executions.
 FIX_VERSION_LABELS = {"FIX.4.2": "FIX 4.2", "FIX.4.4": "FIX 4.4", "FIXT.1.1": "FIX 5.0 SP2"}
 FIX_COLUMN_OF_TAG = {8: "begin_string", 54: "side_code"}  # the landed column where it is not the field's name

@@ -1,1 +1,4 @@
-"""FIX 4.4 / 4.2 drop copies: the data dictionaries (from QuickFIX) and the vectorised parser/validator."""
+"""FIX 4.4 / 4.2 / 5.0 SP2 drop copies: the vectorised parser/validator.
+
+The data dictionaries it validates against (from QuickFIX) are :mod:`connectors.fix`, shared with the landing gate.
+"""

@@ -48,7 +48,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ingest.fix import dictionary
+from connectors.fix import dictionary
 
 SOH = 1
 NEWLINE = 10

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from ingest.fix import dictionary
+from connectors.fix import dictionary
 from ingest.fix.message import encode
 from ingest.fix.parser import parse_fix
 

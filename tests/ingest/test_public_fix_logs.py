@@ -6,7 +6,7 @@ folder of them, e.g. the ``test/logs`` folder of https://github.com/FIXTradingCo
 (ingest/README.md names each log and what lands). Without it the test is skipped. ``python
 tests/ingest/test_public_fix_logs.py DIR`` prints the per-log counts.
 
-The independent reader shares nothing with ``ingest.fix`` but the FIX dictionaries (the standard's required
+The independent reader shares nothing with ``ingest.fix`` but the FIX dictionaries (``connectors/fix``) (the standard's required
 tags and enums, derived from QuickFIX's spec XML): it splits each line at ``8=FIX``, takes the delimiter that
 follows the BeginString, checks BodyLength and CheckSum itself, then reads the fields with ``simplefix``.
 
@@ -43,7 +43,7 @@ QUANTITY_TAGS = {14, 32, 38, 151}
 
 
 def dictionary(begin_string: str) -> dict:
-    raw = json.loads((REPO / "ingest" / "fix" / "dictionaries" / DICTIONARIES[begin_string]).read_text())
+    raw = json.loads((REPO / "connectors" / "fix" / "dictionaries" / DICTIONARIES[begin_string]).read_text())
     return raw
 
 

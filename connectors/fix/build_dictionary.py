@@ -1,4 +1,4 @@
-"""Regenerate ``ingest/fix/dictionaries/fix44.json``, ``fix42.json`` and ``fix50sp2.json`` from the QuickFIX
+"""Regenerate ``connectors/fix/dictionaries/fix44.json``, ``fix42.json`` and ``fix50sp2.json`` from the QuickFIX
 data dictionaries.
 
 Provenance: the QuickFIX C++ engine's ``spec/FIX44.xml``, ``spec/FIX42.xml``, ``spec/FIX50SP2.xml`` and
@@ -9,7 +9,7 @@ QuickFIX Software License 1.0 (BSD-style); its notice is kept in ``dictionaries/
 
     pip download --no-deps --no-binary :all: quickfix -d /tmp/qf      # do not install it
     tar xzf /tmp/qf/quickfix-*.tar.gz -C /tmp/qf --wildcards '*/spec/FIX*.xml'
-    python -m ingest.fix.build_dictionary /tmp/qf/quickfix-*/spec
+    python -m connectors.fix.build_dictionary /tmp/qf/quickfix-*/spec
 
 The derived JSON is compact: the header/trailer fields and the ExecutionReport (35=8) fields that a drop
 copy carries (``TAGS_USED``), each with number, name, type, dictionary ``required`` flag and enum values.

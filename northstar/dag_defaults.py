@@ -5,6 +5,7 @@ Kept apart from the DAG files so both DAGs stay alike; this module does no work 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, timedelta
@@ -79,6 +80,8 @@ def _small_value(value):
         if len(values) <= (_XCOM_SCALAR_LIMIT if scalars else _XCOM_LIST_LIMIT):
             return [_small_value(v) for v in values]
         return {"count": len(values)}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # XCom is JSON: NaN (e.g. a rank correlation of a constant baseline) has no JSON form
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)

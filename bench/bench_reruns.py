@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = settings()
     started = time.monotonic()
     if args.reuse:
+        from northstar.bootstrap import setup
+
+        setup(cfg)  # the Airflow connections follow this run's sandbox ports
         settling = start_sandbox(cfg)
         try:
             seconds = run_dag("nightly_client_value", DEFAULT_AS_OF, cfg, log_name="bench_settle")

@@ -11,6 +11,7 @@ from northstar.bootstrap import WAREHOUSE_POOL, run_airflow, setup
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.timeout(1200)  # two setups and three Airflow CLI calls, ~15 s each on a quiet machine, far more under load
 def test_setup_is_complete_and_idempotent(northstar_home):
     cfg = northstar_home
     setup(cfg)

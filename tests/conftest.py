@@ -49,6 +49,11 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group(group))
 
 
+VAR_PATH_OVERRIDES = tuple("NORTHSTAR_" + name for name in (
+    "WAREHOUSE", "LANDING", "DROP", "TRUTH", "SANDBOX_STATE", "MLFLOW_DIR", "DBT_TARGET_PATH", "GX_ROOT",
+    "DUCKDB_TEMP_DIR", "STACK_DIR", "NO_AIRFLOW_CONNECTIONS"))
+
+
 @pytest.fixture
 def northstar_home(tmp_path, monkeypatch):
     """A private var/ for one test: settings() resolves every path under it."""
@@ -56,6 +61,10 @@ def northstar_home(tmp_path, monkeypatch):
 
     home = tmp_path / "var"
     monkeypatch.setenv("NORTHSTAR_HOME", str(home))
+    # A session fixture elsewhere in this worker (tests/ml's world) may point the landing, truth or
+    # warehouse at its own world for the whole session: every path under var/ must follow this home.
+    for name in VAR_PATH_OVERRIDES:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("AIRFLOW_HOME", raising=False)
     settings_module.reset_cache()
     cfg = settings_module.settings()

@@ -30,7 +30,15 @@ from airflow.sdk import (
     task,
 )
 
-from northstar.dag_defaults import DEFAULT_ARGS, FIRM_TIMEZONE, WAREHOUSE_POOL, run_ids, small
+from northstar.dag_defaults import (
+    DEFAULT_ARGS,
+    FIRM_TIMEZONE,
+    INTRADAY_PRIORITY_WEIGHT,
+    WAREHOUSE_POOL,
+    deadline,
+    run_ids,
+    small,
+)
 from northstar.recon import TRADE_TABLES
 from northstar.settings import settings
 
@@ -57,8 +65,10 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz=FIRM_TIMEZONE),
     catchup=False,
     max_active_runs=1,
-    default_args={**DEFAULT_ARGS, "owner": "northstar-trade-ops", "execution_timeout": None},
+    default_args={**DEFAULT_ARGS, "owner": "northstar-trade-ops", "execution_timeout": None,
+                  "priority_weight": INTRADAY_PRIORITY_WEIGHT},  # first to the warehouse pool
     dagrun_timeout=pendulum.duration(minutes=14),
+    deadline=deadline("intraday_trade_recon"),  # None under `airflow dags test` (dag_defaults.deadline)
     tags=["northstar", "intraday", "trade-recon"],
     doc_md=__doc__,
 ) as dag:

@@ -22,7 +22,7 @@ import logging
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, get_current_context, task
 
-from northstar.dag_defaults import DEFAULT_ARGS, FIRM_TIMEZONE, WAREHOUSE_POOL, run_ids, small
+from northstar.dag_defaults import DEFAULT_ARGS, FIRM_TIMEZONE, WAREHOUSE_POOL, deadline, run_ids, small
 
 RETRAIN_WEEKDAY = 6  # Sunday, firm time (0 = Monday)
 
@@ -35,6 +35,7 @@ with DAG(
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "owner": "northstar-client-intelligence"},
     dagrun_timeout=pendulum.duration(hours=3),
+    deadline=deadline("nightly_client_value"),  # None under `airflow dags test` (dag_defaults.deadline)
     tags=["northstar", "nightly", "client-value"],
     doc_md=__doc__,
 ) as dag:

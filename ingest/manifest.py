@@ -11,6 +11,7 @@ they describe are in place, so a crash re-lands (idempotently, same paths) rathe
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import tempfile
@@ -84,11 +85,23 @@ def logical_file(row: dict) -> tuple[str, str]:
     return row["source"], row["file_path"]
 
 
+def read_parquet_whole(path: Path) -> pl.DataFrame:
+    """One Parquet file read through a single open: the version that was there, whole.
+
+    A run's manifest is replaced (atomically) after each file it lands, while another DAG's landing
+    task may be reading it. Polars reading by path opens the file more than once (the footer, then
+    the pages), so a replacement in between mixed two versions: "File out of specification: The page
+    header reported the wrong page size" (seen on the stack; 220 of 772 reads in a two-writer loop).
+    """
+    with path.open("rb") as handle:
+        return pl.read_parquet(io.BytesIO(handle.read()))
+
+
 def read_manifest(landing_dir: Path, stage: str) -> pl.DataFrame:
     files = sorted(manifest_dir(landing_dir, stage).glob("*.parquet"))
     if not files:
         return pl.DataFrame(schema=SCHEMA)
-    return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed").select(list(SCHEMA))
+    return pl.concat([read_parquet_whole(f) for f in files], how="diagonal_relaxed").select(list(SCHEMA))
 
 
 def write_run_manifest(landing_dir: Path, stage: str, run_id: str, rows: list[dict]) -> Path:

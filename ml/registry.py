@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import mlflow
 from mlflow import MlflowClient
@@ -72,7 +74,9 @@ class ChampionMissing(LookupError, ExpectedError):
 
 def _artifact_location(cfg: Settings, experiment_name: str) -> str:
     root = cfg.mlflow_artifact_root
-    if "://" in root:  # s3://, gs://, file://, mlflow-artifacts:/ ...
+    # Any URI: s3://, gs://, file://, and the tracking server's own mlflow-artifacts:/ (one slash:
+    # taken for a folder, it put every worker's artifacts under its working directory, not the server's)
+    if len(urlparse(root).scheme) > 1:
         return f"{root.rstrip('/')}/{experiment_name}"
     path = Path(root).expanduser().resolve() / experiment_name
     path.mkdir(parents=True, exist_ok=True)
@@ -142,6 +146,17 @@ def _client(cfg: Settings | None = None) -> MlflowClient:
     return configure(cfg)
 
 
+def logged_model_id(source_uri: str) -> str | None:
+    """The logged model a ``models:/m-<id>`` URI names (what ``log_model`` returns in MLflow 3), else None.
+
+    An MLflow tracking server accepts such a source for a new version only with that model's id
+    beside it (without, it looks for the source among the run's artifacts and refuses the version);
+    a local store takes either, so only the production stack showed it.
+    """
+    match = re.fullmatch(r"models:/(m-[^/@]+)", source_uri)
+    return match.group(1) if match else None
+
+
 def register_challenger(source_uri: str, model_name: str, run_id: str | None = None,
                         tags: Mapping[str, Any] | None = None, description: str | None = None,
                         cfg: Settings | None = None) -> ModelVersion:
@@ -164,7 +179,7 @@ def register_challenger(source_uri: str, model_name: str, run_id: str | None = N
         text += f"\n\n[Model card]({card}) (intended use, data, metrics against the baselines, limits)"
     version = client.create_model_version(model_name, source=source_uri, run_id=run_id,
                                           tags={k: str(v) for k, v in (tags or {}).items()},
-                                          description=text)
+                                          description=text, model_id=logged_model_id(source_uri))
     if run_id:
         client.set_tag(run_id, RUN_DESCRIPTION_TAG,
                        f"Training run of **{model_name}**, registered as version {version.version} "

@@ -126,6 +126,10 @@ def _to_email(alert: dict) -> None:
         smtp.send_message(message)
 
 
-async def deadline_missed(dag_id: str, promise: str, context: dict | None = None, **_: object) -> dict[str, str]:
-    """The triggerer awaits this when a run misses its deadline (blocking I/O runs in a thread)."""
-    return await asyncio.to_thread(notify, format_alert(dag_id, promise, context))
+async def deadline_missed(dag_id: str, promise: str, context: dict | None = None, **_: object) -> str:
+    """The triggerer awaits this when a run misses its deadline (blocking I/O runs in a thread).
+
+    Returns the outcome per target as JSON text: Airflow keeps a callback's result in a text column
+    (``callback.output``); a dict there cannot be stored, and on Postgres it stopped the triggerer.
+    """
+    return json.dumps(await asyncio.to_thread(notify, format_alert(dag_id, promise, context)))

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, timedelta
+from pathlib import Path
 
 # `airflow dags test` waits out real retry delays; the demo and the end-to-end tests set this to 0
 # so a failure surfaces at once. Production keeps the default.
@@ -25,6 +27,39 @@ DEFAULT_ARGS = {
 
 FIRM_TIMEZONE = "America/New_York"
 WAREHOUSE_POOL = "warehouse"
+
+# The one-slot warehouse pool goes to the waiting task with the highest priority weight (then the
+# earliest logical date). The intraday recon promises 10 minutes; the nightly has until 06:00. Every
+# intraday task weighs more than the nightly's heaviest task (its weight plus those downstream, at
+# most its task count), so an intraday run waits for no more than the nightly task holding the slot.
+INTRADAY_PRIORITY_WEIGHT = 100
+
+
+def under_dags_test(argv: list[str] | None = None) -> bool:
+    """True when this process is ``airflow dags test`` (``airflow ...`` or ``python -m airflow ...``)."""
+    argv = sys.argv if argv is None else argv
+    if len(argv) < 3 or argv[1:3] != ["dags", "test"]:
+        return False
+    program = Path(argv[0])
+    return program.name == "airflow" or (program.name == "__main__.py" and program.parent.name == "airflow")
+
+
+def deadline(dag_id: str, argv: list[str] | None = None):
+    """The DAG's deadline alert (``northstar/alerts.py``) for its ``deadline=``, or None under ``airflow dags test``.
+
+    Why not under ``dags test``: Airflow 3.3.2's ``dags test`` runs a DAG rebuilt in memory from its
+    serialization, whose ``deadline`` still holds the encoded alerts (dicts); at the end of the run
+    ``DagRun.update_state`` looks each one up with ``DeadlineAlert.get_by_id(<dict>)`` and the run
+    fails. The scheduler's DAGs come from the serialized_dag table, where the DAG processor has
+    replaced each alert by the UUID of its ``deadline_alert`` row, so the same lookup works there
+    (the stack suite shows a missed deadline reaching the log). The demo and the end-to-end tests
+    run ``dags test``, and they make no promise about the time of day: they go without.
+    """
+    if under_dags_test(argv):
+        return None
+    from northstar.alerts import deadline_alerts
+
+    return deadline_alerts(dag_id)
 
 
 @dataclass(frozen=True)

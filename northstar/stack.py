@@ -325,15 +325,37 @@ class Stack:
         return self.state.started_s
 
     def down(self, timeout_s: float = 30.0) -> list[str]:
-        """Stop every service (reverse order) and any process still carrying this stack's id."""
+        """Stop every service and any process still carrying this stack's id.
+
+        Airflow, MLflow and the sandbox stop together (each may take seconds to drain; one after the
+        other they took over a minute), then Redis and Postgres, which they use while stopping. A
+        service is signalled through its process group only while a process of this stack is in it:
+        on a busy host a dead service's pid, and so its group id, can be reused by anyone.
+        """
         if not self.state:
             return []
+        ours = set(self._stack_processes())
+        groups = {name: pid for name, pid in self.state.pids.items() if ours & _group_members(pid)}
+        stores = ("redis", "postgres")
         stopped = []
-        for name in reversed(list(self.state.pids)):
-            pid = self.state.pids[name]
-            sig = signal.SIGINT if name == "postgres" else signal.SIGTERM  # SIGINT: Postgres' fast shutdown
-            if self._stop_group(pid, sig, timeout_s):
-                stopped.append(name)
+        for batch in ([n for n in groups if n not in stores], [n for n in groups if n in stores]):
+            for name in batch:
+                _killpg(groups[name], signal.SIGINT if name == "postgres" else signal.SIGTERM)  # SIGINT: fast shutdown
+            pending = list(batch)
+            deadline = time.monotonic() + timeout_s
+            while pending and time.monotonic() < deadline:
+                for name in list(pending):
+                    try:
+                        os.waitpid(groups[name], os.WNOHANG)
+                    except ChildProcessError:
+                        pass
+                    if not _group_members(groups[name]):
+                        pending.remove(name)
+                time.sleep(0.3)
+            for name in pending:
+                log.info("%s did not stop in %.0fs: killed", name, timeout_s)
+                _killpg(groups[name], signal.SIGKILL)
+            stopped += batch
         leftovers = self._stack_processes()
         for pid in leftovers:
             _signal(pid, signal.SIGKILL)
@@ -440,7 +462,8 @@ class Stack:
         _write_private(conf, "\n".join([
             "bind 127.0.0.1", f"port {self.state.ports['redis']}", "protected-mode yes",
             f"requirepass {values['REDIS_PASSWORD']}", 'save ""', "appendonly no", f"dir {home}",
-            "daemonize no", "",
+            # its own process title would overwrite /proc/<pid>/environ, where the stack finds its processes
+            "daemonize no", "set-proc-title no", "",
         ]))
         self._start_process("redis", [redis_server, str(conf)], _base_environment(), home)
 
@@ -462,7 +485,8 @@ class Stack:
         init = render_service(load_compose(), "airflow-init", self.values, self.cfg)
         Path(init.environment["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
         self._check_call(_executable(init.argv), "airflow-init", None,
-                         env={**_base_environment(), **init.environment, "NORTHSTAR_STACK_ID": self.state.stack_id},
+                         env={**_base_environment(), **init.environment, "NORTHSTAR_STACK_ID": self.state.stack_id,
+                              "SPT_NOENV": "1"},
                          cwd=init.cwd)
 
     def _start_service(self, name: str, service: ServiceCommand) -> None:
@@ -501,7 +525,11 @@ class Stack:
 
     def _start_process(self, name: str, argv: list[str], env: dict[str, str], cwd: Path,
                        user: pwd.struct_passwd | None = None) -> None:
-        env = {**env, "NORTHSTAR_STACK_ID": self.state.stack_id, "NORTHSTAR_STACK_SERVICE": name}
+        # SPT_NOENV: Airflow, Celery and gunicorn retitle their processes with setproctitle, which by
+        # default overwrites the memory /proc/<pid>/environ reads; with it set the environment stays
+        # readable, so `down` and `kill` still find every process (forked task runners included) by
+        # the stack's id, and the compose test can read what each service really runs with.
+        env = {**env, "NORTHSTAR_STACK_ID": self.state.stack_id, "NORTHSTAR_STACK_SERVICE": name, "SPT_NOENV": "1"}
         out = (self.logs / f"{name}.log").open("ab")
         kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
         process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
@@ -545,36 +573,31 @@ class Stack:
         except OSError:
             return False
 
-    def _stop_group(self, pid: int, sig: int, timeout_s: float) -> bool:
-        if not _killpg(pid, sig):
-            return False
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            if not _group_alive(pid):
-                return True
-            time.sleep(0.3)
-        _killpg(pid, signal.SIGKILL)
-        return True
-
     def _stack_processes(self, service: str | None = None) -> list[int]:
-        """Live processes whose environment carries this stack's id (and service, if given)."""
+        """Live processes of this stack (or of one service): those whose environment carries its id, and
+        their descendants (in case a program rewrote the memory its environment is read from)."""
         marker = f"NORTHSTAR_STACK_ID={self.state.stack_id}".encode()
         wanted = f"NORTHSTAR_STACK_SERVICE={service}".encode() if service else None
-        found = []
+        found, children = set(), {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
+            pid = int(entry.name)
             try:
+                children.setdefault(int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1]), []).append(pid)
                 environ = (entry / "environ").read_bytes().split(b"\0")
-            except OSError:
+            except (OSError, IndexError, ValueError):
                 continue
-            if marker in environ and (wanted is None or wanted in environ) and self._alive(int(entry.name)):
-                found.append(int(entry.name))
-        return found
+            if marker in environ and (wanted is None or wanted in environ):
+                found.add(pid)
+        pending = list(found)
+        while pending:
+            pid = pending.pop()
+            for child in children.get(pid, []):
+                if child not in found:
+                    found.add(child)
+                    pending.append(child)
+        return sorted(pid for pid in found if pid != os.getpid() and self._alive(pid))
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -592,12 +615,9 @@ def _killpg(pgid: int, sig: int) -> bool:
         return False
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    # only zombies left (children of this process not yet reaped) count as stopped
+def _group_members(pgid: int) -> set[int]:
+    """The live processes of a process group (zombies not yet reaped count as gone)."""
+    members = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -605,8 +625,8 @@ def _group_alive(pgid: int) -> bool:
             except (OSError, IndexError):
                 continue
             if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-    return False
+                members.add(int(entry.name))
+    return members
 
 
 def main(action: str, sandbox: bool = True) -> int:

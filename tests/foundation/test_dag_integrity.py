@@ -38,6 +38,7 @@ DAGBAG_PROBE = textwrap.dedent(
             "max_active_runs": dag.max_active_runs,
             "dagrun_timeout": str(dag.dagrun_timeout),
             "has_doc": bool(dag.doc_md),
+            "deadlines": [alert.name for alert in dag.deadline or []],
             "tasks": {
                 t.task_id: {
                     "owner": t.owner,
@@ -45,6 +46,8 @@ DAGBAG_PROBE = textwrap.dedent(
                     "backoff": t.retry_exponential_backoff,
                     "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None,
                     "pool": t.pool,
+                    "priority_weight": t.priority_weight,
+                    "weight_rule": str(getattr(t.weight_rule, "value", t.weight_rule)),
                     "upstream": sorted(t.upstream_task_ids),
                 }
                 for t in dag.tasks
@@ -73,6 +76,23 @@ def dagbag(tmp_path_factory):
 def test_dags_import_without_errors(dagbag):
     assert dagbag["errors"] == {}
     assert set(dagbag["dags"]) == EXPECTED_DAGS
+
+
+def test_both_dags_carry_their_deadline_alert(dagbag):
+    # Parsed as the DAG processor parses them (not `airflow dags test`: see dag_defaults.deadline).
+    assert dagbag["dags"]["nightly_client_value"]["deadlines"] == ["nightly_client_value: finished by 06:00 firm time"]
+    assert dagbag["dags"]["intraday_trade_recon"]["deadlines"] == [
+        "intraday_trade_recon: finished within 10 minutes of being queued"]
+
+
+def test_intraday_goes_first_to_the_warehouse_pool(dagbag):
+    """The pool serves the highest weight first: any intraday task outweighs the nightly's heaviest
+    (with the downstream rule a task weighs its own weight plus everything after it)."""
+    nightly = dagbag["dags"]["nightly_client_value"]["tasks"]
+    intraday = dagbag["dags"]["intraday_trade_recon"]["tasks"]
+    assert {t["weight_rule"] for t in [*nightly.values(), *intraday.values()]} == {"downstream"}
+    heaviest_nightly = sum(t["priority_weight"] for t in nightly.values())
+    assert min(t["priority_weight"] for t in intraday.values()) > heaviest_nightly
 
 
 def test_parsing_does_no_heavy_work(dagbag):

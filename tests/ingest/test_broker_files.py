@@ -290,3 +290,42 @@ def test_hostile_small_world_lands_with_expected_quarantine(tmp_path):
     assert landed["prime/atlas/ATLAS_CONF_20261029.csv"].version == 2
     assert landed["fix/BRKC_20261026.fix"].version == 1
     assert second.business_dates == ["2026-10-26", "2026-10-29"]
+
+
+def _rewrite_manifest_until(stop, landing, run_id):
+    """What a landing task does: replace its run's manifest after every file it lands."""
+    from ingest.manifest import write_run_manifest
+
+    rows = []
+    while not stop.is_set():
+        rows.append({"run_id": run_id, "source": "billing", "table_name": "billing",
+                     "file_name": f"billing_{len(rows)}.csv", "file_path": f"billing/billing_{len(rows)}.csv",
+                     "sha256": f"{len(rows):064x}", "version": 1, "status": "landed", "rows_in": len(rows),
+                     "started_at": dt.datetime.now(dt.UTC)})
+        write_run_manifest(landing, "broker_files", run_id, rows[-300:])
+
+
+@pytest.mark.integration
+def test_the_manifest_reads_whole_while_another_run_rewrites_it(tmp_path):
+    """Two DAGs land at once on the stack: one reads the manifest while the other replaces its run's
+    file. Read by path, Polars mixed two versions of a file (wrong page size) in 220 of 772 reads."""
+    import multiprocessing
+    import time
+
+    landing = tmp_path / "landing"
+    stop = multiprocessing.Event()
+    writers = [multiprocessing.Process(target=_rewrite_manifest_until, args=(stop, landing, f"run-{n}"))
+               for n in (1, 2)]
+    for writer in writers:
+        writer.start()
+    try:
+        reads, deadline = 0, time.monotonic() + 6
+        while time.monotonic() < deadline:
+            if (landing / "_manifest" / "broker_files").is_dir():
+                assert set(read_manifest(landing, "broker_files")["run_id"]) <= {"run-1", "run-2"}
+                reads += 1
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(30)
+    assert reads > 50

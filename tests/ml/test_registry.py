@@ -40,6 +40,29 @@ def _evaluate(x, y):
     return evaluate
 
 
+def test_the_logged_model_id_goes_with_its_source():
+    """A tracking server refuses a `models:/m-<id>` source without the model's id; a local store keeps
+    no model id on a version, so registering through the server is the stack suite's to show."""
+    assert registry.logged_model_id("models:/m-0123abcd") == "m-0123abcd"
+    assert registry.logged_model_id("models:/northstar-clv@champion") is None
+    assert registry.logged_model_id("models:/northstar-clv/3") is None
+    assert registry.logged_model_id("runs:/abc/model") is None
+
+
+def test_experiment_artifacts_go_where_the_root_says(northstar_home, monkeypatch):
+    from northstar import settings as settings_module
+
+    for root, expected in (("mlflow-artifacts:/", "mlflow-artifacts:/northstar-clv"),
+                           ("s3://bucket/mlflow/", "s3://bucket/mlflow/northstar-clv")):
+        monkeypatch.setenv("NORTHSTAR_MLFLOW_ARTIFACT_ROOT", root)
+        settings_module.reset_cache()
+        assert registry._artifact_location(settings_module.settings(), "northstar-clv") == expected
+    folder = northstar_home.paths.var / "artifacts"
+    monkeypatch.setenv("NORTHSTAR_MLFLOW_ARTIFACT_ROOT", str(folder))
+    settings_module.reset_cache()
+    assert registry._artifact_location(settings_module.settings(), "northstar-clv") == (folder / "northstar-clv").as_uri()
+
+
 def test_promotion_keeps_the_better_champion(northstar_home):
     x, y = _holdout()
     thresholds = {"spearman": registry.MetricThreshold(threshold=0.2, min_absolute_change=0.01,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def stack():
     root = Path(tempfile.mkdtemp(prefix="northstar-stack-"))
@@ -50,11 +55,15 @@ def stack():
     patch.setenv("NORTHSTAR_ANOMALY_TRUTH_LABELS", str(cfg.paths.truth))
     seed_world("small", 7, AS_OF, cfg)
     running = Stack(cfg)
+    # A CI job that times out sends SIGTERM, which would end pytest without its teardown and leave
+    # the stack (its own sessions) running: make it an interrupt, as Ctrl-C is, so `down` runs.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         running.up()
         yield running
     finally:
         running.down()
+        signal.signal(signal.SIGTERM, previous)
         patch.undo()
         settings_module.reset_cache()
         if not os.environ.get("NORTHSTAR_KEEP_STACK"):

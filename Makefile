@@ -45,11 +45,11 @@ system-deps:  ## Debian packages the tests use: Chromium, docker-compose, and Po
 demo: install  ## seed the demo world, start the sandbox, run both DAGs, print a summary
 	$(PY) -m northstar demo --scale $(SCALE) --seed $(SEED)
 
-test: install system-deps  ## the whole test suite (unit, integration, end-to-end, browser), on $(TEST_WORKERS) workers
+test: install system-deps  ## the whole test suite (unit, integration, end-to-end, browser, stack), on $(TEST_WORKERS) workers
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 test-stack: install system-deps  ## the deployment suite: the compose topology as local processes, both DAGs via the REST API
-	NORTHSTAR_STACK_SUITE=1 $(PY) -m pytest tests/stack $(PYTEST_ARGS)
+	$(PY) -m pytest tests/stack $(PYTEST_ARGS)
 
 lint: install  ## ruff for Python, sqlfluff (dbt templater) for SQL
 	.venv/bin/ruff check .

@@ -200,6 +200,22 @@ def test_task_logs_read_back_through_the_api(runs):
     assert "dbt" in text.lower() and len(text) > 200
 
 
+def _logged_model(client, version):
+    """The logged model a registered version was made from. Over REST a version carries no model_id
+    (MLflow 3.17's ModelVersion proto has none), so read it from the version's ``models:/m-<id>``
+    source, or find it by the training run."""
+    from ml.registry import logged_model_id
+
+    model_id = logged_model_id(version.source)
+    if model_id is not None:
+        return client.get_logged_model(model_id)
+    experiment_id = client.get_run(version.run_id).info.experiment_id
+    found = client.search_logged_models(experiment_ids=[experiment_id],
+                                        filter_string=f"source_run_id = '{version.run_id}'")
+    assert len(found) == 1, (version.name, version.version, version.source, found)
+    return found[0]
+
+
 def test_models_registered_in_mlflow_on_postgres(runs, stack):
     import psycopg2
     from mlflow import MlflowClient
@@ -210,7 +226,7 @@ def test_models_registered_in_mlflow_on_postgres(runs, stack):
         client = MlflowClient(tracking_uri=stack.mlflow_url(), registry_uri=stack.mlflow_url())
         models = {m.name: m for m in client.search_registered_models()}
         # the workers sent the artifacts through the server, into compose's artifacts destination
-        champions = {name: client.get_logged_model(client.get_model_version_by_alias(name, "champion").model_id)
+        champions = {name: _logged_model(client, client.get_model_version_by_alias(name, "champion"))
                      for name in MODELS}
     finally:
         os.environ.pop("MLFLOW_TRACKING_USERNAME")

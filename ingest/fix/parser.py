@@ -49,6 +49,7 @@ import polars as pl
 import pyarrow as pa
 
 from connectors.fix import dictionary
+from ingest.fix import kernels
 
 SOH = 1
 NEWLINE = 10
@@ -544,7 +545,6 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
     nulled in the views and kept, decoded as Latin-1, in ``scan.latin1`` (filled in when typed).
     """
     columns, bad_enum, bad_type = scan.columns, scan.bad_enum, scan.bad_type
-    w16 = np.ndarray(shape=(len(buf) - 15,), dtype=np.complex128, buffer=buf, strides=(1,))  # 16-byte windows
     views = _BEGIN_VIEWS[ver]
     columns["begin_string"] = ("view", views, None)
     version_offset = ver.astype(np.intp) * 256
@@ -565,8 +565,9 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
             empty = length == 0 if absent is None else (length == 0) & ~absent
             for i in np.flatnonzero(empty).tolist():
                 bad_type.setdefault(i, (c.order, f"{c.name}({c.tag}) is empty"))
+        known_length = length if absent is None else np.where(absent, -1, length)  # -1: absent
         if c.kind != "view":
-            values, wrong = _parse_date_time(w8, vs, length, absent, c.kind == "timestamp")
+            values, wrong = kernels.date_times(buf, vs, known_length, c.kind == "timestamp")
             null = wrong if absent is None else absent | wrong
             if wrong.any():
                 for i in np.flatnonzero(wrong).tolist():
@@ -585,14 +586,24 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
                         if absent is None:
                             absent = np.zeros(len(vs), dtype=bool)
                         absent[i] = True  # never hand Arrow a string view that is not UTF-8
-        views = _views(w16, vs, length)
         if c.fix_type in _DECIMAL_TYPES:
-            inexact = _inexact_decimals(views, length, signed=c.fix_type != "QTY", buf=buf, vs=vs)
+            # Parsed here (so a worker types its share and no string views are needed); the rare
+            # shape the kernel leaves to polars sends the whole column of this chunk to polars' cast.
+            values, status = kernels.decimals(buf, vs, known_length, c.fix_type != "QTY")
+            inexact = status == kernels.DEC_INEXACT
+            to_polars = status == kernels.DEC_POLARS
             if absent is not None:
                 inexact &= ~absent
+                to_polars &= ~absent
             for i in np.flatnonzero(inexact).tolist():
                 bad_type.setdefault(i, (c.order, f"{c.name}({c.tag})={text_of(i, vs, length)} is not an exact "
                                                  f"{c.fix_type} ({_EXACT_RULE[c.fix_type == 'QTY']})"))
+            if not to_polars.any():
+                columns[c.name] = ("decimal", values, absent)
+                continue
+            columns[c.name] = ("decimal_text", kernels.views(buf, vs, length), absent)
+            continue
+        views = kernels.views(buf, vs, length)
         if c.enum is not None:
             wrong = _enum_wrong(c.enum, views, length, ver, version_offset, buf, vs)
             if absent is not None:
@@ -814,13 +825,33 @@ def _line_text(data: bytes, start: int, end: int, line: int, cache: dict) -> byt
     return data[a:b].rstrip(b"\r")
 
 
-def _chunk_frame(scan: _Scan, chunk: pa.Buffer, line_base: int) -> pl.DataFrame:
+_DECIMAL_ARROW = pa.decimal128(38, 10)
+
+
+def _chunk_frame(scan: _Scan, chunk: pa.Buffer, line_base: int, layout: _Layout, row_base: int,
+                 bad_type: dict[int, tuple[int, str]]) -> pl.DataFrame:
+    """One chunk's scan as a frame. A decimal column the scan left as text (a shape it does not parse)
+    is cast here by polars; a value that does not cast is a type fault of its row (``bad_type`` keeps
+    the first faulty column per row, so the chunk's scan faults must be in it already)."""
     m = len(scan.rows)
     series = []
     for name, (kind, values, null) in scan.columns.items():
         validity = pa.py_buffer(np.packbits(~null, bitorder="little")) if null is not None else None
+        if kind == "decimal_text":
+            text = pl.from_arrow(pa.Array.from_buffers(pa.string_view(), m, [validity, pa.py_buffer(values), chunk]))
+            c = next(c for c in layout.landed if c.name == name)
+            typed = text.cast(DECIMAL, strict=False)
+            if typed.null_count() != text.null_count():
+                for i in (typed.is_null() & text.is_not_null()).arg_true().to_list():
+                    row = row_base + i
+                    if row not in bad_type or c.order < bad_type[row][0]:
+                        bad_type[row] = (c.order, f"{c.name}({c.tag})={text[i]!r} is not a {c.fix_type}")
+            series.append(typed.rename(name))
+            continue
         if kind == "view":
             array = pa.Array.from_buffers(pa.string_view(), m, [validity, pa.py_buffer(values), chunk])
+        elif kind == "decimal":
+            array = pa.Array.from_buffers(_DECIMAL_ARROW, m, [validity, pa.py_buffer(values)])
         else:
             arrow_type = pa.timestamp("us", tz="UTC") if kind == "timestamp" else pa.date32()
             array = pa.Array.from_buffers(arrow_type, m, [validity, pa.py_buffer(values)])
@@ -830,13 +861,10 @@ def _chunk_frame(scan: _Scan, chunk: pa.Buffer, line_base: int) -> pl.DataFrame:
 
 
 def _typed_part(raw: pl.DataFrame, layout: _Layout, row_base: int, bad_type: dict[int, tuple[int, str]]):
-    """Cast one part's decimal and integer columns (polars runs the columns in parallel); a value that
-    does not cast is a type fault of its row (``bad_type`` keeps the first faulty column per row). Values
-    polars would read loosely (an exponent, too many decimals) were already caught in the scan."""
-    casts = [c for c in layout.landed if c.fix_type in _DECIMAL_TYPES or c.fix_type in _INT_TYPES]
-    typed = raw.with_columns(
-        pl.col(c.name).cast(DECIMAL if c.fix_type in _DECIMAL_TYPES else pl.Int64, strict=False) for c in casts
-    )
+    """Cast one part's integer columns (decimals were parsed in the scan, or cast per chunk); a value that
+    does not cast is a type fault of its row (``bad_type`` keeps the first faulty column per row)."""
+    casts = [c for c in layout.landed if c.fix_type in _INT_TYPES]
+    typed = raw.with_columns(pl.col(c.name).cast(pl.Int64, strict=False) for c in casts)
     for c in casts:
         if typed[c.name].null_count() == raw[c.name].null_count():  # null counts are cached: cheap
             continue
@@ -904,9 +932,10 @@ def _parse_lines(data: bytes, chunk_bytes: int, workers: int | None, layout: _La
                 for msg_type, count in scan.skipped.items():
                     skipped[msg_type] = skipped.get(msg_type, 0) + count
                 if len(scan.rows):
-                    frames.append(_chunk_frame(scan, whole.slice(start, end - start), line_base))
                     bad_enum.update((row_base + i, t) for i, t in scan.bad_enum.items())
                     bad_type.update((row_base + i, t) for i, t in scan.bad_type.items())
+                    frames.append(_chunk_frame(scan, whole.slice(start, end - start), line_base, layout, row_base,
+                                               bad_type))
                     latin1.update((row_base + i, t) for i, t in scan.latin1.items())
                     row_chunk.append((row_base, (start, end), line_base))
                     row_base += len(scan.rows)

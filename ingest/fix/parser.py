@@ -2,28 +2,30 @@
 
 A drop copy is one message per line, fields ``tag=value`` separated by SOH. Nothing here loops over
 messages in Python. The file is cut at line boundaries into chunks of a few MB (cache-sized
-temporaries) and each chunk is *scanned* in numpy alone:
+temporaries) and each chunk is *scanned* by numpy and a few compiled loops (``kernels.py``, numba):
 
-- its bytes are one array; SOH and newline positions give every field's span at once;
-- tags are decoded by one 24-bit table lookup on the first bytes of each field;
-- one scatter builds a (tag x line) matrix of each field's value start and length (packed in an
-  int64), which also finds repeated tags; header and trailer order is read off the tag codes;
+- SOH and newline positions (numpy finds the control bytes, a loop keeps SOH and newlines) give every
+  field's span, and in the same loop one 24-bit table lookup on its first bytes decodes its tag;
+- one pass builds a (tag x line) matrix of each field's value start and length (packed in an int64),
+  which also finds repeated tags; header and trailer order is read off the tag codes;
 - CheckSums come from one ``np.add.reduceat`` in uint8 (which wraps mod 256, exactly FIX's checksum)
   over the bytes cut at ``line start`` / ``10=``; BodyLength is a difference of positions; required
   tags are one per-line ``reduceat`` count (both versions' counts in one uint16);
-- every landed column is then a row of the matrix: values become 16-byte Arrow ``string_view``
-  entries pointing into the file's buffer (one unaligned 16-byte gather per value, masked by length;
-  no string copies), single-character enums are checked by a 256-entry table per version, longer
-  ones by ``searchsorted`` on 8-byte words, dates and times are checked and decoded on 8-byte words
-  (SWAR).
+- every landed column is then a row of the matrix, read row by row in one compiled pass (a message's
+  bytes are read once, not once per column): text values become 16-byte Arrow ``string_view`` entries
+  pointing into the file's buffer (no string copies), dates and times are checked and decoded, and
+  decimals are checked for exactness and parsed to DECIMAL(38, 10) (a shape the loop does not parse
+  itself, e.g. ``5.`` or more than 8 integer digits, sends that chunk's column to polars' cast);
+  single-character enums are checked by a 256-entry table per version, longer ones by
+  ``searchsorted`` on 8-byte words.
 
 The scan's output is plain numpy arrays (no polars, no Arrow), so a large file is scanned by two
 processes: ``os.fork`` gives a worker the file's bytes for free, it scans the later ~55% of the chunks
 and hands its arrays back through one file in ``/dev/shm`` (pickle protocol 5, buffers out of band,
 mapped back without a copy), while this process scans the rest and types it. Files under
 ``PARALLEL_MIN_BYTES`` stay in one process; a worker that fails has its share redone here. Typing wraps
-the arrays as Arrow arrays over the file's buffer and casts decimals and integers in polars (whose
-kernels run the columns in parallel). A thread pool over the chunks measured no faster here.
+the arrays as Arrow arrays over the file's buffer and casts the integer columns in polars. A thread
+pool over the chunks measured no faster here.
 
 Only the rare rejected line is touched in Python (to render its raw text and name its fault).
 
@@ -40,7 +42,6 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
-import re
 import tempfile
 from dataclasses import dataclass, field
 
@@ -237,99 +238,7 @@ def _windows(buf: np.ndarray, width: int) -> np.ndarray:
 
 
 _U = np.uint64
-_INLINE = 12  # Arrow string views hold up to 12 bytes inline
-# Masks by value length for the 8-byte word read 4 bytes *before* a value (its high half: bytes 0-3)
-# and the word read 4 bytes *into* it (bytes 4-11); past 12 bytes the second word becomes the offset.
-_VIEW_MASK0 = np.array([((1 << (8 * min(k, 4))) - 1) << 32 for k in range(5)], dtype=np.uint64)
-_VIEW_MASK1 = np.array([(1 << (8 * max(0, k - 4))) - 1 for k in range(13)] + [0], dtype=np.uint64)
-_VIEW_LONG = np.array([0] * 13 + [0xFFFFFFFF00000000], dtype=np.uint64)
-
-
-def _views(w16: np.ndarray, vs: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """16-byte Arrow ``string_view`` entries for the values ``buf[vs:vs+length]`` (buffer 0 = ``buf``).
-
-    A view is ``int32 length`` then the bytes inline (up to 12, zero padded) or a 4-byte prefix,
-    buffer index 0 and the offset into the buffer. One 16-byte gather from 4 bytes before each value
-    (``tag=`` bytes where the length goes, then the value's first 12 bytes), then masks by length.
-    """
-    views = w16[vs - 4].view(np.uint64).reshape(-1, 2)
-    views[:, 0] &= _VIEW_MASK0.take(length, mode="clip")
-    views[:, 0] |= length.view(np.uint64)
-    views[:, 1] &= _VIEW_MASK1.take(length, mode="clip")
-    if length.max(initial=0) > _INLINE:
-        views[:, 1] |= (vs.view(np.uint64) << _U(32)) & _VIEW_LONG.take(length, mode="clip")
-    return views
-
-
-def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-_HIGH_NIBBLES = _U(0xF0F0F0F0F0F0F0F0)
-_ASCII_ZEROS = _U(0x3030303030303030)
-_SIXES = _U(0x0606060606060606)
-_LOW_NIBBLES = _U(0x0F0F0F0F0F0F0F0F)
 _BYTE = _U(0xFF)
-
-
-def _all_digits(word: np.ndarray) -> np.ndarray:
-    """Are all 8 bytes of each little-endian word ASCII digits (SWAR, no per-byte loop)?"""
-    return ((word & _HIGH_NIBBLES) == _ASCII_ZEROS) & (((word + _SIXES) & _HIGH_NIBBLES) == _ASCII_ZEROS)
-
-
-def _nibble(word: np.ndarray, byte: int) -> np.ndarray:
-    return ((word >> _U(8 * byte)) & _U(0xF)).astype(np.int64)
-
-
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
-
-
-def _parse_date(w0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``YYYYMMDD`` in a word -> (days since epoch, ok)."""
-    pairs = w0 & _LOW_NIBBLES
-    pairs = (pairs * _U(10) + (pairs >> _U(8))) & _U(0x00FF00FF00FF00FF)  # two-digit numbers
-    year = ((pairs & _BYTE) * _U(100) + ((pairs >> _U(16)) & _BYTE)).astype(np.int64)
-    month = ((pairs >> _U(32)) & _BYTE).astype(np.int64)
-    day = ((pairs >> _U(48)) & _BYTE).astype(np.int64)
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    days_in_month = _DAYS_IN_MONTH.take(np.clip(month, 0, 12)) + (leap & (month == 2))
-    ok = _all_digits(w0) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days_in_month)
-    return _days_from_civil(year, month, day), ok
-
-
-_SEP_MASK = _U(0xFF | 0xFF << 24 | 0xFF << 48)
-_SEP_EXPECTED = _U(ord("-") | ord(":") << 24 | ord(":") << 48)
-
-
-def _parse_date_time(w8: np.ndarray, vs: np.ndarray, length: np.ndarray, absent: np.ndarray | None,
-                     with_time: bool) -> tuple[np.ndarray, np.ndarray]:
-    """FIX ``YYYYMMDD`` or ``YYYYMMDD-HH:MM:SS[.sss|.ssssss]`` -> (days or epoch micros, bad)."""
-    days, ok = _parse_date(w8[vs])
-    if not with_time:
-        ok &= length == 8
-        return days, ~ok if absent is None else ~ok & ~absent
-    w1, w2 = w8[vs + 8], w8[vs + 16]  # "-HH:MM:S", "S[.ffffff]"
-    ok &= (w1 & _SEP_MASK) == _SEP_EXPECTED
-    ok &= _all_digits((w1 & ~_SEP_MASK) | (_ASCII_ZEROS & _SEP_MASK))
-    hh = _nibble(w1, 1) * 10 + _nibble(w1, 2)
-    mi = _nibble(w1, 4) * 10 + _nibble(w1, 5)
-    ss = _nibble(w1, 7) * 10 + _nibble(w2, 0)
-    ms, us = length == 21, length == 24
-    ok &= (length == 17) | ms | us
-    frac_bytes = np.where(us, _U(0xFFFFFFFFFFFFFFFF), np.where(ms, _U(0xFFFFFFFFFF), _U(0xFF)))
-    dot_ok = ~(ms | us) | (((w2 >> _U(8)) & _BYTE) == _U(ord(".")))
-    digits = (w2 & frac_bytes & ~_U(0xFF00)) | (_ASCII_ZEROS & (~frac_bytes | _U(0xFF00)))
-    ok &= dot_ok & _all_digits(digits) & (hh < 24) & (mi < 60) & (ss <= 60)
-    millis = _nibble(w2, 2) * 100 + _nibble(w2, 3) * 10 + _nibble(w2, 4)
-    frac = np.where(ms, millis * 1000, 0)
-    frac = np.where(us, millis * 1000 + _nibble(w2, 5) * 100 + _nibble(w2, 6) * 10 + _nibble(w2, 7), frac)
-    micros = (days * 86400 + hh * 3600 + mi * 60 + ss) * 1_000_000 + frac
-    return micros, ~ok if absent is None else ~ok & ~absent
 
 
 def _enum_words(values: frozenset[str]) -> tuple[np.ndarray, frozenset[bytes]]:
@@ -364,7 +273,8 @@ class _Scan:
 
 
 def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
-    """Structural validation and column extraction of ``data[start:end]`` (whole lines), numpy only."""
+    """Structural validation and column extraction of ``data[start:end]`` (whole lines): numpy and the
+    compiled kernels only (no polars, so a forked worker can run it)."""
     K = len(layout.tags)
     n = end - start
     body = np.frombuffer(data, dtype=np.uint8, count=n, offset=start)
@@ -372,29 +282,15 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
         buf = np.frombuffer(data, dtype=np.uint8, count=n + SLACK, offset=start)
     else:
         buf = np.concatenate([body, np.zeros(SLACK, dtype=np.uint8)])
+        buf.flags.writeable = False  # the kernels' argument types stay those of the file's bytes
 
-    delim = np.flatnonzero(body <= NEWLINE)
-    kind = body[delim]
-    is_nl = kind == NEWLINE
-    if np.count_nonzero(is_nl) + np.count_nonzero(kind == SOH) != len(delim):
-        keep = (kind == SOH) | is_nl  # other control bytes inside values are content, not framing
-        delim, is_nl = delim[keep], is_nl[keep]
-    if n and body[-1] != NEWLINE:  # last line without a newline: close it virtually
-        delim = np.append(delim, n)
-        is_nl = np.append(is_nl, True)
+    delim, is_nl, ss, fk, tlen, three_bad = kernels.fields(buf, n, np.flatnonzero(body <= NEWLINE), layout.lut)
     n_seg = len(delim)
-    ss = np.empty(n_seg, dtype=np.int64)  # segment start; segment i is buf[ss[i]:delim[i]]
-    ss[:1] = 0
-    ss[1:] = delim[:-1] + 1
     nl_seg = np.flatnonzero(is_nl)
     n_lines = len(nl_seg)
 
-    # Tag decode: one 24-bit lookup per field gives (column index, tag length); 0 length = not tag=.
-    word = _windows(buf, 4)[ss].view("<u4")
-    code = layout.lut[word & 0xFFFFFF]
-    tlen = code & 3
-    fk = code >> 2
-    three_bad = (tlen == 3) & ((word >> 24) != EQUALS)
+    # Tag decode (in the kernel): one 24-bit lookup per field gives (column index, tag length); 0 length
+    # = not tag=.
     fk[nl_seg] = K
     odd = np.flatnonzero((tlen == 0) | three_bad)
     line_bad = np.zeros(n_lines, dtype=bool)
@@ -412,19 +308,9 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
             line_bad[line] = True
             detail.setdefault(line, f"field {raw[:24]!r} is not tag=value")
 
-    # Position matrix, column-major: cell[k, line] = value start | value length << 32 of tag k in that
-    # line (-1: absent). One scatter; reading it back finds repeated tags (a later field overwrote).
-    vstart = ss + tlen + 1
-    packed = vstart | ((delim - vstart) << 32)
-    stride = n_lines + 1
-    key = fk.astype(np.int64) * stride
-    key += np.cumsum(is_nl)
-    cell = np.full((K + 1) * stride, -1, dtype=np.int64)
-    cell[key] = packed
-    repeated_seg = np.flatnonzero((cell[key] != packed) & (fk < K))
-    repeated = np.zeros(n_lines, dtype=bool)
-    repeated[np.searchsorted(nl_seg, repeated_seg)] = True
-    cell = cell.reshape(K + 1, stride)[:K, :n_lines]
+    # Position matrix: cell[k, line] = value start | value length << 32 of tag k in that line (-1:
+    # absent); a tag met twice in a line marks it repeated.
+    cell, repeated = kernels.positions(fk, tlen, ss, delim, is_nl, n_lines, K)
     col = layout.col
 
     first = np.empty(n_lines, dtype=np.int64)
@@ -533,11 +419,36 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
                  bad_enum={}, bad_type={}, skipped=skipped)
     if len(rows):
         latin1_rows = np.flatnonzero(not_utf8[rows]) if not_utf8.any() else None
-        _extract(scan, buf, w8, cell if len(rows) == n_lines else cell[:, rows], version[rows], layout, latin1_rows)
+        _extract(scan, buf, cell if len(rows) == n_lines else cell[:, rows], version[rows], layout, latin1_rows)
     return scan
 
 
-def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver: np.ndarray,
+_PLANS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int, int]]] = {}
+
+
+def _plan(layout: _Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int, int]]:
+    """``kernels.extract``'s plan for the landed columns: matrix row, kind and output slot of each, and
+    how many views, date/times and decimals there are."""
+    plan = _PLANS.get(id(layout))
+    if plan is None:
+        rows, kinds, slots, counts = [], [], [], [0, 0, 0]
+        for c in layout.landed:
+            if c.kind != "view":
+                kind, group = (kernels.TIMESTAMP if c.kind == "timestamp" else kernels.DATE), 1
+            elif c.fix_type in _DECIMAL_TYPES:
+                kind, group = (kernels.DECIMAL_UNSIGNED if c.fix_type == "QTY" else kernels.DECIMAL_SIGNED), 2
+            else:
+                kind, group = kernels.VIEW, 0
+            rows.append(c.index)
+            kinds.append(kind)
+            slots.append(counts[group])
+            counts[group] += 1
+        plan = _PLANS[id(layout)] = (np.array(rows, dtype=np.int64), np.array(kinds, dtype=np.int64),
+                                     np.array(slots, dtype=np.int64), (counts[0], counts[1], counts[2]))
+    return plan
+
+
+def _extract(scan: _Scan, buf: np.ndarray, cell: np.ndarray, ver: np.ndarray,
              layout: _Layout, latin1_rows: np.ndarray | None = None) -> None:
     """The landed columns of the rows that passed the structural checks, with enum and type checks.
 
@@ -552,7 +463,10 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
     def text_of(i: int, vs: np.ndarray, length: np.ndarray) -> str:
         return repr(bytes(buf[vs[i]:vs[i] + length[i]]).decode("utf-8", "backslashreplace"))
 
-    for c in layout.landed:
+    plan_row, plan_kind, plan_slot, counts = _plan(layout)
+    view_out, time_out, time_bad, dec_out, dec_status = kernels.extract(
+        buf, np.ascontiguousarray(cell), plan_row, plan_kind, plan_slot, *counts)
+    for c, slot in zip(layout.landed, plan_slot.tolist(), strict=True):
         packed = cell[c.index]
         vs = packed & 0xFFFFFFFF
         length = packed >> 32
@@ -565,9 +479,8 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
             empty = length == 0 if absent is None else (length == 0) & ~absent
             for i in np.flatnonzero(empty).tolist():
                 bad_type.setdefault(i, (c.order, f"{c.name}({c.tag}) is empty"))
-        known_length = length if absent is None else np.where(absent, -1, length)  # -1: absent
         if c.kind != "view":
-            values, wrong = kernels.date_times(buf, vs, known_length, c.kind == "timestamp")
+            values, wrong = time_out[slot], time_bad[slot]
             null = wrong if absent is None else absent | wrong
             if wrong.any():
                 for i in np.flatnonzero(wrong).tolist():
@@ -589,7 +502,7 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
         if c.fix_type in _DECIMAL_TYPES:
             # Parsed here (so a worker types its share and no string views are needed); the rare
             # shape the kernel leaves to polars sends the whole column of this chunk to polars' cast.
-            values, status = kernels.decimals(buf, vs, known_length, c.fix_type != "QTY")
+            values, status = dec_out[slot], dec_status[slot]
             inexact = status == kernels.DEC_INEXACT
             to_polars = status == kernels.DEC_POLARS
             if absent is not None:
@@ -603,7 +516,7 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
                 continue
             columns[c.name] = ("decimal_text", kernels.views(buf, vs, length), absent)
             continue
-        views = kernels.views(buf, vs, length)
+        views = view_out[slot]
         if c.enum is not None:
             wrong = _enum_wrong(c.enum, views, length, ver, version_offset, buf, vs)
             if absent is not None:
@@ -614,49 +527,8 @@ def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver
         columns[c.name] = ("view", views, absent)
 
 
-_ONES = _U(0x0101010101010101)
-_HIGHS = _U(0x8080808080808080)
-_LOWS7 = _U(0x7F7F7F7F7F7F7F7F)
 _EXACT_RULE = {False: "digits and a point, at most 10 decimals", True: "digits and a point, at most 10 decimals, "
                                                                       "not negative"}
-_EXACT_TEXT = {False: re.compile(rb"-?(?:[0-9]+(?:\.[0-9]{0,10})?|\.[0-9]{1,10})"),
-               True: re.compile(rb"(?:[0-9]+(?:\.[0-9]{0,10})?|\.[0-9]{1,10})")}
-
-
-def _bytes_equal(word: np.ndarray, byte: int) -> np.ndarray:
-    """0x80 in each byte of ``word`` equal to ``byte`` (exact per byte: no carries between bytes)."""
-    x = word ^ (_ONES * _U(byte))
-    return ~(((x & _LOWS7) + _LOWS7) | x | _LOWS7)
-
-
-def _inexact_decimals(views: np.ndarray, length: np.ndarray, signed: bool, buf: np.ndarray,
-                      vs: np.ndarray) -> np.ndarray:
-    """Values that polars' decimal cast would read loosely: anything but digits and one point (and a
-    leading '-' where the type may be negative), so no exponent, no '+', at most 10 decimals.
-
-    SWAR on the 16-byte views (a value of up to 12 bytes is inline: its bytes 0-7 and 8-11); the rare
-    longer value is checked by a regular expression.
-    """
-    lo = (views[:, 0] >> _U(32)) | (views[:, 1] << _U(32))
-    hi = views[:, 1] >> _U(32)
-    n = np.minimum(np.maximum(length, 0), 12).astype(np.uint64)
-    mask_lo = np.where(n >= 8, _U(0xFFFFFFFFFFFFFFFF), (_U(1) << (_U(8) * np.minimum(n, _U(7)))) - _U(1))
-    mask_hi = (_U(1) << (_U(8) * np.where(n > 8, n - _U(8), _U(0)))) - _U(1)
-    bad = np.zeros(len(length), dtype=bool)
-    dots = np.zeros(len(length), dtype=np.uint64)
-    words = ((lo, mask_lo, True), (hi, mask_hi, False)) if length.max(initial=0) > 8 else ((lo, mask_lo, True),)
-    for word, mask, first in words:  # most prices and quantities fit the first word
-        allowed = _bytes_equal(word, ord(".")) & mask
-        dots += ((allowed >> _U(7)) * _ONES) >> _U(56)
-        if signed and first:
-            allowed |= _bytes_equal(word, ord("-")) & mask & _U(0x80)  # a sign in the first byte only
-        fill = (allowed >> _U(7)) * _U(0xFF) | ~mask  # '.', a leading '-' and the bytes past the value -> '0'
-        bad |= ~_all_digits((word & ~fill) | (_ASCII_ZEROS & fill))
-    bad |= dots > 1
-    bad |= (length == 12) & ((_bytes_equal(lo, ord(".")) & _U(0x80)) != 0)  # ".12345678901": 11 decimals
-    for i in np.flatnonzero(length > 12).tolist():
-        bad[i] = _EXACT_TEXT[not signed].fullmatch(bytes(buf[vs[i]:vs[i] + length[i]])) is None
-    return bad
 
 
 def _enum_wrong(enum: _Enum, views: np.ndarray, length: np.ndarray, ver: np.ndarray, version_offset: np.ndarray,
@@ -781,6 +653,7 @@ def _scan_groups(data: bytes, bounds: list[tuple[int, int]], layout: _Layout, wo
     for s, e in bounds:
         groups[sum(s >= c for c in cut_points)].append((s, e))
     children: dict[int, tuple[str, list[tuple[int, int]]]] = {}
+    kernels.warm_up(layout.lut)
     try:
         for group in groups[1:]:
             if not group:
@@ -788,7 +661,7 @@ def _scan_groups(data: bytes, bounds: list[tuple[int, int]], layout: _Layout, wo
             fd, path = tempfile.mkstemp(prefix="northstar-fix-", suffix=".scan", dir=_shared_dir())
             os.close(fd)
             pid = os.fork()
-            if pid == 0:  # worker: numpy only (polars' thread pool does not survive a fork)
+            if pid == 0:  # worker: numpy and kernels only (polars' thread pool does not survive a fork)
                 status = 1
                 try:
                     _dump([_scan_chunk(data, s, e, layout) for s, e in group], path)

@@ -36,19 +36,24 @@ def _days_from_civil(y, m, d):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _view(buf, p, n):
-    """One 16-byte Arrow ``string_view`` for ``buf[p:p+n]`` (buffer 0 = ``buf``) as two words: up to 12
-    bytes inline (zero padded), else a 4-byte prefix, buffer index 0 and the offset."""
-    w0 = np.uint64(n)
-    for j in range(min(n, 4)):
-        w0 |= np.uint64(buf[p + j]) << np.uint64(32 + 8 * j)
-    w1 = np.uint64(0)
+def _low_bytes(word, k):
+    """The low ``k`` (0-8) bytes of a 64-bit word."""
+    if k >= 8:
+        return word
+    return word & ((np.uint64(1) << np.uint64(8 * k)) - np.uint64(1))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _view(w8, p, n):
+    """One 16-byte Arrow ``string_view`` for the ``n`` bytes at ``p`` (buffer 0 = the chunk) as two
+    words: up to 12 bytes inline (zero padded), else a 4-byte prefix, buffer index 0 and the offset.
+    ``w8[q]``: the 8 bytes at ``q`` as a little-endian word."""
+    w0 = np.uint64(n) | (_low_bytes(w8[p], min(n, 4)) << np.uint64(32))
     if n > 12:
-        w1 = np.uint64(p) << np.uint64(32)
-    else:
-        for j in range(4, n):
-            w1 |= np.uint64(buf[p + j]) << np.uint64(8 * (j - 4))
-    return w0, w1
+        return w0, np.uint64(p) << np.uint64(32)
+    if n <= 4:
+        return w0, np.uint64(0)
+    return w0, _low_bytes(w8[p + 4], n - 4)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -147,13 +152,14 @@ _POW10 = np.array([10**k for k in range(SCALE + 1)], dtype=np.int64)
 
 
 @njit(cache=True, nogil=True)
-def views(buf, vs, length):
-    """16-byte Arrow ``string_view`` entries for ``buf[vs:vs+length]`` (a length <= 0: empty)."""
+def views(w8, vs, length):
+    """16-byte Arrow ``string_view`` entries for the bytes ``[vs, vs+length)`` of the chunk whose
+    ``words`` are ``w8`` (a length <= 0: empty)."""
     m = len(vs)
     out = np.zeros((m, 2), dtype=np.uint64)
     for i in range(m):
         if length[i] > 0:
-            out[i, 0], out[i, 1] = _view(buf, vs[i], length[i])
+            out[i, 0], out[i, 1] = _view(w8, vs[i], length[i])
     return out
 
 
@@ -185,16 +191,21 @@ def decimals(buf, vs, length, signed):
     return out, status
 
 
+def words(buf: np.ndarray) -> np.ndarray:
+    """Every 8-byte window of ``buf`` (stride 1) as a little-endian uint64: one unaligned load each."""
+    return np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+
+
 # Column kinds in an ``extract`` plan.
 VIEW, TIMESTAMP, DATE, DECIMAL_SIGNED, DECIMAL_UNSIGNED = 0, 1, 2, 3, 4
 
 
 @njit(cache=True, nogil=True)
-def extract(buf, cell, plan_row, plan_kind, plan_slot, n_views, n_times, n_decimals):
+def extract(buf, w8, cell, plan_row, plan_kind, plan_slot, n_views, n_times, n_decimals):
     """Every landed column of every row in one pass over the rows (a message's fields are close
     together in the buffer, so row by row reads each message's bytes once instead of once per column).
 
-    Column j of the plan reads ``cell[plan_row[j]]`` and writes slot ``plan_slot[j]`` of the outputs of
+    ``w8``: ``words(buf)``. Column j of the plan reads ``cell[plan_row[j]]`` and writes slot ``plan_slot[j]`` of the outputs of
     its kind: views (n_views, m, 2) uint64; date/time values and bad flags (n_times, m); decimals
     (n_decimals, m, 2) int64 and their status (n_decimals, m). Absent values (packed < 0) are zero,
     not bad, ``DEC_OK``.
@@ -216,7 +227,7 @@ def extract(buf, cell, plan_row, plan_kind, plan_slot, n_views, n_times, n_decim
             slot = plan_slot[j]
             if kind == VIEW:
                 if n > 0:
-                    view_out[slot, i, 0], view_out[slot, i, 1] = _view(buf, p, n)
+                    view_out[slot, i, 0], view_out[slot, i, 1] = _view(w8, p, n)
             elif kind == TIMESTAMP or kind == DATE:
                 time_out[slot, i], time_bad[slot, i] = _date_time(buf, p, n, kind == TIMESTAMP)
             else:
@@ -227,14 +238,14 @@ def extract(buf, cell, plan_row, plan_kind, plan_slot, n_views, n_times, n_decim
 
 
 @njit(cache=True, nogil=True)
-def fields(buf, n, control, lut):
+def fields(buf, n, control, column_of_tag, unknown):
     """A chunk's fields: SOH and newline positions (other control bytes are content) and each field's
-    24-bit tag lookup (``parser._tag_lut``) -> (delim, is_nl, ss, fk, tlen, three_bad).
+    tag decoded -> (delim, is_nl, ss, fk, tlen, three_bad).
 
     ``control``: the positions of bytes <= 10 in ``buf[:n]`` (numpy finds them faster than a loop).
     Field i is ``buf[ss[i]:delim[i]]``; a line without its final newline is closed at ``n``. ``fk`` is
-    the column index and ``tlen`` the tag length from the lookup; ``three_bad``: a 3-byte tag whose 4th
-    byte is not ``=``. ``buf`` has ``SLACK`` readable bytes past ``n``.
+    the column index (``column_of_tag``: tag 0-999 -> column, ``unknown`` for a tag not read) and
+    ``tlen`` the tag length (0: not ``tag=``); ``three_bad``: a 3-byte tag whose 4th byte is not ``=``. ``buf`` has ``SLACK`` readable bytes past ``n``.
     """
     count = 0
     for i in control:
@@ -258,10 +269,21 @@ def fields(buf, n, control, lut):
             delim[k] = i
             is_nl[k] = b == 10 or i == n
             ss[k] = start
-            word = np.int64(buf[start]) | np.int64(buf[start + 1]) << 8 | np.int64(buf[start + 2]) << 16
-            code = lut[word]
-            t = code & 3
-            fk[k] = code >> 2
+            # 'd=' / 'dd=' / 'ddd' (then '=', else three_bad), first digit not 0; anything else is not
+            # tag= (tlen 0), and a tag of 4+ digits is read by the parser (rare). A digit rule, not a
+            # 24-bit lookup table: that table missed the cache on nearly every field.
+            d0, d1, d2 = np.int64(buf[start]) - 48, np.int64(buf[start + 1]) - 48, np.int64(buf[start + 2]) - 48
+            t = 0
+            tag = 0
+            if 1 <= d0 <= 9:
+                if d1 == 13:  # '='
+                    t, tag = 1, d0
+                elif 0 <= d1 <= 9:
+                    if d2 == 13:
+                        t, tag = 2, d0 * 10 + d1
+                    elif 0 <= d2 <= 9:
+                        t, tag = 3, d0 * 100 + d1 * 10 + d2
+            fk[k] = column_of_tag[tag] if t else unknown
             tlen[k] = t
             three_bad[k] = t == 3 and buf[start + 3] != 61
             start = i + 1
@@ -290,11 +312,11 @@ def positions(fk, tlen, ss, delim, is_nl, n_lines, n_columns):
     return cell, repeated
 
 
-def warm_up(lut: np.ndarray) -> None:
+def warm_up(column_of_tag: np.ndarray) -> None:
     """Load (or compile) the scan's kernels for the parser's argument types, e.g. before forking a
     worker, so that it and this process do not both compile them."""
     buf = np.frombuffer(bytes(64), dtype=np.uint8)  # read-only, like a chunk of the file's bytes
-    delim, is_nl, ss, fk, tlen, _ = fields(buf, 0, np.zeros(0, dtype=np.int64), lut)
+    delim, is_nl, ss, fk, tlen, _ = fields(buf, 0, np.zeros(0, dtype=np.int64), column_of_tag, 0)
     cell, _ = positions(fk, tlen, ss, delim, is_nl, 0, 1)
     plan = np.zeros(0, dtype=np.int64)
-    extract(buf, cell, plan, plan, plan, 0, 0, 0)
+    extract(buf, words(buf), cell, plan, plan, plan, 0, 0, 0)

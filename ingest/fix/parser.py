@@ -130,7 +130,7 @@ class _Layout:
 
     tags: np.ndarray  # tag number per column index
     col: dict[int, int]  # tag number -> column index
-    lut: np.ndarray  # first 3 bytes of a field (little-endian) -> column index * 4 + tag length
+    column_of_tag: np.ndarray  # tag 0-999 -> column index (len(tags): a valid tag we do not read)
     required: dict[int, np.ndarray]  # version index -> bool mask over column indices
     required_lut: np.ndarray  # uint32 over column indices + "unknown": byte v = required in version v
     columns: dict[int, tuple[str, str]]  # tag -> (column name, FIX type)
@@ -141,7 +141,6 @@ def _layout(extra_required: frozenset[int] = frozenset()) -> _Layout:
     cols = dictionary.columns()
     tags = np.array(list(cols), dtype=np.int64)
     col = {int(t): i for i, t in enumerate(tags)}
-    lut = _tag_lut(col)
     required, enums = {}, {}
     for v, (_, label) in enumerate(VERSIONS):
         spec = dictionary.load(label)
@@ -160,7 +159,11 @@ def _layout(extra_required: frozenset[int] = frozenset()) -> _Layout:
         kind = "timestamp" if fix_type in _TIMESTAMP_TYPES else "date" if fix_type in _DATE_TYPES else "view"
         allowed = {v: enums[v][tag] for v in range(N_VERSIONS) if tag in enums[v]}
         landed.append(_Column(tag, name, fix_type, col[tag], len(landed), kind, _enum(allowed) if allowed else None))
-    return _Layout(tags=tags, col=col, lut=lut, required=required, required_lut=required_lut,
+    column_of_tag = np.full(1000, len(tags), dtype=np.int16)
+    for tag, index in col.items():
+        if tag < 1000:
+            column_of_tag[tag] = index
+    return _Layout(tags=tags, col=col, column_of_tag=column_of_tag, required=required, required_lut=required_lut,
                    columns=cols, landed=tuple(landed))
 
 
@@ -174,26 +177,6 @@ def _enum(allowed: dict[int, frozenset[str]]) -> _Enum:
         row[:] = False
         row[[c.encode()[0] for c in values]] = True
     return _Enum(byte_table=table.ravel(), words=words)
-
-
-def _tag_lut(col: dict[int, int]) -> np.ndarray:
-    """24-bit lookup over a field's first three bytes: ``column * 4 + tag length``.
-
-    Column ``len(col)`` stands for "a valid tag we do not read"; tag length 0 means "not ``tag=``" and
-    length 3 still needs its 4th byte to be ``=`` (otherwise it is a 4+-digit tag, checked in Python).
-    """
-    unknown = len(col)
-    lut = np.full(1 << 24, unknown * 4, dtype=np.int16)
-    any_byte = np.arange(256, dtype=np.int64)
-    for d0 in range(1, 10):
-        c0 = 48 + d0
-        lut[c0 | EQUALS << 8 | any_byte << 16] = col.get(d0, unknown) * 4 + 1
-        for d1 in range(10):
-            c1 = 48 + d1
-            lut[c0 | c1 << 8 | EQUALS << 16] = col.get(d0 * 10 + d1, unknown) * 4 + 2
-            for d2 in range(10):
-                lut[c0 | c1 << 8 | (48 + d2) << 16] = col.get(d0 * 100 + d1 * 10 + d2, unknown) * 4 + 3
-    return lut
 
 
 _LAYOUTS: dict[frozenset[int], _Layout] = {}
@@ -230,11 +213,6 @@ def _chunks(data: bytes, chunk_bytes: int) -> list[tuple[int, int]]:
         bounds.append((start, end))
         start = end
     return bounds
-
-
-def _windows(buf: np.ndarray, width: int) -> np.ndarray:
-    """Every ``width``-byte window of ``buf`` (overlapping, stride 1) as one fixed-size item."""
-    return np.ndarray(shape=(len(buf) - width + 1,), dtype=f"V{width}", buffer=buf, strides=(1,))
 
 
 _U = np.uint64
@@ -284,7 +262,8 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
         buf = np.concatenate([body, np.zeros(SLACK, dtype=np.uint8)])
         buf.flags.writeable = False  # the kernels' argument types stay those of the file's bytes
 
-    delim, is_nl, ss, fk, tlen, three_bad = kernels.fields(buf, n, np.flatnonzero(body <= NEWLINE), layout.lut)
+    delim, is_nl, ss, fk, tlen, three_bad = kernels.fields(buf, n, np.flatnonzero(body <= NEWLINE),
+                                                           layout.column_of_tag, K)
     n_seg = len(delim)
     nl_seg = np.flatnonzero(is_nl)
     n_lines = len(nl_seg)
@@ -331,7 +310,7 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
         & (fk[np.minimum(first + 2, top)] == col[35]) & (fk[p10] == col[10])
     )
     # BeginString: the 8 bytes after "8=" are "FIX.4.4<SOH>" or "FIX.4.2<SOH>", or "FIXT.1.1" + SOH
-    w8 = _windows(buf, 8).view("<u8")
+    w8 = kernels.words(buf)
     begin = w8[line_start + 2]
     version = np.where(begin == _FIX44, V44, np.where(begin == _FIX42, V42, -1))
     fixt = begin == _FIXT11
@@ -419,7 +398,7 @@ def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
                  bad_enum={}, bad_type={}, skipped=skipped)
     if len(rows):
         latin1_rows = np.flatnonzero(not_utf8[rows]) if not_utf8.any() else None
-        _extract(scan, buf, cell if len(rows) == n_lines else cell[:, rows], version[rows], layout, latin1_rows)
+        _extract(scan, buf, w8, cell if len(rows) == n_lines else cell[:, rows], version[rows], layout, latin1_rows)
     return scan
 
 
@@ -448,7 +427,7 @@ def _plan(layout: _Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[in
     return plan
 
 
-def _extract(scan: _Scan, buf: np.ndarray, cell: np.ndarray, ver: np.ndarray,
+def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver: np.ndarray,
              layout: _Layout, latin1_rows: np.ndarray | None = None) -> None:
     """The landed columns of the rows that passed the structural checks, with enum and type checks.
 
@@ -465,7 +444,7 @@ def _extract(scan: _Scan, buf: np.ndarray, cell: np.ndarray, ver: np.ndarray,
 
     plan_row, plan_kind, plan_slot, counts = _plan(layout)
     view_out, time_out, time_bad, dec_out, dec_status = kernels.extract(
-        buf, np.ascontiguousarray(cell), plan_row, plan_kind, plan_slot, *counts)
+        buf, w8, np.ascontiguousarray(cell), plan_row, plan_kind, plan_slot, *counts)
     for c, slot in zip(layout.landed, plan_slot.tolist(), strict=True):
         packed = cell[c.index]
         vs = packed & 0xFFFFFFFF
@@ -514,7 +493,7 @@ def _extract(scan: _Scan, buf: np.ndarray, cell: np.ndarray, ver: np.ndarray,
             if not to_polars.any():
                 columns[c.name] = ("decimal", values, absent)
                 continue
-            columns[c.name] = ("decimal_text", kernels.views(buf, vs, length), absent)
+            columns[c.name] = ("decimal_text", kernels.views(w8, vs, length), absent)
             continue
         views = view_out[slot]
         if c.enum is not None:
@@ -653,7 +632,7 @@ def _scan_groups(data: bytes, bounds: list[tuple[int, int]], layout: _Layout, wo
     for s, e in bounds:
         groups[sum(s >= c for c in cut_points)].append((s, e))
     children: dict[int, tuple[str, list[tuple[int, int]]]] = {}
-    kernels.warm_up(layout.lut)
+    kernels.warm_up(layout.column_of_tag)
     try:
         for group in groups[1:]:
             if not group:

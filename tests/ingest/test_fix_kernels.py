@@ -113,7 +113,7 @@ def test_decimals_match_the_exact_rule_and_polars(signed):
         assert (state != kernels.DEC_INEXACT) == exact, text
         if state == kernels.DEC_OK:
             assert Decimal(value) / 10**10 == Decimal(text), text
-    views = kernels.views(buf, starts, lengths)
+    views = kernels.views(kernels.words(buf), starts, lengths)
     text_column = pl.from_arrow(pa.Array.from_buffers(pa.string_view(), len(texts),
                                                       [None, pa.py_buffer(views), pa.py_buffer(data)]))
     assert text_column.to_list() == texts

@@ -7,7 +7,8 @@ ENV PYTHONUNBUFFERED=1 \
     NORTHSTAR_HOME=/var/lib/northstar \
     AIRFLOW_HOME=/opt/airflow \
     DBT_SEND_ANONYMOUS_USAGE_STATS=False \
-    AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
+    AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
+    NUMBA_CACHE_DIR=/var/lib/northstar/numba-cache
 
 RUN pip install --no-cache-dir uv && useradd --create-home --uid 50000 northstar
 WORKDIR /opt/northstar
@@ -17,6 +18,6 @@ COPY . .
 # AIRFLOW_HOME (/opt/airflow: airflow.cfg, logs, the auth volume) and the data volume belong to the
 # image's user; named volumes mounted there start with this ownership.
 RUN uv sync --frozen --no-dev --extra deploy \
-    && mkdir -p /var/lib/northstar/mlflow /opt/airflow/logs /opt/airflow/auth \
+    && mkdir -p /var/lib/northstar/mlflow /var/lib/northstar/numba-cache /opt/airflow/logs /opt/airflow/auth \
     && chown -R northstar /var/lib/northstar /opt/airflow
 USER northstar

@@ -32,9 +32,9 @@ aggregated as (
         min(side) as side,
         min(currency) as currency,
         min(settle_date) as settle_date,
-        sum(fill_quantity) as quantity,
-        sum(fill_quantity * fill_price) / nullif(sum(fill_quantity), 0) as average_price,
-        sum(commission) as commission,
+        {{ exact_sum('fill_quantity') }} as quantity,
+        {{ exact_sum('fill_quantity * fill_price') }} / nullif({{ exact_sum('fill_quantity') }}, 0) as average_price,
+        {{ exact_sum('commission') }} as commission,
         count(*) as fill_count
     from fills
     group by order_id, executing_broker

@@ -28,9 +28,9 @@ aggregated as (
         min(side) as side,
         min(currency) as currency,
         min(settle_date) as settle_date,
-        sum(quantity) as quantity,
-        sum(quantity * price) / nullif(sum(quantity), 0) as average_price,
-        sum(commission) as commission,
+        {{ exact_sum('quantity') }} as quantity,
+        {{ exact_sum('quantity * price') }} / nullif({{ exact_sum('quantity') }}, 0) as average_price,
+        {{ exact_sum('commission') }} as commission,
         count(*) as allocation_count
     from allocations
     group by order_id

@@ -313,12 +313,18 @@ def test_the_manifest_reads_whole_while_another_run_rewrites_it(tmp_path):
     import time
 
     landing = tmp_path / "landing"
-    stop = multiprocessing.Event()
-    writers = [multiprocessing.Process(target=_rewrite_manifest_until, args=(stop, landing, f"run-{n}"))
+    # Spawned, not forked: a child forked from a process whose Polars thread pool is running can
+    # deadlock inside Polars and never see the stop event (it outlived a test run by two hours).
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    writers = [context.Process(target=_rewrite_manifest_until, args=(stop, landing, f"run-{n}"), daemon=True)
                for n in (1, 2)]
     for writer in writers:
         writer.start()
     try:
+        started = time.monotonic() + 60
+        while not (landing / "_manifest" / "broker_files").is_dir() and time.monotonic() < started:
+            time.sleep(0.05)  # the spawned writers are importing Polars
         reads, deadline = 0, time.monotonic() + 6
         while time.monotonic() < deadline:
             if (landing / "_manifest" / "broker_files").is_dir():
@@ -328,4 +334,8 @@ def test_the_manifest_reads_whole_while_another_run_rewrites_it(tmp_path):
         stop.set()
         for writer in writers:
             writer.join(30)
+        hung = [writer.pid for writer in writers if writer.is_alive()]
+        for writer in writers:
+            writer.kill()
+    assert not hung, f"manifest writers did not stop: {hung}"
     assert reads > 50

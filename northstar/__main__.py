@@ -39,7 +39,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from northstar.demo import DemoError, run_demo
 
     try:
-        run_demo(scale=args.scale, seed=args.seed, as_of=args.as_of)
+        run_demo(scale=args.scale, seed=args.seed, as_of=args.as_of, runner=args.runner)
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
@@ -86,12 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_airflow)
     p = sub.add_parser("summary", help="what the last demo run produced and where to look")
     p.set_defaults(func=_cmd_summary)
-    p = sub.add_parser("demo", help="seed, serve, run both DAGs with `airflow dags test`, summarise")
+    p = sub.add_parser("demo", help="seed, serve, run both DAGs (three runs), summarise")
     p.add_argument("--scale", default=settings().scale, choices=["small", "demo", "large"])
     p.add_argument("--seed", type=int, default=settings().seed)
     p.add_argument("--as-of", default="2026-10-30")
+    p.add_argument("--runner", choices=["dags-test", "scheduler"], default="dags-test",
+                   help="dags-test (default): `airflow dags test`, one process per run; scheduler: runs triggered "
+                        "through the REST API of a running scheduler, task logs and durations in the Airflow UI "
+                        "(not yet verified end to end at demo scale)")
     p.set_defaults(func=_cmd_demo)
-    p = sub.add_parser("ui", help="Airflow, MLflow and dbt docs on localhost")
+    p = sub.add_parser("ui", help="Airflow, MLflow, dbt docs, Data Docs and the KPI dashboard on 127.0.0.1")
     p.set_defaults(func=_cmd_ui)
     p = sub.add_parser("stack", help="the docker-compose topology as local processes under var/stack")
     p.add_argument("action", choices=["up", "down", "status"])

@@ -194,9 +194,11 @@ def render_summary(cfg: Settings | None = None) -> str:
         _scores_section(cfg),
         _activation_section(cfg),
         [
-            "Where to look",
-            "  make ui   -> Airflow UI http://127.0.0.1:8080, MLflow UI http://127.0.0.1:5000, "
-            "dbt docs http://127.0.0.1:8081",
+            "Where to look  (make ui starts them; the Airflow login is printed there)",
+            f"  Airflow UI http://127.0.0.1:{cfg.airflow_port}/, MLflow UI http://127.0.0.1:{cfg.mlflow_port}/, "
+            f"dbt docs http://127.0.0.1:{cfg.dbt_docs_port}/,",
+            f"  Data Docs http://127.0.0.1:{cfg.data_docs_port}/index.html, "
+            f"KPI dashboard http://127.0.0.1:{cfg.dashboard_port}/",
         ],
     ]
     return "\n".join(["", "=== Northstar demo summary ===", *("\n".join(s) for s in sections)])

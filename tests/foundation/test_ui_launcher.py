@@ -1,5 +1,5 @@
 """The `make ui` launcher's promises, on stand-in services (the real surfaces are checked in a browser
-by tests/e2e/test_ui_surfaces.py): a taken port is reported with the setting that moves it and the
+by tests/e2e/test_demo_ui_surfaces.py): a taken port is reported with the setting that moves it and the
 rest still start; a URL is printed once it answers; a child that dies is reported; SIGTERM stops the
 children and everything they started.
 """

@@ -35,7 +35,7 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # down as soon as the suite's module is done, not at the worker's exit
 def stack():
     root = Path(tempfile.mkdtemp(prefix="northstar-stack-"))
     root.chmod(0o711)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import requests
 
 from northstar.airflow_api import FINISHED_STATES, AirflowApi, AirflowApiError
 from northstar.settings import Settings
+from northstar.stack import free_port
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,6 @@ TASK_DONE = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
 class DagRunFailed(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

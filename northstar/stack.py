@@ -168,7 +168,7 @@ def _executable(argv: list[str]) -> list[str]:
 # --- state under var/stack -----------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -298,7 +298,7 @@ class Stack:
         started = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
-        ports = {name: _free_port() for name in ("postgres", "redis", "mlflow", "airflow", "salesforce", "servicenow")}
+        ports = {name: free_port() for name in ("postgres", "redis", "mlflow", "airflow", "salesforce", "servicenow")}
         self.state = StackState(stack_id=uuid.uuid4().hex, ports=ports)
         self.state.save(self.state_file)
         deadline = started + timeout_s

@@ -697,7 +697,7 @@ def main(argv: list[str]) -> int:
         env = {**base_env, "NORTHSTAR_LANDING": str(landing), "NORTHSTAR_WAREHOUSE": str(warehouse)}
         dbt_spec = {"env": env, "target": str(home / "target" / "recon"), "logs": str(home / "logs")}
         log(f"staging the trading files of {recon_date}")
-        seeded = run_child("dbt", {**dbt_spec, "args": ["seed", "--select", "recon_tolerances", "asset_class_aliases"]})
+        seeded = run_child("dbt", {**dbt_spec, "args": ["seed", "--select", "recon_tolerances", "fix_security_types", "incident_rules"]})
         staged = run_child("dbt", {**dbt_spec, "args": ["run", "--select", *STAGING_MODELS, "--full-refresh"]})
         if not (staged["ok"] and seeded["ok"]):
             raise RuntimeError(f"staging failed: {staged.get('failures')} {seeded.get('failures')}")

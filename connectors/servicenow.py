@@ -3,7 +3,8 @@
 ``activate`` raises, updates and resolves incidents through :class:`ServiceNowClient`; ``ingest`` reads
 back the incidents people resolved. Only the transport lives here, plus the few marks both sides must
 agree on to recognise Northstar's incidents on the instance (:data:`CORRELATION_DISPLAY`,
-:data:`AUTO_RESOLVE_MARKER`, :data:`BREAK_CORRELATION_PREFIX`) and ServiceNow's own incident state codes.
+:data:`AUTO_RESOLVE_MARKER`) and ServiceNow's own incident state codes; the correlation id's prefix is reference
+data (seed ``incident_rules``, read through :func:`northstar.reference.incident_rules`).
 What an incident says, and when it is opened or resolved, is ``activate``'s business.
 
 * Auth is HTTP Basic (no session): a 401 is retried once as it is, then raised.
@@ -38,7 +39,6 @@ RESOLVED, CLOSED, CANCELED = "6", "7", "8"
 
 # How Northstar's incidents are recognised on the instance: the push sets these, the read-back filters on them.
 CORRELATION_DISPLAY = "NORTHSTAR_RECON"
-BREAK_CORRELATION_PREFIX = "northstar-break-"  # correlation_id = prefix + break_key (set by dbt's fct_trade_breaks)
 AUTO_RESOLVE_MARKER = "[northstar auto-resolve]"  # close notes of incidents Northstar resolved itself
 
 

@@ -73,6 +73,32 @@ def northstar_home(tmp_path, monkeypatch):
     settings_module.reset_cache()
 
 
+@pytest.fixture
+def dbt_project_with_prime_broker(tmp_path, monkeypatch):
+    """Factory: a private copy of ``dbt_project/`` with one more row in the seed ``prime_brokers``, and the
+    settings pointed at it (``NORTHSTAR_DBT_PROJECT`` / ``NORTHSTAR_DBT_PROFILES``). The seeds are the one owner
+    of the reference data for dbt and for Python (``northstar.reference``), so the landing code and dbt both
+    see the new broker while the repository's seeds stay untouched."""
+    import shutil
+
+    from northstar import settings as settings_module
+
+    def make(prime_broker: str, name: str) -> Path:
+        copy = tmp_path / f"dbt_project_{prime_broker}"
+        shutil.copytree(REPO_ROOT / "dbt_project", copy,
+                        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"))
+        seed = copy / "seeds" / "prime_brokers.csv"
+        text = seed.read_text()
+        seed.write_text(text + ("" if text.endswith("\n") else "\n") + f"{prime_broker},{name}\n")
+        monkeypatch.setenv("NORTHSTAR_DBT_PROJECT", str(copy))
+        monkeypatch.setenv("NORTHSTAR_DBT_PROFILES", str(copy))
+        settings_module.reset_cache()
+        return copy
+
+    yield make
+    settings_module.reset_cache()
+
+
 # --- browser tests -------------------------------------------------------------------------------
 # Debian's Chromium driven by the `playwright` package (no browser download: `make system-deps`
 # installs `chromium`). Every page a test opens records its network requests; the test fails if any

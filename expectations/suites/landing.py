@@ -32,11 +32,11 @@ from expectations.checks import (
     warning,
 )
 from expectations.runner import GateContext, Plan
+from northstar.reference import asset_class_names
 
 BROKER_TABLES = ("internal_trades", "fix_executions", "pb_confirms", "billing")
 SALESFORCE_OBJECTS = {"Account": "salesforce_account", "Contact": "salesforce_contact",
                       "Brokerage_Account__c": "salesforce_brokerage_account"}
-ASSET_CLASSES = ["EQUITY", "ETF", "BOND", "FX_FWD", "OPTION"]
 SIDES = ["BUY", "SELL"]
 # FIX: the standard's value sets, required fields and fill ExecTypes come from the same dictionaries the
 # drop-copy parser validates against (connectors/fix/dictionaries, derived from QuickFIX's spec XML), per
@@ -300,12 +300,13 @@ def _common_trade_checks(ctx: GateContext, table: str, date_column: str, keys: l
     ]
 
 
-def _allocation_checks() -> list:
+def _allocation_checks(ctx: GateContext) -> list:
     """What the trade book and the prime brokers' confirms share: canonical enums, positive amounts."""
+    asset_classes = list(asset_class_names(ctx.cfg))  # the seed asset_classes, the canonical list's one owner
     return [
         critical("side_enum", "ExpectColumnValuesToBeInSet", f"side is one of {SIDES}", column="side", value_set=SIDES),
-        critical("asset_class_enum", "ExpectColumnValuesToBeInSet", f"asset class is one of {ASSET_CLASSES}",
-                 column="asset_class", value_set=ASSET_CLASSES),
+        critical("asset_class_enum", "ExpectColumnValuesToBeInSet", f"asset class is one of {asset_classes}",
+                 column="asset_class", value_set=asset_classes),
         critical("quantity_positive", "ExpectColumnValuesToBeBetween", "quantity > 0",
                  column="quantity", min_value=0, strict_min=True),
         critical("price_positive", "ExpectColumnValuesToBeBetween", "price > 0", column="price", min_value=0, strict_min=True),
@@ -319,7 +320,7 @@ def _internal_trades(ctx: GateContext, table: str) -> Dataset:
         checks=[
             *_common_trade_checks(ctx, table, "trade_date", ["trade_id", "order_id", "trade_date", "account_number",
                                                              "instrument_id", "asset_class", "side", "quantity", "price"]),
-            *_allocation_checks(),
+            *_allocation_checks(ctx),
             warning("settle_after_trade", "UnexpectedRowsExpectation",
                     f"settle date between trade date and {t.landing_max_settle_days} days after it",
                     unexpected_rows_query="select _source_file, _source_line, trade_id, trade_date, settle_date from {batch} "
@@ -539,7 +540,7 @@ def _pb_confirms(ctx: GateContext, table: str) -> Dataset:
         checks=[
             *_common_trade_checks(ctx, table, "trade_date", ["prime_broker", "trade_id", "trade_date", "account_number",
                                                              "instrument_id", "asset_class", "side", "quantity", "price"]),
-            *_allocation_checks(),
+            *_allocation_checks(ctx),
         ],
     )
 

@@ -3,7 +3,10 @@
 A dialect says where a source's files are (``folder`` + ``file_pattern``), which date they carry, how the
 CSV is written (delimiter, decimal mark, encoding, date formats), how its headers map to the canonical
 column names, how its codes map to canonical enumerations, and each asset class's price convention and
-contract multiplier. Adding a prime broker is adding a YAML file; the canonical tables are below.
+contract multiplier. Adding a prime broker is adding a YAML file plus its row in the seed ``prime_brokers``
+(``dbt_project/seeds/prime_brokers.csv``): a prime-broker dialect whose broker is not there, or whose
+asset-class codes map to a class missing from the seed ``asset_classes``, is refused. The canonical tables
+are below.
 
 Dialects are validated when loaded (``DIALECT_SCHEMA``): an unknown key, a missing required key or mapping,
 a value of the wrong type or a pattern without its date group is a ``DialectError`` whose message is one
@@ -26,6 +29,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 import yaml
+
+from northstar import reference
 
 DIALECT_DIR = Path(__file__).resolve().parent.parent / "dialects"
 FIRM_DIALECTS_ENV = "NORTHSTAR_DIALECTS"
@@ -195,10 +200,25 @@ def validate_dialect(raw, name: str) -> None:
                 raise DialectError(f"{name}: columns: required column {column!r} of {table} is not mapped")
             if kind == "enum" and column in columns.values() and column not in (raw.get("enums") or {}):
                 raise DialectError(f"{name}: enums.{column}: codes of the enumerated column are not mapped")
+        _check_reference_data(raw, name, table, constants)
     for asset_class, convention in (raw.get("price_convention") or {}).items():
         if convention not in PRICE_CONVENTIONS:
             raise DialectError(f"{name}: price_convention.{asset_class}: {convention!r} is not one of "
                                f"{', '.join(sorted(PRICE_CONVENTIONS))}")
+
+
+def _check_reference_data(raw: dict, name: str, table: str, constants: dict) -> None:
+    """What a dialect names must exist in the reference data (dbt seeds, ``northstar.reference``): its asset
+    class codes map to canonical asset classes, and a prime broker's confirms come from a listed broker."""
+    canonical = set(reference.asset_class_names())
+    for code, asset_class in ((raw.get("enums") or {}).get("asset_class") or {}).items():
+        if str(asset_class) not in canonical:
+            raise DialectError(f"{name}: enums.asset_class.{code}: {asset_class!r} is not an asset class of the "
+                               f"seed asset_classes ({', '.join(sorted(canonical))})")
+    broker = constants.get("prime_broker")
+    if table == "pb_confirms" and broker is not None and str(broker) not in reference.prime_brokers():
+        raise DialectError(f"{name}: constants.prime_broker: {broker!r} is not in the seed prime_brokers "
+                           f"(dbt_project/seeds/prime_brokers.csv): add its row to add a prime broker")
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ import polars as pl
 from connectors.retry import RetryPolicy
 from connectors.servicenow import (
     AUTO_RESOLVE_MARKER,
-    BREAK_CORRELATION_PREFIX,
     CLOSED,
     CORRELATION_DISPLAY,
     RESOLVED,
     ServiceNowClient,
 )
 from ingest.manifest import atomic_write_parquet, run_file_name, write_run_manifest
+from northstar.reference import incident_rules
 from northstar.settings import Endpoint, Settings, servicenow_endpoint, settings
 
 STAGE = "servicenow"  # the landing manifest stage
@@ -58,12 +58,13 @@ def read_back(run_id: str | None = None, cfg: Settings | None = None, endpoint: 
     query += "^ORDERBYsys_updated_on"
     client = ServiceNowClient(endpoint or servicenow_endpoint(cfg), retry=retry)
     records = client.query_table("incident", query, FIELDS, page_size=page_size)
+    prefix = incident_rules(cfg).correlation_prefix  # dbt's fct_trade_breaks builds the id from the same seed
     rows = []
     for r in records:
         if (r["sys_id"], r["sys_updated_on"]) in seen or str(r.get("close_notes", "")).startswith(AUTO_RESOLVE_MARKER):
             continue
         rows.append({
-            "correlation_id": r["correlation_id"], "break_key": r["correlation_id"].removeprefix(BREAK_CORRELATION_PREFIX),
+            "correlation_id": r["correlation_id"], "break_key": r["correlation_id"].removeprefix(prefix),
             "number": r["number"], "sys_id": r["sys_id"], "state": r["state"], "close_code": r.get("close_code"),
             "close_notes": r.get("close_notes"),
             "resolved_at": (datetime.strptime(r["resolved_at"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)

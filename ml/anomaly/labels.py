@@ -38,7 +38,6 @@ NOT_A_PROBLEM_CLOSE_CODES = frozenset({
     "not a problem", "false positive", "no issue", "duplicate", "resolved by caller", "closed/resolved by caller",
     "user error", "no resolution provided", "benign", "timing difference",
 })
-BREAK_CORRELATION_PREFIX = "northstar-break-"
 TRADE_CORRELATION_PREFIX = "northstar-trade-"
 MIN_SERVICENOW_LABELS = 200  # closed incidents needed before ServiceNow becomes the preferred source
 

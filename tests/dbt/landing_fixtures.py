@@ -113,6 +113,8 @@ CONFIRM_COLUMNS = [
     ("executing_broker", pa.string()),
     ("price_convention", pa.string()),
     ("contract_multiplier", pa.float64()),
+    ("asset_class_code", pa.string()),
+    ("side_code", pa.string()),
 ]
 
 BILLING_COLUMNS = [
@@ -258,20 +260,32 @@ def _fix_rows(day: date) -> dict[str, list[tuple]]:
     return {"BRKA": brka, "BRKB": brkb, "BRKC": brkc}
 
 
+def _landed_codes(broker: str, asset_class_code: str, side_code: str) -> tuple[str, str, str, str]:
+    """What ingest lands for a broker's codes: the canonical asset class and side, mapped by the broker's dialect
+    (``ingest/dialects/<broker>.yaml``, the codes' one owner), and the codes as delivered."""
+    from ingest.broker_files.dialects import load_dialects
+
+    enums = {d.source: d.enums for d in load_dialects()}[broker]
+    return enums["asset_class"][asset_class_code], enums["side"][side_code], asset_class_code, side_code
+
+
 def _confirm_rows(day: date) -> dict[str, list[tuple]]:
-    """Prime-broker confirms, values as each broker delivers them (canonical column names)."""
+    """Prime-broker confirms, values as each broker delivers them, codes mapped as ingest lands them
+    (canonical column names and codes; the delivered codes in ``asset_class_code`` / ``side_code``)."""
     s1 = day + timedelta(days=1)
 
     def atlas(trade_id, account, instrument, sec, bs, qty, px, ccy, comm, ebk, settle=None, mult=1.0, conv="per_unit"):
         gross = qty * px * (mult if sec == "OP" else 1) / (100 if sec == "BD" else 1)
-        return ("atlas", trade_id, day, settle or s1, account, instrument, sec, bs, qty, px, ccy, gross, comm, 0.5, ebk,
-                "pct_of_par" if sec == "BD" else conv, mult)
+        asset_class, side, *codes = _landed_codes("atlas", sec, bs)
+        return ("atlas", trade_id, day, settle or s1, account, instrument, asset_class, side, qty, px, ccy, gross, comm,
+                0.5, ebk, "pct_of_par" if sec == "BD" else conv, mult, *codes)
 
     def meridian(trade_id, account, instrument, product, direction, qty, px, ccy, comm, ebk, settle=None, mult=1.0):
         conv = {"Bond": "fraction_of_par", "Option": "per_contract"}.get(product, "per_unit")
         gross = qty * px * (1 if product != "Option" else 1)
-        return ("meridian", trade_id, day, settle or s1, account, instrument, product, direction, qty, px, ccy, gross,
-                comm, 0.5, ebk, conv, mult)
+        asset_class, side, *codes = _landed_codes("meridian", product, direction)
+        return ("meridian", trade_id, day, settle or s1, account, instrument, asset_class, side, qty, px, ccy, gross,
+                comm, 0.5, ebk, conv, mult, *codes)
 
     if day == D28:
         return {"atlas": [atlas("T00", "BA00000001", "MSFT", "EQ", "B", 10, 400.0, "USD", 1.0, "BRKA")]}

@@ -184,7 +184,8 @@ def test_invalid_dialects_are_one_line_errors_naming_file_and_key(tmp_path, chan
 
 
 @pytest.mark.integration
-def test_a_firm_dialect_folder_adds_a_broker_and_a_bad_one_does_not_stop_the_others(tmp_path, monkeypatch):
+def test_a_firm_dialect_folder_adds_a_broker_and_a_bad_one_does_not_stop_the_others(
+        tmp_path, monkeypatch, dbt_project_with_prime_broker):
     firm = tmp_path / "firm_dialects"
     firm.mkdir()
     (firm / "orion.yaml").write_text(GOOD.replace("source: atlas", "source: orion")
@@ -193,6 +194,11 @@ def test_a_firm_dialect_folder_adds_a_broker_and_a_bad_one_does_not_stop_the_oth
                                      .replace("{prime_broker: atlas}", "{prime_broker: orion}"))
     (firm / "broken.yaml").write_text(GOOD.replace("source: atlas", "source: broken").replace("table:", "tabel:"))
     monkeypatch.setenv("NORTHSTAR_DIALECTS", str(firm))
+    # without its row in the seed prime_brokers the new broker's dialect is refused, naming the seed
+    dialects, errors = load_dialects_reporting()
+    assert "orion" not in {d.source for d in dialects}
+    assert any("orion.yaml: constants.prime_broker:" in e and "prime_brokers" in e for e in errors), errors
+    dbt_project_with_prime_broker("orion", "Orion")
     dialects, errors = load_dialects_reporting()
     assert "orion" in {d.source for d in dialects} and len(errors) == 1 and "broken.yaml: tabel:" in errors[0]
     with pytest.raises(DialectError):

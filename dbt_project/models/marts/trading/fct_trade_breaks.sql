@@ -125,6 +125,11 @@ register as (
     {% endif %}
 ),
 
+-- one row: the correlation prefix's one owner (the ServiceNow push and read-back read the same seed)
+incident_rules as (
+    select correlation_prefix from {{ ref('incident_rules') }}
+),
+
 final as (
     select
         register.break_key,
@@ -148,9 +153,10 @@ final as (
             {{ business_days_between('register.business_date', 'recon_calendar.as_of_date') }}
             as integer
         ) as age_business_days,
-        {{ dbt.concat(["'northstar-break-'", 'register.break_key']) }} as incident_correlation_id
+        {{ dbt.concat(['incident_rules.correlation_prefix', 'register.break_key']) }} as incident_correlation_id
     from register
     cross join recon_calendar
+    cross join incident_rules
 )
 
 select * from final

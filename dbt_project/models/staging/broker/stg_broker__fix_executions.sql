@@ -17,9 +17,8 @@ source as (
     {% endif %}
 ),
 
-asset_class_aliases as (
-    select * from {{ ref('asset_class_aliases') }}
-    where source_system = 'fix'
+fix_security_types as (
+    select * from {{ ref('fix_security_types') }}
 ),
 
 renamed as (
@@ -59,7 +58,7 @@ renamed as (
         cast(source.ord_status as varchar) as order_status,
         cast(source.account as varchar) as block_account,
         cast(source.symbol as varchar) as instrument_id,
-        coalesce(asset_class_aliases.asset_class, upper(cast(source.security_type as varchar))) as asset_class,
+        coalesce(fix_security_types.asset_class, upper(cast(source.security_type as varchar))) as asset_class,
         case upper(cast(source.side as varchar))
             when '1' then 'BUY'
             when '2' then 'SELL'
@@ -81,8 +80,8 @@ renamed as (
         cast(source._run_id as varchar) as run_id,
         {{ to_utc_timestamp('source._landed_at') }} as landed_at
     from source
-    left join asset_class_aliases
-        on cast(source.security_type as varchar) = asset_class_aliases.source_value
+    left join fix_security_types
+        on cast(source.security_type as varchar) = fix_security_types.security_type
 ),
 
 final as (

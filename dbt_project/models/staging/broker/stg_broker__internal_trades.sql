@@ -17,11 +17,6 @@ source as (
     {% endif %}
 ),
 
-asset_class_aliases as (
-    select * from {{ ref('asset_class_aliases') }}
-    where source_system = 'internal'
-),
-
 renamed as (
     select
         {{ surrogate_key(['source._source_file', 'source._source_line']) }}
@@ -34,7 +29,7 @@ renamed as (
         {{ parse_date('source.settle_date') }} as settle_date,
         cast(source.account_number as varchar) as account_number,
         cast(source.instrument_id as varchar) as instrument_id,
-        coalesce(asset_class_aliases.asset_class, upper(cast(source.asset_class as varchar))) as asset_class,
+        upper(cast(source.asset_class as varchar)) as asset_class,
         upper(cast(source.side as varchar)) as side,
         cast(source.quantity as double) as quantity,
         cast(source.price as double) as price,
@@ -50,8 +45,6 @@ renamed as (
         cast(source._run_id as varchar) as run_id,
         {{ to_utc_timestamp('source._landed_at') }} as landed_at
     from source
-    left join asset_class_aliases
-        on cast(source.asset_class as varchar) = asset_class_aliases.source_value
 ),
 
 final as (

@@ -1,6 +1,9 @@
 -- Every prime broker's dialect in one shape: side BUY/SELL, canonical asset class, prices on the
 -- internal book's convention (equities/ETFs per share, bonds in % of par, FX forwards as the
 -- forward rate, options premium per share with the contract multiplier alongside).
+-- The broker's product codes are mapped once, at landing, by its dialect (ingest/dialects/<broker>.yaml):
+-- the landing's asset_class and side are already canonical (asset_class_code / side_code keep the delivered
+-- codes), and its price convention and contract multiplier are the dialect's, so nothing here maps codes again.
 {{
     config(
         materialized='incremental',
@@ -20,10 +23,6 @@ source as (
     {% endif %}
 ),
 
-asset_class_aliases as (
-    select * from {{ ref('asset_class_aliases') }}
-),
-
 renamed as (
     select
         {{ surrogate_key(['source._source_file', 'source._source_line']) }}
@@ -35,12 +34,8 @@ renamed as (
         {{ parse_date('source.settle_date') }} as settle_date,
         cast(source.account_number as varchar) as account_number,
         cast(source.instrument_id as varchar) as instrument_id,
-        coalesce(asset_class_aliases.asset_class, upper(cast(source.asset_class as varchar))) as asset_class,
-        case upper(cast(source.side as varchar))
-            when 'B' then 'BUY'
-            when 'S' then 'SELL'
-            else upper(cast(source.side as varchar))
-        end as side,
+        upper(cast(source.asset_class as varchar)) as asset_class,
+        upper(cast(source.side as varchar)) as side,
         cast(source.quantity as double) as quantity,
         case lower(cast(source.price_convention as varchar))
             when 'fraction_of_par' then cast(source.price as double) * 100
@@ -51,11 +46,7 @@ renamed as (
         end as price,
         cast(source.price as double) as price_as_delivered,
         lower(cast(source.price_convention as varchar)) as price_convention,
-        case
-            when coalesce(asset_class_aliases.asset_class, '') = 'OPTION'
-                then coalesce(nullif(cast(source.contract_multiplier as double), 1), 100)
-            else coalesce(cast(source.contract_multiplier as double), 1)
-        end as contract_multiplier,
+        coalesce(cast(source.contract_multiplier as double), 1) as contract_multiplier,
         upper(cast(source.currency as varchar)) as currency,
         cast(source.gross_amount as double) as gross_amount,
         cast(source.commission as double) as commission,
@@ -68,10 +59,6 @@ renamed as (
         cast(source._run_id as varchar) as run_id,
         {{ to_utc_timestamp('source._landed_at') }} as landed_at
     from source
-    left join asset_class_aliases
-        on
-            lower(cast(source.prime_broker as varchar)) = asset_class_aliases.source_system
-            and cast(source.asset_class as varchar) = asset_class_aliases.source_value
 ),
 
 final as (

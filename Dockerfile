@@ -8,7 +8,8 @@ ENV PYTHONUNBUFFERED=1 \
     AIRFLOW_HOME=/opt/airflow \
     DBT_SEND_ANONYMOUS_USAGE_STATS=False \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
-    NUMBA_CACHE_DIR=/var/lib/northstar/numba-cache
+    NUMBA_CACHE_DIR=/var/lib/northstar/numba-cache \
+    OMP_WAIT_POLICY=PASSIVE
 
 RUN pip install --no-cache-dir uv && useradd --create-home --uid 50000 northstar
 WORKDIR /opt/northstar

@@ -46,7 +46,7 @@ demo: install  ## seed the demo world, start the sandbox, run both DAGs, print a
 	$(PY) -m northstar demo --scale $(SCALE) --seed $(SEED)
 
 test: install system-deps  ## the whole test suite (unit, integration, end-to-end, browser, stack), on $(TEST_WORKERS) workers
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 test-stack: install system-deps  ## the deployment suite: the compose topology as local processes, both DAGs via the REST API
 	$(PY) -m pytest tests/stack $(PYTEST_ARGS)

@@ -15,6 +15,8 @@ os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 os.environ.setdefault("SCARF_ANALYTICS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# as ml/__init__.py does, before a test module imports xgboost ahead of ml (two workers share two cores)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
@@ -43,10 +45,23 @@ def pytest_collection_modifyitems(config, items):
         shared_by_item[item.nodeid] = shared
         for other in shared[1:]:
             parent[find(other)] = find(shared[0])
+    group_of = {}
     for item in items:
         shared = shared_by_item[item.nodeid]
-        group = find(shared[0]) if shared else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        group_of[item.nodeid] = find(shared[0]) if shared else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group_of[item.nodeid]))
+    # Longest first (`make test` passes --no-loadscope-reorder so xdist keeps this order): the demo
+    # world's group is the critical path and starts at once on one worker, the stack suite on the other,
+    # and the many short groups fill in behind the stack. Within a group the file order stays (the e2e
+    # files depend on it).
+    size = {}
+    for group in group_of.values():
+        size[group] = size.get(group, 0) + 1
+    heavy = {group_of[item.nodeid]: rank for rank, marker in ((0, "e2e"), (1, "stack"))
+             for item in items if item.get_closest_marker(marker)}
+    position = {item.nodeid: index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (heavy.get(group_of[item.nodeid], 2), -size[group_of[item.nodeid]],
+                                 group_of[item.nodeid], position[item.nodeid]))
 
 
 VAR_PATH_OVERRIDES = tuple("NORTHSTAR_" + name for name in (

@@ -1,4 +1,4 @@
-"""Idempotence on the demo world: recovery after a failed run, no-op runs, and nightly reruns.
+"""Idempotence on the demo world: recovery after a failed run, no-op runs, and a nightly rerun.
 
 Runs after `test_demo_flow.py` and before `test_gates_stop_the_dags.py` (file order), through the
 real DAGs (`airflow dags test`) against the sandbox servers.
@@ -99,16 +99,18 @@ def test_no_op_runs_do_nothing_and_append_nothing(demo_run, sandbox):
     assert writes(cfg) == writes_before
 
 
-@pytest.mark.timeout(2400)  # three nightly DAG runs
-def test_nightly_reruns_on_unchanged_input_change_nothing(demo_run, sandbox):
-    """Three nightly reruns on the same input: identical content in every mart and score table (run
-    stamps excluded by name) and not one write to Salesforce or ServiceNow."""
+@pytest.mark.timeout(1200)  # one nightly DAG run
+def test_a_nightly_rerun_on_unchanged_input_changes_nothing(demo_run, sandbox):
+    """A nightly rerun on the same input: identical content in every mart and score table (run stamps
+    excluded by name) and not one write to Salesforce or ServiceNow.
+
+    One rerun here, where every minute of the e2e worker counts; `bench/bench_reruns.py` makes three on
+    the bigger `demo` world (a nondeterministic join once changed `fct_trade_matches` on every rerun)."""
     cfg = demo_run
     before, writes_before = _fingerprints(cfg), writes(cfg)
     assert len(before) >= 15  # the marts and score tables of the small world (19 at the time of writing)
-    for number in (1, 2, 3):
-        run_dag("nightly_client_value", DEFAULT_AS_OF, cfg, log_name=f"nightly_rerun_{number}")
-        again = _fingerprints(cfg)
-        changed = {t: (before.get(t), again.get(t)) for t in set(before) | set(again) if before.get(t) != again.get(t)}
-        assert changed == {}, f"rerun {number}"
-        assert writes(cfg) == writes_before, f"rerun {number}"
+    run_dag("nightly_client_value", DEFAULT_AS_OF, cfg, log_name="nightly_rerun")
+    again = _fingerprints(cfg)
+    changed = {t: (before.get(t), again.get(t)) for t in set(before) | set(again) if before.get(t) != again.get(t)}
+    assert changed == {}
+    assert writes(cfg) == writes_before

@@ -60,3 +60,24 @@ def test_tests_sharing_a_session_fixture_run_on_one_worker(tmp_path):
     assert "12 passed" in result.stdout, result.stdout[-2000:]
     built_on = sorted(p.name for p in out.iterdir())
     assert len(built_on) == 1, f"the session fixture was built on {built_on}"
+
+
+def test_the_longest_groups_are_handed_out_first(tmp_path):
+    """`make test` keeps the collection order (--no-loadscope-reorder): the e2e world's group first, then
+    the stack suite, then the rest by size, so the critical path starts at once on its own worker."""
+    suite = tmp_path / "suite" / "tests"
+    suite.mkdir(parents=True)
+    shutil.copy(REPO_CONFTEST, suite / "conftest.py")
+    with (suite / "conftest.py").open("a") as conftest:
+        conftest.write(SHARED)
+    (suite / "test_0_small.py").write_text("def test_small():\n    pass\n")
+    (suite / "test_1_shared.py").write_text(TESTS.format(n=1))
+    (suite / "test_2_stack.py").write_text("import pytest\n\npytestmark = pytest.mark.stack\n\n\ndef test_stack():\n    pass\n")
+    (suite / "test_3_world.py").write_text("import pytest\n\npytestmark = pytest.mark.e2e\n\n\n"
+                                           "def test_first(shared):\n    pass\n\n\ndef test_second():\n    pass\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider", str(suite)],
+                            cwd=suite.parent, capture_output=True, text=True, timeout=300)
+    order = [line.split("::")[-1] for line in result.stdout.splitlines() if "::" in line]
+    # the e2e test that shares the world pulls the whole shared group to the front; test_second, alone
+    # in its module, is an e2e group of one; groups of one size keep their name order
+    assert order == ["test_a1", "test_b1", "test_first", "test_second", "test_stack", "test_small", "test_alone1"], result.stdout

@@ -6,6 +6,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PY := .venv/bin/python
 SCALE ?= demo
 SEED ?= 7
+# how the demo makes its runs: scheduler (as production: REST API, task logs in the UI) or dags-test
+RUNNER ?= scheduler
 PYTEST_ARGS ?=
 # two pytest-xdist workers (the suite's shared fixtures stay on one worker each: tests/conftest.py)
 TEST_WORKERS ?= 2
@@ -43,7 +45,7 @@ system-deps:  ## Debian packages the tests use: Chromium, docker-compose, and Po
 	fi
 
 demo: install  ## seed the demo world, start the sandbox, run both DAGs, print a summary
-	$(PY) -m northstar demo --scale $(SCALE) --seed $(SEED)
+	$(PY) -m northstar demo --scale $(SCALE) --seed $(SEED) --runner $(RUNNER)
 
 test: install system-deps  ## the whole test suite (unit, integration, end-to-end, browser, stack), on $(TEST_WORKERS) workers
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)

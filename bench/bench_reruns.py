@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             settling.stop(timeout_s=30)
         print(f"settling nightly on the existing world: {seconds:.0f} s (home {home})", flush=True)
     else:
-        run_demo(scale=args.scale, seed=args.seed, cfg=cfg)
+        run_demo(scale=args.scale, seed=args.seed, cfg=cfg, runner="dags-test")  # as the e2e world
         print(f"demo at {args.scale}: {time.monotonic() - started:.0f} s (home {home})", flush=True)
 
     def fingerprints() -> dict:

@@ -90,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", default=settings().scale, choices=["small", "demo", "large"])
     p.add_argument("--seed", type=int, default=settings().seed)
     p.add_argument("--as-of", default="2026-10-30")
-    p.add_argument("--runner", choices=["dags-test", "scheduler"], default="dags-test",
-                   help="dags-test (default): `airflow dags test`, one process per run; scheduler: runs triggered "
-                        "through the REST API of a running scheduler, task logs and durations in the Airflow UI "
-                        "(not yet verified end to end at demo scale)")
+    p.add_argument("--runner", choices=["scheduler", "dags-test"], default="scheduler",
+                   help="scheduler (default, as production): runs triggered through the REST API of a running "
+                        "scheduler, one logical date per trading-day slot, task logs and true durations in the "
+                        "Airflow UI; dags-test: `airflow dags test`, one process per run, logs in var/demo")
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("ui", help="Airflow, MLflow, dbt docs, Data Docs and the KPI dashboard on 127.0.0.1")
     p.set_defaults(func=_cmd_ui)

@@ -3,15 +3,15 @@
 Seeds the synthetic world, starts the sandbox servers, runs the intraday, nightly and intraday DAGs
 and prints the summary. Two runners:
 
-- ``dags-test`` (the default, what ``make demo`` and the end-to-end tests' shared world use):
+- ``scheduler`` (the default, what ``make demo`` runs): the way production makes runs. Airflow's
+  API server, scheduler and DAG processor run (cron scheduling off, so only these runs happen), each
+  run is triggered through the REST API with its own logical date (one trading-day slot each),
+  progress is printed while it goes (tasks done of total, the current tasks), task logs are where
+  the Airflow UI reads them and the runs keep their true durations.
+- ``dags-test`` (``--runner dags-test``, what the end-to-end tests' shared world uses):
   ``airflow dags test``, one process per run, all three at ``as_of``; each run's full log goes to
   ``var/demo/<n>_<dag_id>.log`` and on failure its tail is printed. The Airflow UI lists these runs
   but finds no task log for them, and the second intraday run replaces the first.
-- ``scheduler`` (``--runner scheduler``): the way production makes runs. Airflow's scheduler runs
-  (cron scheduling off, so only these runs happen), each run is triggered through the REST API with
-  its own logical date (one trading-day slot each), progress is printed while it goes, task logs
-  are where the Airflow UI reads them and the runs keep their true durations. Not yet the default:
-  it has not been run end to end at demo scale on the project's 2-core machine.
 """
 
 from __future__ import annotations
@@ -155,8 +155,8 @@ RUNNERS = {"scheduler": run_scheduled, "dags-test": run_dags_tested}
 
 
 def run_demo(scale: str = "demo", seed: int = 7, as_of: str = DEFAULT_AS_OF, cfg: Settings | None = None,
-             runner: str = "dags-test") -> None:
-    """Seed, serve, make the three runs (``runner``: ``dags-test``, or ``scheduler`` as production), summarise."""
+             runner: str = "scheduler") -> None:
+    """Seed, serve, make the three runs (``runner``: ``scheduler`` as production, or ``dags-test``), summarise."""
     cfg = cfg or settings()
     make_runs = RUNNERS[runner]
     try:

@@ -6,11 +6,10 @@ surface over it in a browser; `test_gates_stop_the_dags.py` then feeds bad batch
 
 The world's three runs go through `airflow dags test` (`run_demo(runner="dags-test")`): one process
 per run, the heavy imports (dbt, Great Expectations, MLflow, XGBoost) paid once per run instead of once
-per task (`make demo` does the same by default). `python -m northstar demo --runner scheduler` makes
-the runs through a running scheduler and the REST API; the suite covers that path with one
-scheduler-driven run over `make ui`'s own Airflow in `test_demo_ui_surfaces.py` (task log, true
-duration). `NORTHSTAR_E2E_RUNNER=scheduler` builds the whole world through the scheduler instead
-(not yet run end to end).
+per task. `make demo` makes its runs the way production does (`--runner scheduler`, the default):
+through a running scheduler and the REST API; the suite covers that path with one scheduler-driven
+run over `make ui`'s own Airflow in `test_demo_ui_surfaces.py` (task log, true duration).
+`NORTHSTAR_E2E_RUNNER=scheduler` builds the whole world through the scheduler instead.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Defaults shared by Northstar's DAGs: owners, retries with back-off, timeouts.
 
-Kept apart from the DAG files so both DAGs stay alike; this module does no work at import.
+Kept apart from the DAG files so both DAGs stay alike; at import this module only sets one environment
+default (MLflow's logging, below).
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ import sys
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, timedelta
 from pathlib import Path
+
+# MLflow gives its loggers their own stderr handler, and Airflow files a task's stderr under ERROR: its
+# INFO lines ("registered ... as challenger", "Model validation passed!") read as errors in the task
+# log. Left unconfigured they reach the task's log handler through the root logger, at their own level.
+# Every task process parses its DAG file, and so imports this module, before any task imports MLflow.
+os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
 
 # `airflow dags test` waits out real retry delays; the demo and the end-to-end tests set this to 0
 # so a failure surfaces at once. Production keeps the default.

@@ -1,16 +1,18 @@
-"""Compiled (numba) loops for the FIX parser's per-value work: one pass per column instead of a dozen
-numpy temporaries, each as large as the column.
+"""Compiled (numba) loops for the FIX parser: ``scan`` reads a chunk of lines in one pass (framing,
+BodyLength, CheckSum, MsgType, required tags, and every landed column of a row, enums and types checked),
+and the per-value readers it uses (string views, dates and times, exact decimals), which the tests
+also call directly and compare with Python's ``datetime``, ``Decimal`` and polars' cast.
 
-Each kernel reproduces, value for value, the numpy code it replaced in ``parser.py`` (the SWAR string
-views, date/time and exact-decimal checks); the tests compare both on hostile inputs. Compiled on first
-use and cached beside this file (``cache=True``), so a fresh process pays a few hundred ms to load them,
-not a compile.
+Compiled on first use and cached beside this file (``cache=True``), so a fresh process pays a few
+hundred ms to load them, not a compile. Every kernel releases the GIL (``nogil``): the parser runs
+``scan`` on two threads.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 # Decimal status per value: parsed here / not an exact decimal (a type fault) / let polars cast it
 # (the rare shapes whose polars reading this module does not reproduce: no digits, a bare point, a
@@ -196,127 +198,389 @@ def words(buf: np.ndarray) -> np.ndarray:
     return np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
 
 
-# Column kinds in an ``extract`` plan.
-VIEW, TIMESTAMP, DATE, DECIMAL_SIGNED, DECIMAL_UNSIGNED = 0, 1, 2, 3, 4
+# Column kinds in a ``scan`` plan, and what ``scan`` leaves to the parser (per value: ``DEFER_*``) and
+# reports per line that is not a landed row (``LINE_*``; the numbers of ``parser._REASONS``).
+VIEW, TIMESTAMP, DATE, DECIMAL_SIGNED, DECIMAL_UNSIGNED, INTEGER = 0, 1, 2, 3, 4, 5
+DEFER_HIGH, DEFER_DECIMAL, DEFER_INTEGER, DEFER_LONG_ENUM = 1, 2, 3, 4
+LINE_GARBLED, LINE_BAD_LENGTH, LINE_BAD_CHECKSUM, LINE_MISSING, LINE_SKIPPED = 1, 3, 4, 5, 6
+# ``LINE_GARBLED`` flags, in the order ``parser._garble_detail`` names the first
+GARBLE_TERMINAL, GARBLE_REPEATED, GARBLE_FRAMING, GARBLE_TRAILER, GARBLE_VERSION, GARBLE_FIELD = 1, 2, 4, 8, 16, 32
+# Type faults per row as column order * 4 + kind (the smallest wins: the first faulty column, and an
+# empty value before its type); ``NO_TYPE_FAULT`` / ``NO_ENUM_FAULT`` for none.
+FAULT_EMPTY, FAULT_TYPE, FAULT_INEXACT = 0, 1, 2
+NO_TYPE_FAULT, NO_ENUM_FAULT = 32767, 127
+ENUM_UNCHECKED, ENUM_BYTE, ENUM_WORDS = 0, 1, 2
+
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_ADD11 = np.uint64(0x7575757575757575)  # a byte (< 128) plus 0x75 reaches bit 7 from 11 up
+_HIGH = np.uint64(0x8080808080808080)
+_LANES = np.uint64(0x00FF00FF00FF00FF)
+_SUM16 = np.uint64(0x0001000100010001)
+_FIX44 = np.uint64(int.from_bytes(b"FIX.4.4\x01", "little"))
+_FIX42 = np.uint64(int.from_bytes(b"FIX.4.2\x01", "little"))
+_FIXT11 = np.uint64(int.from_bytes(b"FIXT.1.1", "little"))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _byte_sum_or(w8, a, b):
+    """(sum of the bytes ``[a, b)`` mod 256, their OR) with 8-byte loads."""
+    total = np.uint64(0)
+    bits = np.uint64(0)
+    p = a
+    while p + 8 <= b:
+        w = w8[p]
+        total += (((w & _LANES) + ((w >> np.uint64(8)) & _LANES)) * _SUM16) >> np.uint64(48)
+        bits |= w
+        p += 8
+    if p < b:
+        w = _low_bytes(w8[p], b - p)
+        total += (((w & _LANES) + ((w >> np.uint64(8)) & _LANES)) * _SUM16) >> np.uint64(48)
+        bits |= w
+    return total & np.uint64(0xFF), bits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _has_high(buf, p, n):
+    for j in range(p, p + n):
+        if buf[j] >= 128:
+            return True
+    return False
 
 
 @njit(cache=True, nogil=True)
-def extract(buf, w8, cell, plan_row, plan_kind, plan_slot, n_views, n_times, n_decimals):
-    """Every landed column of every row in one pass over the rows (a message's fields are close
-    together in the buffer, so row by row reads each message's bytes once instead of once per column).
+def scan(buf, w8, n, close, column_of_tag, big_tags, big_cols, n_columns, framing_cols, required_lut,
+         required_count, plan_kind, plan_row, plan_slot, plan_enum, enum_mode, enum_byte, enum_lo, enum_hi,
+         enum_words, begin_views, view_base, pos_base, line_base, row0, row_line, row_pos, row_ver, begin_out,
+         view_out, time_out, dec_out, int_out, valid, enum_fault, type_fault):
+    """One chunk of whole lines (``buf[:n]``, ``SLACK`` readable bytes past it; ``w8 = words(buf)``) in
+    one pass: each line's fields are found and their tags decoded (the SOH and newline bytes found 8
+    at a time), its framing, BeginString, BodyLength, CheckSum, MsgType and required tags checked,
+    and a landed row's columns written at once, while its bytes are in cache.
 
-    ``w8``: ``words(buf)``. Column j of the plan reads ``cell[plan_row[j]]`` and writes slot ``plan_slot[j]`` of the outputs of
-    its kind: views (n_views, m, 2) uint64; date/time values and bad flags (n_times, m); decimals
-    (n_decimals, m, 2) int64 and their status (n_decimals, m). Absent values (packed < 0) are zero,
-    not bad, ``DEC_OK``.
+    Rows go to the ``row_*`` / ``*_out`` arrays from index ``row0`` (their ``valid`` flags, and per row the
+    first enum and type fault); the call returns ``(status, rows, lines, blank lines, events, deferred)``
+    with status 1 (nothing usable) when the arrays are too short. ``events``: one per line that is not
+    a row (``LINE_*``, flags, two values, the present columns as a bit mask, version);
+    ``events`` start with the line's number and start; ``deferred``: (row, plan column, ``DEFER_*``, chunk position, length) for the values whose reading
+    the parser finishes (non-ASCII bytes, a decimal or integer shape for polars, an enum code longer
+    than 8 bytes). Views point ``view_base`` bytes into their buffer; ``row_pos`` is a line's start plus
+    ``pos_base``; ``row_line`` its line number plus ``line_base``.
     """
-    m = cell.shape[1]
-    view_out = np.zeros((n_views, m, 2), dtype=np.uint64)
-    time_out = np.zeros((n_times, m), dtype=np.int64)
-    time_bad = np.zeros((n_times, m), dtype=np.bool_)
-    dec_out = np.zeros((n_decimals, m, 2), dtype=np.int64)
-    dec_status = np.zeros((n_decimals, m), dtype=np.int8)
-    for i in range(m):
-        for j in range(len(plan_row)):
-            packed = cell[plan_row[j], i]
-            if packed < 0:
-                continue
-            p = packed & 0xFFFFFFFF
-            n = packed >> 32
-            kind = plan_kind[j]
-            slot = plan_slot[j]
-            if kind == VIEW:
-                if n > 0:
-                    view_out[slot, i, 0], view_out[slot, i, 1] = _view(w8, p, n)
-            elif kind == TIMESTAMP or kind == DATE:
-                time_out[slot, i], time_bad[slot, i] = _date_time(buf, p, n, kind == TIMESTAMP)
-            else:
-                value, dec_status[slot, i] = _decimal(buf, p, n, kind == DECIMAL_SIGNED)
-                dec_out[slot, i, 0] = value
-                dec_out[slot, i, 1] = -1 if value < 0 else 0
-    return view_out, time_out, time_bad, dec_out, dec_status
-
-
-@njit(cache=True, nogil=True)
-def fields(buf, n, control, column_of_tag, unknown):
-    """A chunk's fields: SOH and newline positions (other control bytes are content) and each field's
-    tag decoded -> (delim, is_nl, ss, fk, tlen, three_bad).
-
-    ``control``: the positions of bytes <= 10 in ``buf[:n]`` (numpy finds them faster than a loop).
-    Field i is ``buf[ss[i]:delim[i]]``; a line without its final newline is closed at ``n``. ``fk`` is
-    the column index (``column_of_tag``: tag 0-999 -> column, ``unknown`` for a tag not read) and
-    ``tlen`` the tag length (0: not ``tag=``); ``three_bad``: a 3-byte tag whose 4th byte is not ``=``. ``buf`` has ``SLACK`` readable bytes past ``n``.
-    """
-    count = 0
-    for i in control:
-        b = buf[i]
-        if b == 1 or b == 10:
-            count += 1
-    close = n > 0 and buf[n - 1] != 10
-    n_seg = count + (1 if close else 0)
-    delim = np.empty(n_seg, dtype=np.int64)
-    is_nl = np.empty(n_seg, dtype=np.bool_)
-    ss = np.empty(n_seg, dtype=np.int64)
-    fk = np.empty(n_seg, dtype=np.int16)
-    tlen = np.empty(n_seg, dtype=np.int16)
-    three_bad = np.empty(n_seg, dtype=np.bool_)
-    k = 0
-    start = 0
-    for j in range(len(control) + (1 if close else 0)):
-        i = control[j] if j < len(control) else n
-        b = buf[i] if i < n else 10
-        if b == 1 or b == 10:
-            delim[k] = i
-            is_nl[k] = b == 10 or i == n
-            ss[k] = start
-            # 'd=' / 'dd=' / 'ddd' (then '=', else three_bad), first digit not 0; anything else is not
-            # tag= (tlen 0), and a tag of 4+ digits is read by the parser (rare). A digit rule, not a
-            # 24-bit lookup table: that table missed the cache on nearly every field.
-            d0, d1, d2 = np.int64(buf[start]) - 48, np.int64(buf[start + 1]) - 48, np.int64(buf[start + 2]) - 48
-            t = 0
-            tag = 0
-            if 1 <= d0 <= 9:
-                if d1 == 13:  # '='
-                    t, tag = 1, d0
-                elif 0 <= d1 <= 9:
-                    if d2 == 13:
-                        t, tag = 2, d0 * 10 + d1
-                    elif 0 <= d2 <= 9:
-                        t, tag = 3, d0 * 100 + d1 * 10 + d2
-            fk[k] = column_of_tag[tag] if t else unknown
-            tlen[k] = t
-            three_bad[k] = t == 3 and buf[start + 3] != 61
-            start = i + 1
-            k += 1
-    return delim, is_nl, ss, fk, tlen, three_bad
-
-
-@njit(cache=True, nogil=True)
-def positions(fk, tlen, ss, delim, is_nl, n_lines, n_columns):
-    """The (column x line) matrix of each field's value start | length << 32 (-1: absent) and, per
-    line, whether a column's tag occurs twice (fields with ``fk == n_columns`` are not read)."""
-    cell = np.full((n_columns, n_lines), -1, dtype=np.int64)
-    repeated = np.zeros(n_lines, dtype=np.bool_)
+    cap = len(row_line)
+    col8, col9, col35, col10 = framing_cols[0], framing_cols[1], framing_cols[2], framing_cols[3]
+    n_plan = len(plan_kind)
+    # events and deferred values: at most one per line / field, so n + 2 bounds both
+    ev_line = np.empty(n + 2, dtype=np.int64)
+    ev_pos = np.empty(n + 2, dtype=np.int64)
+    ev_kind = np.empty(n + 2, dtype=np.int8)
+    ev_flags = np.empty(n + 2, dtype=np.int8)
+    ev_a = np.empty(n + 2, dtype=np.int64)
+    ev_b = np.empty(n + 2, dtype=np.int64)
+    ev_mask = np.empty(n + 2, dtype=np.uint64)
+    ev_ver = np.empty(n + 2, dtype=np.int8)
+    df_row = np.empty(n + 2, dtype=np.int64)
+    df_col = np.empty(n + 2, dtype=np.int64)
+    df_kind = np.empty(n + 2, dtype=np.int8)
+    df_p = np.empty(n + 2, dtype=np.int64)
+    df_n = np.empty(n + 2, dtype=np.int64)
+    n_ev = 0
+    n_df = 0
+    vstart = np.empty(n_columns, dtype=np.int64)
+    vlen = np.empty(n_columns, dtype=np.int64)
+    r = row0
     line = 0
-    for i in range(len(fk)):
-        if is_nl[i]:
+    blank = 0
+    # the line being read
+    line_start = 0
+    seg = 0
+    nf = 0
+    mask = np.uint64(0)
+    repeated = False
+    odd = False
+    odd_a = 0
+    odd_b = 0
+    req = np.uint32(0)
+    k0 = k1 = k2 = kl = n_columns
+    s1 = e1 = s2 = e2 = sl = el = 0
+    i = 0
+    limit = n + 8 if close else n
+    while i < limit:
+        if i < n:
+            w = w8[i]
+            hits = ~(((w & _LOW7) + _ADD11) | w) & _HIGH  # bytes <= 10
+            if i + 8 > n:
+                hits &= (np.uint64(1) << np.uint64(8 * (n - i))) - np.uint64(1)
+        else:
+            hits = np.uint64(1)  # the last line has no newline: close it at n
+        while hits:
+            at = i + (np.int64(trailing_zeros(hits)) >> 3) if i < n else n
+            hits &= hits - np.uint64(1)
+            b = buf[at] if at < n else 10
+            if b == 1:
+                # a field: decode its tag ('d=', 'dd=', 'ddd=', first digit not 0; 4+ digits are rare)
+                d0 = np.int64(buf[seg]) - 48
+                d1 = np.int64(buf[seg + 1]) - 48
+                d2 = np.int64(buf[seg + 2]) - 48
+                t = 0
+                tag = 0
+                bad = False
+                if 1 <= d0 <= 9:
+                    if d1 == 13:
+                        t, tag = 1, d0
+                    elif 0 <= d1 <= 9:
+                        if d2 == 13:
+                            t, tag = 2, d0 * 10 + d1
+                        elif 0 <= d2 <= 9:
+                            t, tag = 3, d0 * 100 + d1 * 10 + d2
+                if t == 0:
+                    bad = True
+                    k = n_columns
+                elif t == 3 and buf[seg + 3] != 61:
+                    j = seg + 3
+                    while j < at and 48 <= buf[j] <= 57:
+                        j += 1
+                    if j < at and buf[j] == 61 and j + 1 < at:
+                        t = j - seg
+                        k = n_columns
+                        if t <= 9:
+                            tag = 0
+                            for q in range(seg, j):
+                                tag = tag * 10 + np.int64(buf[q]) - 48
+                            for q in range(len(big_tags)):
+                                if big_tags[q] == tag:
+                                    k = big_cols[q]
+                    else:
+                        bad = True
+                        k = column_of_tag[tag]
+                else:
+                    k = column_of_tag[tag]
+                if bad and not odd:
+                    odd = True
+                    odd_a, odd_b = seg, at
+                if k < n_columns:
+                    bit = np.uint64(1) << np.uint64(k)
+                    if mask & bit:
+                        repeated = True
+                    mask |= bit
+                    vstart[k] = seg + t + 1
+                    vlen[k] = at - (seg + t + 1)
+                req += required_lut[k]
+                if nf == 0:
+                    k0 = k
+                elif nf == 1:
+                    k1, s1, e1 = k, seg, at
+                elif nf == 2:
+                    k2, s2, e2 = k, seg, at
+                kl, sl, el = k, seg, at
+                nf += 1
+                seg = at + 1
+                continue
+            if b != 10:
+                continue
+            # the end of a line
+            term = at - seg
+            bad_terminal = term > 0 and not (term == 1 and buf[max(at - 1, 0)] == 13)
+            if nf == 0 and not bad_terminal:
+                blank += 1
+            else:
+                framing_ok = nf >= 4 and k0 == col8 and k1 == col9 and k2 == col35 and kl == col10
+                ok10 = nf > 0 and el - (sl + 3) == 3
+                begin = w8[line_start + 2]
+                version = -1
+                if begin == _FIX44:
+                    version = 0
+                elif begin == _FIX42:
+                    version = 1
+                elif begin == _FIXT11 and buf[line_start + 10] == 1:
+                    version = 2
+                kind = 0
+                flags = 0
+                ea = 0
+                eb = 0
+                if bad_terminal or not framing_ok or not ok10 or repeated or odd or version < 0:
+                    kind = LINE_GARBLED
+                    flags = ((GARBLE_TERMINAL if bad_terminal else 0) | (GARBLE_REPEATED if repeated else 0)
+                             | (0 if framing_ok else GARBLE_FRAMING) | (0 if ok10 else GARBLE_TRAILER)
+                             | (GARBLE_VERSION if version < 0 else 0) | (GARBLE_FIELD if odd else 0))
+                    ea, eb = odd_a, odd_b
+                else:
+                    v9 = s1 + 2
+                    length_digits = e1 - v9
+                    len_ok = 1 <= length_digits <= 9
+                    declared = 0
+                    if len_ok:
+                        for q in range(v9, e1):
+                            d = np.int64(buf[q]) - 48
+                            if d < 0 or d > 9:
+                                len_ok = False
+                            declared = declared * 10 + d
+                    actual = sl - (e1 + 1)
+                    if not len_ok or declared != actual:
+                        kind = LINE_BAD_LENGTH
+                        flags = 1 if len_ok else 0
+                        ea, eb = declared, actual
+                    else:
+                        total, bits = _byte_sum_or(w8, line_start, sl)
+                        sum_ok = True
+                        declared = 0
+                        for q in range(sl + 3, el):
+                            d = np.int64(buf[q]) - 48
+                            if d < 0 or d > 9:
+                                sum_ok = False
+                            declared = declared * 10 + d
+                        if not sum_ok or declared != np.int64(total):
+                            kind = LINE_BAD_CHECKSUM
+                            flags = 1 if sum_ok else 0
+                            ea, eb = declared, np.int64(total)
+                        elif not (e2 - (s2 + 3) == 1 and buf[s2 + 3] == 56):  # MsgType other than 8
+                            kind = LINE_SKIPPED
+                            ea, eb = s2 + 3, e2
+                        elif ((req >> np.uint32(8 * version)) & np.uint32(0xFF)) < required_count[version]:
+                            kind = LINE_MISSING
+                        else:
+                            # a row: every landed column
+                            if r >= cap:
+                                return (1, 0, 0, 0, ev_line[:0], ev_pos[:0], ev_kind[:0], ev_flags[:0], ev_a[:0], ev_b[:0],
+                                        ev_mask[:0], ev_ver[:0], df_row[:0], df_col[:0], df_kind[:0], df_p[:0],
+                                        df_n[:0])
+                            for q in range(sl, at):
+                                bits |= np.uint64(buf[q])
+                            high = (bits & _HIGH) != 0
+                            row_line[r] = line_base + line
+                            row_pos[r] = pos_base + line_start
+                            row_ver[r] = version
+                            begin_out[r, 0] = begin_views[version, 0]
+                            begin_out[r, 1] = begin_views[version, 1]
+                            ef = NO_ENUM_FAULT
+                            tf = NO_TYPE_FAULT
+                            for jc in range(n_plan):
+                                k = plan_row[jc]
+                                ck = plan_kind[jc]
+                                slot = plan_slot[jc]
+                                # every slot of a row is written: the arrays are not initialised
+                                if ck == VIEW:
+                                    view_out[slot, r, 0] = view_out[slot, r, 1] = 0
+                                elif ck == TIMESTAMP or ck == DATE:
+                                    time_out[slot, r] = 0
+                                elif ck == INTEGER:
+                                    int_out[slot, r] = 0
+                                else:
+                                    dec_out[slot, r, 0] = dec_out[slot, r, 1] = 0
+                                if not (mask & (np.uint64(1) << np.uint64(k))):
+                                    valid[jc, r] = 0
+                                    continue
+                                p = vstart[k]
+                                m = vlen[k]
+                                ok = True
+                                if m == 0:
+                                    tf = min(tf, jc * 4 + FAULT_EMPTY)
+                                if ck == TIMESTAMP or ck == DATE:
+                                    value, wrong = _date_time(buf, p, m, ck == TIMESTAMP)
+                                    time_out[slot, r] = value
+                                    if wrong:
+                                        ok = False
+                                        tf = min(tf, jc * 4 + FAULT_TYPE)
+                                elif high and m > 0 and _has_high(buf, p, m):
+                                    ok = False  # the parser decides: UTF-8 or Latin-1
+                                    if ck == VIEW:
+                                        view_out[slot, r, 0], view_out[slot, r, 1] = _view(w8, p, m)
+                                        view_out[slot, r, 1] += np.uint64(view_base) << np.uint64(32) if m > 12 else np.uint64(0)
+                                    df_row[n_df], df_col[n_df], df_kind[n_df] = r, jc, DEFER_HIGH
+                                    df_p[n_df], df_n[n_df] = p, m
+                                    n_df += 1
+                                elif ck == VIEW:
+                                    if m > 0:
+                                        v0, v1 = _view(w8, p, m)
+                                        if m > 12:
+                                            v1 += np.uint64(view_base) << np.uint64(32)
+                                        view_out[slot, r, 0] = v0
+                                        view_out[slot, r, 1] = v1
+                                    e = plan_enum[jc]
+                                    if e >= 0:
+                                        mode = enum_mode[e, version]
+                                        if mode == ENUM_BYTE:
+                                            if m != 1 or not enum_byte[e, version, buf[p]]:
+                                                ef = min(ef, jc)
+                                        elif mode == ENUM_WORDS:
+                                            if m > 8:
+                                                df_row[n_df], df_col[n_df], df_kind[n_df] = r, jc, DEFER_LONG_ENUM
+                                                df_p[n_df], df_n[n_df] = p, m
+                                                n_df += 1
+                                            else:
+                                                lo = _low_bytes(w8[p], m) if m > 0 else np.uint64(0)
+                                                a = enum_lo[e, version]
+                                                z = enum_hi[e, version]
+                                                while a < z:  # binary search in the sorted codes
+                                                    h = (a + z) >> 1
+                                                    if enum_words[h] < lo:
+                                                        a = h + 1
+                                                    else:
+                                                        z = h
+                                                if a >= enum_hi[e, version] or enum_words[a] != lo:
+                                                    ef = min(ef, jc)
+                                elif ck == INTEGER:
+                                    if m > 0:
+                                        value = np.int64(0)
+                                        plain = m <= 18
+                                        for q in range(p, p + m):
+                                            d = np.int64(buf[q]) - 48
+                                            if d < 0 or d > 9:
+                                                plain = False
+                                            value = value * 10 + d
+                                        if plain:
+                                            int_out[slot, r] = value
+                                        else:
+                                            ok = False
+                                            df_row[n_df], df_col[n_df], df_kind[n_df] = r, jc, DEFER_INTEGER
+                                            df_p[n_df], df_n[n_df] = p, m
+                                            n_df += 1
+                                elif m > 0:  # decimals
+                                    value, status = _decimal(buf, p, m, ck == DECIMAL_SIGNED)
+                                    dec_out[slot, r, 0] = value
+                                    dec_out[slot, r, 1] = -1 if value < 0 else 0
+                                    if status == DEC_INEXACT:
+                                        tf = min(tf, jc * 4 + FAULT_INEXACT)
+                                    elif status == DEC_POLARS:
+                                        ok = False
+                                        df_row[n_df], df_col[n_df], df_kind[n_df] = r, jc, DEFER_DECIMAL
+                                        df_p[n_df], df_n[n_df] = p, m
+                                        n_df += 1
+                                valid[jc, r] = 1 if ok else 0
+                            enum_fault[r] = ef
+                            type_fault[r] = tf
+                            r += 1
+                if kind:
+                    ev_line[n_ev] = line
+                    ev_pos[n_ev] = line_start
+                    ev_kind[n_ev] = kind
+                    ev_flags[n_ev] = flags
+                    ev_a[n_ev] = ea
+                    ev_b[n_ev] = eb
+                    ev_mask[n_ev] = mask
+                    ev_ver[n_ev] = version
+                    n_ev += 1
             line += 1
-            continue
-        k = fk[i]
-        if k >= n_columns:
-            continue
-        v = ss[i] + tlen[i] + 1
-        if cell[k, line] != -1:
-            repeated[line] = True
-        cell[k, line] = v | (delim[i] - v) << 32
-    return cell, repeated
+            line_start = seg = at + 1
+            nf = 0
+            mask = np.uint64(0)
+            repeated = odd = False
+            req = np.uint32(0)
+            k0 = k1 = k2 = kl = n_columns
+        i += 8
+    return (0, r - row0, line, blank, ev_line[:n_ev], ev_pos[:n_ev], ev_kind[:n_ev], ev_flags[:n_ev], ev_a[:n_ev], ev_b[:n_ev],
+            ev_mask[:n_ev], ev_ver[:n_ev], df_row[:n_df], df_col[:n_df], df_kind[:n_df], df_p[:n_df], df_n[:n_df])
 
 
-def warm_up(column_of_tag: np.ndarray) -> None:
-    """Load (or compile) the scan's kernels for the parser's argument types, e.g. before forking a
-    worker, so that it and this process do not both compile them."""
+def warm_up(tables) -> None:
+    """Load (or compile) ``scan`` for the parser's argument types (``tables``: the parser's ``_Tables``)
+    before threads call it."""
     buf = np.frombuffer(bytes(64), dtype=np.uint8)  # read-only, like a chunk of the file's bytes
-    delim, is_nl, ss, fk, tlen, _ = fields(buf, 0, np.zeros(0, dtype=np.int64), column_of_tag, 0)
-    cell, _ = positions(fk, tlen, ss, delim, is_nl, 0, 1)
-    plan = np.zeros(0, dtype=np.int64)
-    extract(buf, words(buf), cell, plan, plan, plan, 0, 0, 0)
+    t = tables
+    n_views, n_times, n_decimals, n_ints = t.counts
+    scan(buf, words(buf), 0, False, t.column_of_tag, t.big_tags, t.big_cols, 0, t.framing_cols, t.required_lut,
+         t.required_count, t.kind, t.row, t.slot, t.enum, t.enum_mode, t.enum_byte, t.enum_lo, t.enum_hi,
+         t.enum_words, np.zeros((3, 2), dtype=np.uint64), 0, 0, 0, 0, np.zeros(1, dtype=np.int64),
+         np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int8), np.zeros((1, 2), dtype=np.uint64),
+         np.zeros((n_views, 1, 2), dtype=np.uint64), np.zeros((n_times, 1), dtype=np.int64),
+         np.zeros((n_decimals, 1, 2), dtype=np.int64), np.zeros((n_ints, 1), dtype=np.int64),
+         np.zeros((len(t.kind), 1), dtype=np.uint8), np.zeros(1, dtype=np.int8), np.zeros(1, dtype=np.int16))

@@ -1,31 +1,30 @@
-"""Vectorised FIX 4.4 / 4.2 drop-copy parsing and validation: one file's bytes to a typed table.
+"""Vectorised FIX 4.4 / 4.2 / FIXT.1.1 drop-copy parsing and validation: one file's bytes to a typed table.
 
 A drop copy is one message per line, fields ``tag=value`` separated by SOH. Nothing here loops over
-messages in Python. The file is cut at line boundaries into chunks of a few MB (cache-sized
-temporaries) and each chunk is *scanned* by numpy and a few compiled loops (``kernels.py``, numba):
+messages in Python. The file is cut at line boundaries into chunks of a few MB, and each chunk is read
+by one compiled pass (``kernels.scan``, numba) that takes each line once, while its bytes are in cache:
 
-- SOH and newline positions (numpy finds the control bytes, a loop keeps SOH and newlines) give every
-  field's span, and in the same loop one 24-bit table lookup on its first bytes decodes its tag;
-- one pass builds a (tag x line) matrix of each field's value start and length (packed in an int64),
-  which also finds repeated tags; header and trailer order is read off the tag codes;
-- CheckSums come from one ``np.add.reduceat`` in uint8 (which wraps mod 256, exactly FIX's checksum)
-  over the bytes cut at ``line start`` / ``10=``; BodyLength is a difference of positions; required
-  tags are one per-line ``reduceat`` count (both versions' counts in one uint16);
-- every landed column is then a row of the matrix, read row by row in one compiled pass (a message's
-  bytes are read once, not once per column): text values become 16-byte Arrow ``string_view`` entries
-  pointing into the file's buffer (no string copies), dates and times are checked and decoded, and
-  decimals are checked for exactness and parsed to DECIMAL(38, 10) (a shape the loop does not parse
-  itself, e.g. ``5.`` or more than 8 integer digits, sends that chunk's column to polars' cast);
-  single-character enums are checked by a 256-entry table per version, longer ones by
-  ``searchsorted`` on 8-byte words.
+- SOH and newline bytes are found 8 at a time (a word compare, then the set bits), each field's tag is
+  decoded from its first bytes as it ends, and its value's start and length kept per column (a
+  64-bit mask of the columns seen also finds a repeated tag);
+- the line's framing (8, 9, 35 first, a 3-digit 10= last), BeginString, BodyLength (a difference of
+  positions), CheckSum (the bytes summed 8 at a time), MsgType and required tags (one count per
+  version, summed as the fields go) are checked;
+- a line that passes is a row: every landed column is written at once, text values as 16-byte Arrow
+  ``string_view`` entries pointing into the file's buffer (no string copies), dates and times checked
+  and decoded, decimals checked for exactness and parsed to DECIMAL(38, 10), integers parsed, enums
+  checked (a 256-entry table per version for one-character codes, a binary search on 8-byte words for
+  longer ones). Per row the first value outside its enum and the first value of the wrong type are
+  kept (the row is rejected with them at the end).
 
-The scan's output is plain numpy arrays (no polars, no Arrow), so a large file is scanned by two
-processes: ``os.fork`` gives a worker the file's bytes for free, it scans the later ~55% of the chunks
-and hands its arrays back through one file in ``/dev/shm`` (pickle protocol 5, buffers out of band,
-mapped back without a copy), while this process scans the rest and types it. Files under
-``PARALLEL_MIN_BYTES`` stay in one process; a worker that fails has its share redone here. Typing wraps
-the arrays as Arrow arrays over the file's buffer and casts the integer columns in polars. A thread
-pool over the chunks measured no faster here.
+The kernel leaves to Python only what is rare: the text of a rejected line and its reason, the MsgType
+of a skipped message, and the values it does not read itself (non-ASCII text: UTF-8, or Latin-1 kept and
+flagged; a decimal shape such as ``5.`` or more than 8 integer digits and an integer shape other than
+plain digits, cast by polars as before; an enum code longer than 8 bytes).
+
+The kernel releases the GIL, so a large file (from ``PARALLEL_MIN_BYTES``) is cut into two *segments*
+of consecutive chunks scanned by two threads, each into its own arrays (no copies, no hand-over); a
+segment's arrays become Arrow arrays over the file's bytes and the two frames are concatenated.
 
 Only the rare rejected line is touched in Python (to render its raw text and name its fault).
 
@@ -41,8 +40,7 @@ from __future__ import annotations
 
 import mmap
 import os
-import pickle
-import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,11 +54,9 @@ SOH = 1
 NEWLINE = 10
 EQUALS = 61
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
-# Files from this size up are scanned by two processes (forking costs a few ms; small files don't gain).
+# Files from this size up are scanned by two threads (small files don't gain).
 PARALLEL_MIN_BYTES = 24 * 1024 * 1024
 DEFAULT_WORKERS = 2
-# This process also assembles the table at the end, so it scans a little less than its worker.
-_OWN_SHARE = 0.45
 
 DECIMAL = pl.Decimal(38, 10)
 _DECIMAL_TYPES = {"QTY", "PRICE", "AMT", "PRICEOFFSET", "FLOAT", "PERCENTAGE"}
@@ -190,19 +186,6 @@ def _get_layout(extra_required: frozenset[int] = frozenset()) -> _Layout:
     return layout
 
 
-def _parse_uint(buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_digits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Decimal digits in ``buf[start:end]`` per row -> (value, ok). ok is False for non-digits/too long."""
-    length = end - start
-    ok = (length > 0) & (length <= max_digits)
-    value = np.zeros(len(start), dtype=np.int64)
-    for k in range(max_digits):
-        active = k < length
-        digit = buf[start + k].astype(np.int64) - 48
-        ok &= ~active | ((digit >= 0) & (digit <= 9))
-        value = np.where(active, value * 10 + digit, value)
-    return value, ok
-
-
 def _chunks(data: bytes, chunk_bytes: int) -> list[tuple[int, int]]:
     bounds, start, n = [], 0, len(data)
     while start < n:
@@ -226,310 +209,344 @@ def _enum_words(values: frozenset[str]) -> tuple[np.ndarray, frozenset[bytes]]:
 
 
 _REASONS = [None, "fix_garbled", "not_utf8", "fix_bad_body_length", "fix_bad_checksum", "fix_missing_tag"]
-_FIX44 = int.from_bytes(b"FIX.4.4\x01", "little")
-_FIX42 = int.from_bytes(b"FIX.4.2\x01", "little")
-_FIXT11 = int.from_bytes(b"FIXT.1.1", "little")  # 8 bytes: its SOH is the 9th, checked apart
 # begin_string values as inline string views, by version index
 _BEGIN_VIEWS = np.array([[len(s) | int.from_bytes(s[:4], "little") << 32, int.from_bytes(s[4:], "little")]
                          for s, _ in VERSIONS], dtype=np.uint64)
 SLACK = 32  # bytes readable past a chunk's end (padding for fixed-width windows)
-
-
-@dataclass
-class _Scan:
-    """One chunk after the numpy pass: plain arrays and Python values only (picklable, fork-safe)."""
-
-    n_lines: int  # lines in the chunk, blank ones included (for line numbering)
-    lines_in: int  # non-blank lines
-    rows: np.ndarray  # chunk-local line index of each row that reached the columns
-    columns: dict[str, tuple[str, np.ndarray, np.ndarray | None]]  # name -> (kind, values, null mask)
-    rejects: list[tuple[int, str, str]]  # (chunk-local line, reason code, detail), framing to missing tags
-    bad_enum: dict[int, str]  # row position -> detail of the first column with a value outside its enum
-    bad_type: dict[int, tuple[int, str]]  # row position -> (column order, detail) of the first mistyped value
-    skipped: dict[str, int] = field(default_factory=dict)  # MsgType -> sound messages other than 35=8
-    latin1: dict[int, dict[str, str]] = field(default_factory=dict)  # row position -> column -> Latin-1 text
-
-
-def _scan_chunk(data: bytes, start: int, end: int, layout: _Layout) -> _Scan:
-    """Structural validation and column extraction of ``data[start:end]`` (whole lines): numpy and the
-    compiled kernels only (no polars, so a forked worker can run it)."""
-    K = len(layout.tags)
-    n = end - start
-    body = np.frombuffer(data, dtype=np.uint8, count=n, offset=start)
-    if end + SLACK <= len(data):
-        buf = np.frombuffer(data, dtype=np.uint8, count=n + SLACK, offset=start)
-    else:
-        buf = np.concatenate([body, np.zeros(SLACK, dtype=np.uint8)])
-        buf.flags.writeable = False  # the kernels' argument types stay those of the file's bytes
-
-    delim, is_nl, ss, fk, tlen, three_bad = kernels.fields(buf, n, np.flatnonzero(body <= NEWLINE),
-                                                           layout.column_of_tag, K)
-    n_seg = len(delim)
-    nl_seg = np.flatnonzero(is_nl)
-    n_lines = len(nl_seg)
-
-    # Tag decode (in the kernel): one 24-bit lookup per field gives (column index, tag length); 0 length
-    # = not tag=.
-    fk[nl_seg] = K
-    odd = np.flatnonzero((tlen == 0) | three_bad)
-    line_bad = np.zeros(n_lines, dtype=bool)
-    detail: dict[int, str] = {}
-    if len(odd):
-        odd = odd[~is_nl[odd]]
-        odd_lines = np.searchsorted(nl_seg, odd)
-        for f, line in zip(odd.tolist(), odd_lines.tolist(), strict=True):
-            raw = bytes(body[ss[f]:delim[f]])
-            tag_text, sep, value = raw.partition(b"=")
-            if sep and value and tag_text.isdigit() and tag_text[:1] != b"0":
-                fk[f] = layout.col.get(int(tag_text), K)  # a tag of 4+ digits (e.g. ApplVerID 1128)
-                tlen[f] = len(tag_text)
-                continue
-            line_bad[line] = True
-            detail.setdefault(line, f"field {raw[:24]!r} is not tag=value")
-
-    # Position matrix: cell[k, line] = value start | value length << 32 of tag k in that line (-1:
-    # absent); a tag met twice in a line marks it repeated.
-    cell, repeated = kernels.positions(fk, tlen, ss, delim, is_nl, n_lines, K)
-    col = layout.col
-
-    first = np.empty(n_lines, dtype=np.int64)
-    first[:1] = 0
-    first[1:] = nl_seg[:-1] + 1
-    fields_per_line = nl_seg - first
-    line_start = ss[first]
-    line_end = delim[nl_seg]
-    term_len = line_end - ss[nl_seg]
-    bad_terminal = (term_len > 0) & ~((term_len == 1) & (buf[np.maximum(line_end - 1, 0)] == 13))
-    blank = (fields_per_line == 0) & ~bad_terminal
-    # Header 8, 9, 35 first and trailer 10 last; with no repeated tag, that is where those tags are.
-    top = max(n_seg - 1, 0)
-    p8, p9 = first, np.minimum(first + 1, top)
-    p10 = np.maximum(nl_seg - 1, 0)
-    framing_ok = (
-        (fields_per_line >= 4) & (fk[p8] == col[8]) & (fk[p9] == col[9])
-        & (fk[np.minimum(first + 2, top)] == col[35]) & (fk[p10] == col[10])
-    )
-    # BeginString: the 8 bytes after "8=" are "FIX.4.4<SOH>" or "FIX.4.2<SOH>", or "FIXT.1.1" + SOH
-    w8 = kernels.words(buf)
-    begin = w8[line_start + 2]
-    version = np.where(begin == _FIX44, V44, np.where(begin == _FIX42, V42, -1))
-    fixt = begin == _FIXT11
-    if fixt.any():
-        version[fixt & (buf[line_start + 10] == SOH)] = VT11
-    v10 = ss[p10] + 3
-    ok10 = (delim[p10] - v10) == 3
-
-    structural = (bad_terminal | ~framing_ok | ~ok10 | repeated | line_bad | (version < 0)) & ~blank
-
-    # Non-ASCII bytes: decode those lines in Python (rare) to tell UTF-8 from other text. A message that
-    # is not UTF-8 is still checked and landed: its text values are read as Latin-1 and flagged.
-    not_utf8 = np.zeros(n_lines, dtype=bool)
-    if body.max(initial=0) >= 128:
-        high = np.flatnonzero(body >= 128)
-        for line in np.unique(np.searchsorted(line_end, high)).tolist():
-            try:
-                bytes(body[line_start[line]:line_end[line]]).decode("utf-8")
-            except UnicodeDecodeError:
-                not_utf8[line] = True
-
-    checkable = ~structural & ~blank
-    # BodyLength: bytes after the SOH ending 9= up to and including the SOH before 10=.
-    v9, e9 = ss[p9] + 2, delim[p9]
-    declared_len, len_ok = _parse_uint(buf, v9, e9, int(min(9, (e9 - v9).max(initial=1))))
-    actual_len = ss[p10] - (e9 + 1)
-    # CheckSum: every byte from the line start up to and including the SOH before 10=, mod 256.
-    declared_sum, sum_ok = _parse_uint(buf, v10, delim[p10], 3)
-    cut = np.empty(2 * n_lines, dtype=np.int64)
-    cut[0::2] = line_start
-    cut[1::2] = np.where(checkable, ss[p10], line_start)
-    sums = np.add.reduceat(body, cut, dtype=np.uint8)[0::2] if n_lines else np.zeros(0, np.uint8)
-
-    bad_len = checkable & (~len_ok | (declared_len != actual_len))
-    bad_sum = checkable & ~bad_len & (~sum_ok | (declared_sum != sums))
-    sound = checkable & ~bad_len & ~bad_sum
-    # A sound message other than an ExecutionReport (logon, heartbeat, order, ...) is skipped and
-    # counted by its MsgType; a corrupt one is quarantined whatever it claims to be.
-    p35 = np.minimum(first + 2, top)
-    v35 = ss[p35] + 3
-    is_execution = ((delim[p35] - v35) == 1) & (buf[v35] == ord("8"))
-    other = sound & ~is_execution
-    skipped: dict[str, int] = {}
-    if other.any():
-        for line in np.flatnonzero(other).tolist():
-            msg_type = bytes(buf[v35[line]:delim[p35[line]]]).decode("latin-1")
-            skipped[msg_type] = skipped.get(msg_type, 0) + 1
-    # Required tags present per line: a per-line sum over its fields of "is this tag required"
-    # (one byte per version: 4.4's count in byte 0, 4.2's in byte 1, FIXT.1.1's in byte 2).
-    if n_lines:
-        present = np.add.reduceat(layout.required_lut[fk], first, dtype=np.uint32)
-        short = np.zeros(n_lines, dtype=bool)
-        for v in range(N_VERSIONS):
-            counted = ((present >> np.uint32(8 * v)) & np.uint32(0xFF)) < layout.required[v].sum()
-            short |= (version == v) & counted
-    else:
-        short = np.zeros(0, dtype=bool)
-    missing = sound & is_execution & short
-
-    reason = np.zeros(n_lines, dtype=np.int8)  # index into _REASONS; 0 = fine so far
-    for mask, code_no in ((missing, 5), (bad_sum, 4), (bad_len, 3), (structural, 1)):
-        reason[mask] = code_no  # later assignments win: structural first
-
-    rejects = []
-    for line in np.flatnonzero(reason > 0).tolist():
-        reason_code = _REASONS[reason[line]]
-        if reason_code == "fix_garbled":
-            text = detail.get(line) or _garble_detail(
-                bad_terminal[line], framing_ok[line], ok10[line], repeated[line], version[line])
-        elif reason_code == "fix_bad_body_length":
-            text = (f"BodyLength(9)={int(declared_len[line])} but the body is {int(actual_len[line])} bytes"
-                    if len_ok[line] else "BodyLength(9) is not a number")
-        elif reason_code == "fix_bad_checksum":
-            text = (f"CheckSum(10)={int(declared_sum[line]):03d} but the bytes sum to {int(sums[line]):03d}"
-                    if sum_ok[line] else "CheckSum(10) is not three digits")
-        else:
-            need = layout.required[int(version[line])]
-            gone = need & (cell[:, line] < 0)
-            names = [f"{layout.columns[t][0]}({t})" for t in layout.tags[gone].tolist()]
-            text = "missing required tag(s) " + ", ".join(names)
-        rejects.append((line, reason_code, text))
-
-    rows = np.flatnonzero((reason == 0) & ~blank & ~other)
-    scan = _Scan(n_lines=n_lines, lines_in=int(n_lines - blank.sum()), rows=rows, columns={}, rejects=rejects,
-                 bad_enum={}, bad_type={}, skipped=skipped)
-    if len(rows):
-        latin1_rows = np.flatnonzero(not_utf8[rows]) if not_utf8.any() else None
-        _extract(scan, buf, w8, cell if len(rows) == n_lines else cell[:, rows], version[rows], layout, latin1_rows)
-    return scan
-
-
-_PLANS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int, int]]] = {}
-
-
-def _plan(layout: _Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int, int]]:
-    """``kernels.extract``'s plan for the landed columns: matrix row, kind and output slot of each, and
-    how many views, date/times and decimals there are."""
-    plan = _PLANS.get(id(layout))
-    if plan is None:
-        rows, kinds, slots, counts = [], [], [], [0, 0, 0]
-        for c in layout.landed:
-            if c.kind != "view":
-                kind, group = (kernels.TIMESTAMP if c.kind == "timestamp" else kernels.DATE), 1
-            elif c.fix_type in _DECIMAL_TYPES:
-                kind, group = (kernels.DECIMAL_UNSIGNED if c.fix_type == "QTY" else kernels.DECIMAL_SIGNED), 2
-            else:
-                kind, group = kernels.VIEW, 0
-            rows.append(c.index)
-            kinds.append(kind)
-            slots.append(counts[group])
-            counts[group] += 1
-        plan = _PLANS[id(layout)] = (np.array(rows, dtype=np.int64), np.array(kinds, dtype=np.int64),
-                                     np.array(slots, dtype=np.int64), (counts[0], counts[1], counts[2]))
-    return plan
-
-
-def _extract(scan: _Scan, buf: np.ndarray, w8: np.ndarray, cell: np.ndarray, ver: np.ndarray,
-             layout: _Layout, latin1_rows: np.ndarray | None = None) -> None:
-    """The landed columns of the rows that passed the structural checks, with enum and type checks.
-
-    ``latin1_rows``: rows with bytes that are not UTF-8; their text values that do not decode are
-    nulled in the views and kept, decoded as Latin-1, in ``scan.latin1`` (filled in when typed).
-    """
-    columns, bad_enum, bad_type = scan.columns, scan.bad_enum, scan.bad_type
-    views = _BEGIN_VIEWS[ver]
-    columns["begin_string"] = ("view", views, None)
-    version_offset = ver.astype(np.intp) * 256
-
-    def text_of(i: int, vs: np.ndarray, length: np.ndarray) -> str:
-        return repr(bytes(buf[vs[i]:vs[i] + length[i]]).decode("utf-8", "backslashreplace"))
-
-    plan_row, plan_kind, plan_slot, counts = _plan(layout)
-    view_out, time_out, time_bad, dec_out, dec_status = kernels.extract(
-        buf, w8, np.ascontiguousarray(cell), plan_row, plan_kind, plan_slot, *counts)
-    for c, slot in zip(layout.landed, plan_slot.tolist(), strict=True):
-        packed = cell[c.index]
-        vs = packed & 0xFFFFFFFF
-        length = packed >> 32
-        absent = None
-        if length.min() <= 0:
-            if length.min() < 0:
-                absent = length < 0
-                vs[absent] = 4  # any readable position: the value is masked out
-                length[absent] = 0
-            empty = length == 0 if absent is None else (length == 0) & ~absent
-            for i in np.flatnonzero(empty).tolist():
-                bad_type.setdefault(i, (c.order, f"{c.name}({c.tag}) is empty"))
-        if c.kind != "view":
-            values, wrong = time_out[slot], time_bad[slot]
-            null = wrong if absent is None else absent | wrong
-            if wrong.any():
-                for i in np.flatnonzero(wrong).tolist():
-                    bad_type.setdefault(i, (c.order, f"{c.name}({c.tag})={text_of(i, vs, length)} is not a {c.fix_type}"))
-            columns[c.name] = (c.kind, values if c.kind == "timestamp" else values.astype(np.int32),
-                               null if null.any() else None)
-            continue
-        if latin1_rows is not None:
-            for i in latin1_rows.tolist():
-                value = bytes(buf[vs[i]:vs[i] + length[i]])
-                if (absent is None or not absent[i]) and max(value, default=0) >= 128:
-                    try:
-                        value.decode("utf-8")
-                    except UnicodeDecodeError:
-                        scan.latin1.setdefault(i, {})[c.name] = value.decode("latin-1")
-                        if absent is None:
-                            absent = np.zeros(len(vs), dtype=bool)
-                        absent[i] = True  # never hand Arrow a string view that is not UTF-8
-        if c.fix_type in _DECIMAL_TYPES:
-            # Parsed here (so a worker types its share and no string views are needed); the rare
-            # shape the kernel leaves to polars sends the whole column of this chunk to polars' cast.
-            values, status = dec_out[slot], dec_status[slot]
-            inexact = status == kernels.DEC_INEXACT
-            to_polars = status == kernels.DEC_POLARS
-            if absent is not None:
-                inexact &= ~absent
-                to_polars &= ~absent
-            for i in np.flatnonzero(inexact).tolist():
-                bad_type.setdefault(i, (c.order, f"{c.name}({c.tag})={text_of(i, vs, length)} is not an exact "
-                                                 f"{c.fix_type} ({_EXACT_RULE[c.fix_type == 'QTY']})"))
-            if not to_polars.any():
-                columns[c.name] = ("decimal", values, absent)
-                continue
-            columns[c.name] = ("decimal_text", kernels.views(w8, vs, length), absent)
-            continue
-        views = view_out[slot]
-        if c.enum is not None:
-            wrong = _enum_wrong(c.enum, views, length, ver, version_offset, buf, vs)
-            if absent is not None:
-                wrong &= ~absent
-            for i in np.flatnonzero(wrong).tolist():
-                label = VERSIONS[int(ver[i])][1]
-                bad_enum.setdefault(i, f"{c.name}({c.tag})={text_of(i, vs, length)} is not a valid {label} value")
-        columns[c.name] = ("view", views, absent)
-
-
+# A segment's string views point into it with 32-bit offsets: a larger file is cut into more segments.
+_MAX_SEGMENT_BYTES = 1 << 31
+# A segment's arrays start with room for a row per this many bytes (drop-copy lines are 200-400 bytes),
+# and grow (the chunk that did not fit is scanned again) when a file has more.
+_ROW_BYTES_GUESS = 200
 _EXACT_RULE = {False: "digits and a point, at most 10 decimals", True: "digits and a point, at most 10 decimals, "
                                                                       "not negative"}
 
 
-def _enum_wrong(enum: _Enum, views: np.ndarray, length: np.ndarray, ver: np.ndarray, version_offset: np.ndarray,
-                buf: np.ndarray, vs: np.ndarray) -> np.ndarray:
-    """Rows whose value is not one of the tag's codes for the row's version (index into ``VERSIONS``)."""
-    if enum.byte_table is not None:  # every code is one character: a table lookup on the first byte
-        first_byte = ((views[:, 0] >> _U(32)) & _BYTE).astype(np.intp)
-        wrong = ~enum.byte_table[version_offset + first_byte]
-        if len(enum.words) == N_VERSIONS:
-            checked = np.ones(len(ver), dtype=bool)
+@dataclass(frozen=True)
+class _Tables:
+    """The layout as ``kernels.scan``'s arguments: the plan of landed columns and the enum tables."""
+
+    column_of_tag: np.ndarray
+    big_tags: np.ndarray  # tags of 4+ digits that are columns (e.g. ApplVerID 1128), and their columns
+    big_cols: np.ndarray
+    framing_cols: np.ndarray  # columns of tags 8, 9, 35, 10
+    required_lut: np.ndarray
+    required_count: np.ndarray  # per version
+    kind: np.ndarray  # per landed column (plan order = column order)
+    row: np.ndarray
+    slot: np.ndarray
+    enum: np.ndarray  # index into the enum tables, -1: none
+    enum_mode: np.ndarray  # (enums, versions): kernels.ENUM_*
+    enum_byte: np.ndarray  # (enums, versions, 256) uint8: the one-byte codes
+    enum_lo: np.ndarray  # (enums, versions): the version's sorted 8-byte codes are enum_words[lo:hi]
+    enum_hi: np.ndarray
+    enum_words: np.ndarray
+    enum_bytes: list[dict[int, frozenset[bytes]]]  # per enum: version -> every code as bytes
+    counts: tuple[int, int, int, int]  # views, dates/times, decimals, integers
+
+
+_TABLES: dict[int, _Tables] = {}
+
+
+def _tables(layout: _Layout) -> _Tables:
+    tables = _TABLES.get(id(layout))
+    if tables is not None:
+        return tables
+    if len(layout.tags) > 64:
+        raise ValueError("the FIX scan keeps a line's tags in a 64-bit mask: at most 64 columns")
+    kinds, rows, slots, enums, counts = [], [], [], [], [0, 0, 0, 0]
+    modes, byte_tables, words, bounds, as_bytes = [], [], [], [], []
+    for c in layout.landed:
+        if c.kind != "view":
+            kind, group = (kernels.TIMESTAMP if c.kind == "timestamp" else kernels.DATE), 1
+        elif c.fix_type in _DECIMAL_TYPES:
+            kind, group = (kernels.DECIMAL_UNSIGNED if c.fix_type == "QTY" else kernels.DECIMAL_SIGNED), 2
+        elif c.fix_type in _INT_TYPES:
+            kind, group = kernels.INTEGER, 3
         else:
-            checked = np.isin(ver, list(enum.words))
-        return wrong | (checked & (length != 1))
-    lo = (views[:, 0] >> _U(32)) | (views[:, 1] << _U(32))  # the value's first 8 bytes (if it has at most 8)
-    wrong = np.zeros(len(ver), dtype=bool)
-    for version_code, (words, as_bytes) in enum.words.items():
-        found = np.minimum(np.searchsorted(words, lo), len(words) - 1)
-        rows = (ver == version_code) & ((words[found] != lo) | (length > 8))
-        for i in np.flatnonzero(rows & (length > 8)).tolist():  # long codes: compare bytes
-            rows[i] = bytes(buf[vs[i]:vs[i] + length[i]]) not in as_bytes
-        wrong |= rows
-    return wrong
+            kind, group = kernels.VIEW, 0
+        kinds.append(kind)
+        rows.append(c.index)
+        slots.append(counts[group])
+        counts[group] += 1
+        if c.enum is None or kind != kernels.VIEW:
+            enums.append(-1)
+            continue
+        enums.append(len(modes))
+        mode = np.full(N_VERSIONS, kernels.ENUM_UNCHECKED, dtype=np.int8)
+        byte_table = np.zeros((N_VERSIONS, 256), dtype=np.uint8)
+        lo_hi = np.zeros((2, N_VERSIONS), dtype=np.int64)
+        for v, (version_words, _) in c.enum.words.items():
+            if c.enum.byte_table is not None:
+                mode[v] = kernels.ENUM_BYTE
+                byte_table[v] = c.enum.byte_table[v * 256:(v + 1) * 256]
+            else:
+                mode[v] = kernels.ENUM_WORDS
+            at = sum(len(w) for w in words)
+            lo_hi[:, v] = at, at + len(version_words)
+            words.append(version_words)
+        modes.append(mode)
+        byte_tables.append(byte_table)
+        bounds.append(lo_hi)
+        as_bytes.append({v: codes for v, (_, codes) in c.enum.words.items()})
+    big = sorted((t, i) for t, i in layout.col.items() if t >= 1000)
+    n_enums = len(modes)
+    tables = _TABLES[id(layout)] = _Tables(
+        column_of_tag=layout.column_of_tag,
+        big_tags=np.array([t for t, _ in big], dtype=np.int64), big_cols=np.array([i for _, i in big], dtype=np.int64),
+        framing_cols=np.array([layout.col[8], layout.col[9], layout.col[35], layout.col[10]], dtype=np.int64),
+        required_lut=layout.required_lut,
+        required_count=np.array([int(layout.required[v].sum()) for v in range(N_VERSIONS)], dtype=np.int64),
+        kind=np.array(kinds, dtype=np.int64), row=np.array(rows, dtype=np.int64),
+        slot=np.array(slots, dtype=np.int64), enum=np.array(enums, dtype=np.int64),
+        enum_mode=np.array(modes, dtype=np.int8).reshape(n_enums, N_VERSIONS),
+        enum_byte=np.array(byte_tables, dtype=np.uint8).reshape(n_enums, N_VERSIONS, 256),
+        enum_lo=np.array([b[0] for b in bounds], dtype=np.int64).reshape(n_enums, N_VERSIONS),
+        enum_hi=np.array([b[1] for b in bounds], dtype=np.int64).reshape(n_enums, N_VERSIONS),
+        enum_words=np.concatenate(words) if words else np.zeros(0, dtype=np.uint64),
+        enum_bytes=as_bytes, counts=(counts[0], counts[1], counts[2], counts[3]))
+    return tables
+
+
+def _rows_array(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised array (the kernel writes every slot of a row) in its own anonymous mapping, so in
+    plain pages touched only as rows are written. numpy's ``empty`` asks for transparent huge pages for
+    large arrays, and on a machine whose memory is fragmented each of those faults can wait for the
+    kernel to compact memory: 500 MB measured 1.2 s that way, 0.19 s in plain pages, here."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    if size < 1 << 20 or not hasattr(mmap, "MAP_ANONYMOUS"):
+        return np.empty(shape, dtype=dtype)
+    mapped = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(mapped, dtype=dtype).reshape(shape)
+
+
+class _Segment:
+    """A run of consecutive chunks scanned by one thread: its rows' columns (string views into the
+    segment's bytes), and per row its line, version and first enum / type fault."""
+
+    # per-row arrays with rows on axis 0, then those with a leading column axis (rows on axis 1)
+    _BY_ROW = ("row_line", "row_pos", "row_ver", "begin", "enum_fault", "type_fault")
+    _BY_COLUMN = ("views", "times", "decimals", "ints", "valid")
+
+    def __init__(self, start: int, end: int, tables: _Tables, capacity: int):
+        self.start, self.end, self.tables = start, end, tables
+        self.rows = self.lines = self.lines_in = 0
+        self.rejects: list[tuple[int, bytes, str, str]] = []  # (line in the segment, raw, reason, detail)
+        self.skipped: dict[str, int] = {}
+        self.latin1: dict[int, dict[str, str]] = {}  # row -> column -> Latin-1 text
+        self.capacity = 0
+        self._allocate(capacity)
+
+    def _allocate(self, capacity: int) -> None:
+        """Arrays for ``capacity`` rows, keeping the rows so far (``_rows_array``: filled as rows come)."""
+        n_views, n_times, n_decimals, n_ints = self.tables.counts
+        shapes = {"row_line": ((capacity,), np.int64), "row_pos": ((capacity,), np.int64),
+                  "row_ver": ((capacity,), np.int8), "begin": ((capacity, 2), np.uint64),
+                  "enum_fault": ((capacity,), np.int8), "type_fault": ((capacity,), np.int16),
+                  "views": ((n_views, capacity, 2), np.uint64), "times": ((n_times, capacity), np.int64),
+                  "decimals": ((n_decimals, capacity, 2), np.int64), "ints": ((n_ints, capacity), np.int64),
+                  "valid": ((len(self.tables.kind), capacity), np.uint8)}
+        m = self.rows
+        for name, (shape, dtype) in shapes.items():
+            array = _rows_array(shape, dtype)
+            if self.capacity:
+                if name in self._BY_ROW:
+                    array[:m] = getattr(self, name)[:m]
+                else:
+                    array[:, :m] = getattr(self, name)[:, :m]
+            setattr(self, name, array)
+        self.capacity = capacity
+
+    def scan(self, data: bytes, start: int, end: int, layout: _Layout) -> None:
+        """Scan the chunk ``data[start:end]`` (whole lines) into this segment."""
+        n = end - start
+        if end + SLACK <= len(data):
+            buf = np.frombuffer(data, dtype=np.uint8, count=n + SLACK, offset=start)
+        else:
+            buf = np.concatenate([np.frombuffer(data, dtype=np.uint8, count=n, offset=start),
+                                  np.zeros(SLACK, dtype=np.uint8)])
+            buf.flags.writeable = False  # the kernel's argument types stay those of the file's bytes
+        w8 = kernels.words(buf)
+        close = n > 0 and data[end - 1] != NEWLINE
+        t = self.tables
+        while True:
+            out = kernels.scan(
+                buf, w8, n, close, t.column_of_tag, t.big_tags, t.big_cols, len(layout.tags), t.framing_cols,
+                t.required_lut, t.required_count, t.kind, t.row, t.slot, t.enum, t.enum_mode, t.enum_byte,
+                t.enum_lo, t.enum_hi, t.enum_words, _BEGIN_VIEWS, start - self.start, start, self.lines, self.rows,
+                self.row_line, self.row_pos, self.row_ver, self.begin, self.views, self.times, self.decimals,
+                self.ints, self.valid, self.enum_fault, self.type_fault)
+            if out[0] == 0:
+                break
+            self._allocate(max(2 * self.capacity, self.rows + n // 16 + 64))  # out of rows: grow, redo the chunk
+        (_, rows, n_lines, n_blank, ev_line, ev_pos, ev_kind, ev_flags, ev_a, ev_b, ev_mask, ev_ver,
+         df_row, df_col, df_kind, df_p, df_n) = out
+        if len(ev_line):
+            self._events(data, start, end, layout, ev_line.tolist(), ev_pos.tolist(), ev_kind.tolist(),
+                         ev_flags.tolist(), ev_a.tolist(), ev_b.tolist(), ev_mask.tolist(), ev_ver.tolist())
+        if len(df_row):
+            self._deferred(data, start, layout, df_row.tolist(), df_col.tolist(), df_kind.tolist(),
+                           (df_p + start).tolist(), df_n.tolist())
+        self.rows += rows
+        self.lines += n_lines
+        self.lines_in += n_lines - n_blank
+
+    def _events(self, data, start, end, layout, lines, positions, kinds, flags, a, b, masks, versions) -> None:
+        """The chunk's lines that are not rows: skipped ones counted by MsgType, the others rejected."""
+        for line, pos, kind, flag, ea, eb, mask, ver in zip(lines, positions, kinds, flags, a, b, masks, versions,
+                                                            strict=True):
+            if kind == kernels.LINE_SKIPPED:
+                msg_type = data[start + ea:start + eb].decode("latin-1")
+                self.skipped[msg_type] = self.skipped.get(msg_type, 0) + 1
+                continue
+            if kind == kernels.LINE_GARBLED:
+                if flag & kernels.GARBLE_FIELD:
+                    text = f"field {data[start + ea:start + eb][:24]!r} is not tag=value"
+                else:
+                    text = _garble_detail(flag & kernels.GARBLE_TERMINAL, not flag & kernels.GARBLE_FRAMING,
+                                          not flag & kernels.GARBLE_TRAILER, flag & kernels.GARBLE_REPEATED,
+                                          -1 if flag & kernels.GARBLE_VERSION else 0)
+            elif kind == kernels.LINE_BAD_LENGTH:
+                text = f"BodyLength(9)={ea} but the body is {eb} bytes" if flag else "BodyLength(9) is not a number"
+            elif kind == kernels.LINE_BAD_CHECKSUM:
+                text = (f"CheckSum(10)={ea:03d} but the bytes sum to {eb:03d}" if flag
+                        else "CheckSum(10) is not three digits")
+            else:
+                need = layout.required[ver]
+                names = [f"{layout.columns[int(tag)][0]}({int(tag)})" for index, tag in enumerate(layout.tags)
+                         if need[index] and not mask >> index & 1]
+                text = "missing required tag(s) " + ", ".join(names)
+            nl = data.find(b"\n", start + pos, end)
+            raw = data[start + pos:end if nl < 0 else nl].rstrip(b"\r")
+            self.rejects.append((self.lines + line, raw, _REASONS[kind], text))
+
+    def _deferred(self, data, start, layout, rows, cols, kinds, positions, lengths) -> None:
+        """The values the kernel left to Python: non-ASCII text (UTF-8, or Latin-1 kept and flagged),
+        decimal and integer shapes polars casts, enum codes longer than 8 bytes."""
+        t = self.tables
+        to_cast: dict[int, tuple[list[int], list[str]]] = {}  # plan column -> (rows, texts) for polars
+        for r, j, kind, p, m in zip(rows, cols, kinds, positions, lengths, strict=True):
+            c = layout.landed[j]
+            value = data[p:p + m]
+            if kind == kernels.DEFER_LONG_ENUM:
+                if value not in t.enum_bytes[t.enum[j]][int(self.row_ver[r])]:
+                    self.enum_fault[r] = min(int(self.enum_fault[r]), j)
+                continue
+            if kind == kernels.DEFER_HIGH:
+                try:
+                    text = value.decode("utf-8")
+                except UnicodeDecodeError:  # kept as Latin-1 text, the column NULL, the row flagged
+                    self.latin1.setdefault(r, {})[c.name] = value.decode("latin-1")
+                    continue
+                column_kind = t.kind[j]
+                if column_kind == kernels.VIEW:
+                    self.valid[j, r] = 1
+                    e = t.enum[j]
+                    if e >= 0:
+                        codes = t.enum_bytes[e].get(int(self.row_ver[r]))
+                        if codes is not None and value not in codes:
+                            self.enum_fault[r] = min(int(self.enum_fault[r]), j)
+                    continue
+                if column_kind != kernels.INTEGER:  # a decimal with a non-digit byte
+                    self.type_fault[r] = min(int(self.type_fault[r]), j * 4 + kernels.FAULT_INEXACT)
+                    continue
+            else:
+                text = value.decode("ascii")
+            rows_texts = to_cast.setdefault(j, ([], []))
+            rows_texts[0].append(r)
+            rows_texts[1].append(text)
+        for j, (cast_rows, texts) in to_cast.items():
+            integer = t.kind[j] == kernels.INTEGER
+            values = pl.Series(texts, dtype=pl.String).cast(pl.Int64 if integer else DECIMAL, strict=False).to_list()
+            slot = t.slot[j]
+            for r, value in zip(cast_rows, values, strict=True):
+                if value is None:
+                    self.type_fault[r] = min(int(self.type_fault[r]), j * 4 + kernels.FAULT_TYPE)
+                    continue
+                self.valid[j, r] = 1
+                if integer:
+                    self.ints[slot, r] = value
+                else:
+                    unscaled = int(value.scaleb(10))
+                    low = unscaled & 0xFFFF_FFFF_FFFF_FFFF
+                    self.decimals[slot, r, 0] = low - (1 << 64) if low >= 1 << 63 else low
+                    self.decimals[slot, r, 1] = unscaled >> 64
+
+    def frame(self, data: pa.Buffer, layout: _Layout, line_offset: int) -> pl.DataFrame:
+        """The segment's rows as a frame over the file's bytes (no copies of the text)."""
+        m = self.rows
+        seg = data.slice(self.start, self.end - self.start)
+        t = self.tables
+        series = [pl.from_arrow(pa.Array.from_buffers(pa.string_view(), m, [None, pa.py_buffer(self.begin[:m]), seg]))
+                  .rename("begin_string")]
+        for j, c in enumerate(layout.landed):
+            valid = self.valid[j, :m]
+            validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+            kind, slot = t.kind[j], t.slot[j]
+            if kind == kernels.VIEW:
+                array = pa.Array.from_buffers(pa.string_view(), m, [validity, pa.py_buffer(self.views[slot, :m]), seg])
+            elif kind == kernels.TIMESTAMP:
+                array = pa.Array.from_buffers(_TIMESTAMP_ARROW, m, [validity, pa.py_buffer(self.times[slot, :m])])
+            elif kind == kernels.DATE:
+                array = pa.Array.from_buffers(pa.date32(), m,
+                                              [validity, pa.py_buffer(self.times[slot, :m].astype(np.int32))])
+            elif kind == kernels.INTEGER:
+                array = pa.Array.from_buffers(pa.int64(), m, [validity, pa.py_buffer(self.ints[slot, :m])])
+            else:
+                array = pa.Array.from_buffers(_DECIMAL_ARROW, m, [validity, pa.py_buffer(self.decimals[slot, :m])])
+            series.append(pl.from_arrow(array).rename(c.name))
+        series.append(pl.Series("_source_line", self.row_line[:m] + (line_offset + 1)))
+        return pl.DataFrame(series)
+
+
+_DECIMAL_ARROW = pa.decimal128(38, 10)
+_TIMESTAMP_ARROW = pa.timestamp("us", tz="UTC")
+
+
+def _segments(bounds: list[tuple[int, int]], size: int, workers: int) -> list[list[tuple[int, int]]]:
+    """Consecutive chunks in ``workers`` runs of about equal bytes (more if one would pass 2 GB)."""
+    parts = max(workers, -(-size // _MAX_SEGMENT_BYTES))
+    groups: list[list[tuple[int, int]]] = [[]]
+    for s, e in bounds:
+        if groups[-1] and (s >= size * len(groups) / parts or e - groups[-1][0][0] > _MAX_SEGMENT_BYTES):
+            groups.append([])
+        groups[-1].append((s, e))
+    return groups
+
+
+def _scan_segment(data: bytes, chunks: list[tuple[int, int]], layout: _Layout) -> _Segment:
+    start, end = chunks[0][0], chunks[-1][1]
+    segment = _Segment(start, end, _tables(layout), (end - start) // _ROW_BYTES_GUESS + 16)
+    for s, e in chunks:
+        segment.scan(data, s, e, layout)
+    return segment
+
+
+def _value_in_line(raw: bytes, tag: int) -> bytes:
+    """The value of ``tag`` in a sound message's line (every field ``tag=value``, no tag repeated)."""
+    for item in raw.split(b"\x01"):
+        tag_text, _, value = item.partition(b"=")
+        if tag_text.isdigit() and int(tag_text) == tag:
+            return value
+    raise ValueError(f"tag {tag} not in line")
+
+
+def _late_detail(layout: _Layout, raw: bytes, version: int, enum_fault: int, type_fault: int) -> tuple[str, str]:
+    """(reason, detail) of a row with a value outside its enum or of the wrong type."""
+    if enum_fault != kernels.NO_ENUM_FAULT:
+        c = layout.landed[enum_fault]
+        text = repr(_value_in_line(raw, c.tag).decode("utf-8", "backslashreplace"))
+        return "fix_bad_enum", f"{c.name}({c.tag})={text} is not a valid {VERSIONS[version][1]} value"
+    c = layout.landed[type_fault // 4]
+    kind = type_fault % 4
+    if kind == kernels.FAULT_EMPTY:
+        return "fix_garbled", f"{c.name}({c.tag}) is empty"
+    text = repr(_value_in_line(raw, c.tag).decode("utf-8", "backslashreplace"))
+    if kind == kernels.FAULT_INEXACT:
+        return "fix_garbled", (f"{c.name}({c.tag})={text} is not an exact {c.fix_type} "
+                               f"({_EXACT_RULE[c.fix_type == 'QTY']})")
+    return "fix_garbled", f"{c.name}({c.tag})={text} is not a {c.fix_type}"
 
 
 def _garble_detail(bad_terminal, framing_ok, ok10, repeated, version) -> str:
@@ -576,157 +593,6 @@ def output_schema() -> dict[str, pl.DataType]:
     return schema
 
 
-# --- two processes --------------------------------------------------------------------------------
-
-
-def _shared_dir() -> str | None:
-    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-
-
-def _dump(scans: list[_Scan], path: str) -> None:
-    """Scans to one file: a pickle whose numpy buffers follow it raw (protocol 5, out of band)."""
-    buffers: list[pickle.PickleBuffer] = []
-    meta = pickle.dumps(scans, protocol=5, buffer_callback=buffers.append)
-    raws = [b.raw() for b in buffers]
-    header = pickle.dumps((len(meta), [r.nbytes for r in raws]))
-    with open(path, "wb") as fh:
-        fh.write(len(header).to_bytes(8, "little"))
-        fh.write(header)
-        fh.write(meta)
-        for r in raws:
-            fh.write(bytes(-fh.tell() % 64))  # 64-byte aligned arrays
-            fh.write(r)
-
-
-def _load(path: str) -> list[_Scan]:
-    """The scans written by ``_dump``, their arrays mapped from the file (no copy)."""
-    with open(path, "rb") as fh:
-        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    view = memoryview(mapped)
-    size = int.from_bytes(view[:8], "little")
-    meta_len, lengths = pickle.loads(view[8:8 + size])
-    at = 8 + size
-    meta = view[at:at + meta_len]
-    at += meta_len
-    buffers = []
-    for length in lengths:
-        at += -at % 64
-        buffers.append(view[at:at + length])
-        at += length
-    return pickle.loads(meta, buffers=buffers)
-
-
-def _scan_groups(data: bytes, bounds: list[tuple[int, int]], layout: _Layout, workers: int):
-    """Scan every chunk, yielding ``(chunks, scans)`` per group of consecutive chunks, in file order.
-
-    With ``workers`` > 1 the later groups are scanned by forked workers (numpy only there) while this
-    process scans the first group; the caller types each group as it comes, so this process's share
-    is typed while the workers still scan.
-    """
-    if workers <= 1 or len(bounds) < 2 or not hasattr(os, "fork"):
-        yield bounds, [_scan_chunk(data, s, e, layout) for s, e in bounds]
-        return
-    # Contiguous groups of chunks: this process takes the first (a little smaller), workers the rest.
-    cut_points = [len(data) * (_OWN_SHARE + (1 - _OWN_SHARE) * w / (workers - 1)) for w in range(workers - 1)]
-    groups: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
-    for s, e in bounds:
-        groups[sum(s >= c for c in cut_points)].append((s, e))
-    children: dict[int, tuple[str, list[tuple[int, int]]]] = {}
-    kernels.warm_up(layout.column_of_tag)
-    try:
-        for group in groups[1:]:
-            if not group:
-                continue
-            fd, path = tempfile.mkstemp(prefix="northstar-fix-", suffix=".scan", dir=_shared_dir())
-            os.close(fd)
-            pid = os.fork()
-            if pid == 0:  # worker: numpy and kernels only (polars' thread pool does not survive a fork)
-                status = 1
-                try:
-                    _dump([_scan_chunk(data, s, e, layout) for s, e in group], path)
-                    status = 0
-                finally:
-                    os._exit(status)
-            children[pid] = (path, group)
-        yield groups[0], [_scan_chunk(data, s, e, layout) for s, e in groups[0]]
-        for pid, (path, group) in list(children.items()):
-            _, status = os.waitpid(pid, 0)
-            del children[pid]
-            loaded = _load(path) if status == 0 else None
-            os.unlink(path)
-            if loaded is None:  # the worker failed: scan its share here
-                loaded = [_scan_chunk(data, s, e, layout) for s, e in group]
-            yield group, loaded
-    finally:
-        for pid, (path, _) in children.items():  # only if the caller stopped early
-            os.waitpid(pid, 0)
-            if os.path.exists(path):
-                os.unlink(path)
-
-
-# --- assembly -------------------------------------------------------------------------------------
-
-
-def _line_text(data: bytes, start: int, end: int, line: int, cache: dict) -> bytes:
-    """Line ``line`` (0-based) of the chunk ``data[start:end]``, without its newline or trailing CR."""
-    newlines = cache.get(start)
-    if newlines is None:
-        newlines = cache[start] = start + np.flatnonzero(np.frombuffer(data, np.uint8, end - start, start) == NEWLINE)
-    a = start if line == 0 else int(newlines[line - 1]) + 1
-    b = int(newlines[line]) if line < len(newlines) else end
-    return data[a:b].rstrip(b"\r")
-
-
-_DECIMAL_ARROW = pa.decimal128(38, 10)
-
-
-def _chunk_frame(scan: _Scan, chunk: pa.Buffer, line_base: int, layout: _Layout, row_base: int,
-                 bad_type: dict[int, tuple[int, str]]) -> pl.DataFrame:
-    """One chunk's scan as a frame. A decimal column the scan left as text (a shape it does not parse)
-    is cast here by polars; a value that does not cast is a type fault of its row (``bad_type`` keeps
-    the first faulty column per row, so the chunk's scan faults must be in it already)."""
-    m = len(scan.rows)
-    series = []
-    for name, (kind, values, null) in scan.columns.items():
-        validity = pa.py_buffer(np.packbits(~null, bitorder="little")) if null is not None else None
-        if kind == "decimal_text":
-            text = pl.from_arrow(pa.Array.from_buffers(pa.string_view(), m, [validity, pa.py_buffer(values), chunk]))
-            c = next(c for c in layout.landed if c.name == name)
-            typed = text.cast(DECIMAL, strict=False)
-            if typed.null_count() != text.null_count():
-                for i in (typed.is_null() & text.is_not_null()).arg_true().to_list():
-                    row = row_base + i
-                    if row not in bad_type or c.order < bad_type[row][0]:
-                        bad_type[row] = (c.order, f"{c.name}({c.tag})={text[i]!r} is not a {c.fix_type}")
-            series.append(typed.rename(name))
-            continue
-        if kind == "view":
-            array = pa.Array.from_buffers(pa.string_view(), m, [validity, pa.py_buffer(values), chunk])
-        elif kind == "decimal":
-            array = pa.Array.from_buffers(_DECIMAL_ARROW, m, [validity, pa.py_buffer(values)])
-        else:
-            arrow_type = pa.timestamp("us", tz="UTC") if kind == "timestamp" else pa.date32()
-            array = pa.Array.from_buffers(arrow_type, m, [validity, pa.py_buffer(values)])
-        series.append(pl.from_arrow(array).rename(name))
-    series.append(pl.Series("_source_line", scan.rows + (line_base + 1)))
-    return pl.DataFrame(series)
-
-
-def _typed_part(raw: pl.DataFrame, layout: _Layout, row_base: int, bad_type: dict[int, tuple[int, str]]):
-    """Cast one part's integer columns (decimals were parsed in the scan, or cast per chunk); a value that
-    does not cast is a type fault of its row (``bad_type`` keeps the first faulty column per row)."""
-    casts = [c for c in layout.landed if c.fix_type in _INT_TYPES]
-    typed = raw.with_columns(pl.col(c.name).cast(pl.Int64, strict=False) for c in casts)
-    for c in casts:
-        if typed[c.name].null_count() == raw[c.name].null_count():  # null counts are cached: cheap
-            continue
-        for i in (typed[c.name].is_null() & raw[c.name].is_not_null()).arg_true().to_list():
-            row = row_base + i
-            if row not in bad_type or c.order < bad_type[row][0]:
-                bad_type[row] = (c.order, f"{c.name}({c.tag})={raw[c.name][i]!r} is not a {c.fix_type}")
-    return typed
-
-
 def parse_fix(data: bytes, chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int | None = None,
               extra_required: tuple[int, ...] | frozenset[int] = ()) -> FixParseResult:
     """Validate and parse a whole drop-copy file's bytes (FIX 4.4, 4.2 and FIXT.1.1 messages may be mixed).
@@ -764,63 +630,56 @@ def _parse_lines(data: bytes, chunk_bytes: int, workers: int | None, layout: _La
     bounds = _chunks(data, chunk_bytes)
     if workers is None:
         workers = min(DEFAULT_WORKERS, os.cpu_count() or 1) if len(data) >= PARALLEL_MIN_BYTES else 1
+    groups = _segments(bounds, len(data), workers) if bounds else []
+    if workers > 1 and len(groups) > 1:
+        kernels.warm_up(_tables(layout))  # load the kernel once, not in every thread
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fix-scan") as pool:
+            segments = list(pool.map(lambda chunks: _scan_segment(data, chunks, layout), groups))
+    else:
+        segments = [_scan_segment(data, chunks, layout) for chunks in groups]
 
     whole = pa.py_buffer(data)
-    parts, rejects, lines_in, line_base, row_base = [], [], 0, 0, 0
-    bad_enum: dict[int, str] = {}
-    bad_type: dict[int, tuple[int, str]] = {}
-    latin1: dict[int, dict[str, str]] = {}
-    skipped: dict[str, int] = {}
-    row_chunk = []  # (first row, chunk, first line) per chunk with rows, to find a rejected row's line
-    texts: dict = {}
-    groups = _scan_groups(data, bounds, layout, workers)
-    try:
-        for group, scans in groups:
-            frames, part_base = [], row_base
-            for (start, end), scan in zip(group, scans, strict=True):
-                for line, reason_code, text in scan.rejects:
-                    raw = _line_text(data, start, end, line, texts)
-                    rejects.append(FixReject(line_base + line + 1, raw, reason_code, text))
-                for msg_type, count in scan.skipped.items():
-                    skipped[msg_type] = skipped.get(msg_type, 0) + count
-                if len(scan.rows):
-                    bad_enum.update((row_base + i, t) for i, t in scan.bad_enum.items())
-                    bad_type.update((row_base + i, t) for i, t in scan.bad_type.items())
-                    frames.append(_chunk_frame(scan, whole.slice(start, end - start), line_base, layout, row_base,
-                                               bad_type))
-                    latin1.update((row_base + i, t) for i, t in scan.latin1.items())
-                    row_chunk.append((row_base, (start, end), line_base))
-                    row_base += len(scan.rows)
-                lines_in += scan.lines_in
-                line_base += scan.n_lines
-            if frames:
-                parts.append(_typed_part(pl.concat(frames, how="vertical"), layout, part_base, bad_type))
-    finally:
-        groups.close()
+    parts, rejects, skipped, latin1 = [], [], {}, {}
+    late_rows = []
+    lines_in = line_offset = row_offset = 0
+    for segment in segments:
+        rejects.extend(FixReject(line_offset + line + 1, raw, reason, text)
+                       for line, raw, reason, text in segment.rejects)
+        for msg_type, count in segment.skipped.items():
+            skipped[msg_type] = skipped.get(msg_type, 0) + count
+        m = segment.rows
+        if m:
+            parts.append(segment.frame(whole, layout, line_offset))
+            latin1.update((row_offset + r, values) for r, values in segment.latin1.items())
+            faulty = np.flatnonzero((segment.enum_fault[:m] != kernels.NO_ENUM_FAULT)
+                                    | (segment.type_fault[:m] != kernels.NO_TYPE_FAULT))
+            for r in faulty.tolist():
+                pos = int(segment.row_pos[r])
+                nl = data.find(b"\n", pos)
+                raw = data[pos:len(data) if nl < 0 else nl].rstrip(b"\r")
+                reason, text = _late_detail(layout, raw, int(segment.row_ver[r]), int(segment.enum_fault[r]),
+                                            int(segment.type_fault[r]))
+                rejects.append(FixReject(line_offset + int(segment.row_line[r]) + 1, raw, reason, text))
+            late_rows.append(faulty + row_offset)
+        lines_in += segment.lines_in
+        line_offset += segment.lines
+        row_offset += m
 
     schema = output_schema()
     empty = pl.DataFrame(schema=schema)
+    rejects.sort(key=lambda r: r.line_number)
     if not parts:
-        rejects.sort(key=lambda r: r.line_number)
         return FixParseResult(executions=empty, rejects=rejects, lines_in=lines_in, skipped=skipped)
-    executions = pl.concat(parts, how="vertical")
+    executions = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
     if latin1:
         executions = _with_latin1(executions, latin1)
     else:
         executions = executions.with_columns(pl.lit(False).alias("latin1_decoded"))
-    late = set(bad_enum) | set(bad_type)
-    if late:
-        lines = executions["_source_line"]
-        starts = [r for r, _, _ in row_chunk]
-        for i in sorted(late):
-            _, chunk, base = row_chunk[int(np.searchsorted(starts, i, side="right")) - 1]
-            line = int(lines[i])
-            reason_code, text = ("fix_bad_enum", bad_enum[i]) if i in bad_enum else ("fix_garbled", bad_type[i][1])
-            rejects.append(FixReject(line, _line_text(data, *chunk, line - base - 1, texts), reason_code, text))
+    late = np.concatenate(late_rows)
+    if len(late):
         keep = np.ones(executions.height, dtype=bool)
-        keep[list(late)] = False
+        keep[late] = False
         executions = executions.filter(pl.Series(keep))
-    rejects.sort(key=lambda r: r.line_number)
     if not executions.height:
         return FixParseResult(executions=empty, rejects=rejects, lines_in=lines_in, skipped=skipped)
     names = dictionary.enum_names(54)
@@ -832,6 +691,7 @@ def _parse_lines(data: bytes, chunk_bytes: int, workers: int | None, layout: _La
     )
     return FixParseResult(executions=executions.select(list(schema)), rejects=rejects, lines_in=lines_in,
                           skipped=skipped)
+
 
 
 def _with_latin1(executions: pl.DataFrame, latin1: dict[int, dict[str, str]]) -> pl.DataFrame:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from decimal import Decimal
 
 import pytest
@@ -207,7 +206,7 @@ def summary(result):
 
 
 @pytest.mark.parametrize("chunk_bytes", [1500, 4096, 20_000])
-def test_worker_processes_give_the_same_table_and_rejects(chunk_bytes):
+def test_threads_and_chunks_give_the_same_table_and_rejects(chunk_bytes):
     data = hostile_file()
     one = parse_fix(data, chunk_bytes=chunk_bytes, workers=1)
     reasons_seen = {r.reason_code for r in one.rejects}
@@ -230,45 +229,38 @@ def test_first_faulty_column_names_a_type_fault():
     assert any(t.startswith("side(54)='' is not a valid FIX.4.4") for t in by_text)
 
 
-def test_large_files_use_a_worker_process(monkeypatch):
+def test_large_files_are_scanned_by_two_threads(monkeypatch):
     import os
+    import threading
 
     from ingest.fix import parser
 
-    forks = []
-    real_fork = os.fork
+    threads = []
+    real_scan_segment = parser._scan_segment
 
-    def counting_fork():
-        forks.append(1)
-        return real_fork()
+    def recording_scan_segment(data, chunks, layout):
+        threads.append(threading.current_thread().name)
+        return real_scan_segment(data, chunks, layout)
 
     data = hostile_file()
-    expected = summary(parse_fix(data, workers=1)), parse_fix(data, workers=1).executions
-    monkeypatch.setattr(os, "fork", counting_fork)
+    expected = parse_fix(data, workers=1)
+    monkeypatch.setattr(parser, "_scan_segment", recording_scan_segment)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(parser, "PARALLEL_MIN_BYTES", len(data))
     result = parse_fix(data, chunk_bytes=8192)
-    assert forks == [1]
-    assert summary(result) == expected[0] and result.executions.equals(expected[1])
-    parse_fix(data[:-1], chunk_bytes=8192)  # under the threshold: one process
-    assert forks == [1]
+    assert len(threads) == 2 and all(name.startswith("fix-scan") for name in threads)
+    assert summary(result) == summary(expected) and result.executions.equals(expected.executions)
+    threads.clear()
+    parse_fix(data[:-1], chunk_bytes=8192)  # under the threshold: one segment, in the calling thread
+    assert threads == [threading.current_thread().name]
 
 
-def test_a_failing_worker_is_redone_here(monkeypatch):
-    from pathlib import Path
-
+def test_rows_beyond_the_first_estimate_are_kept(monkeypatch):
     from ingest.fix import parser
-
-    shared = Path(parser._shared_dir() or tempfile.gettempdir())
-    before = set(shared.glob("northstar-fix-*"))
 
     data = hostile_file()
     expected = parse_fix(data, chunk_bytes=4096, workers=1)
-
-    def broken_dump(scans, path):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(parser, "_dump", broken_dump)  # the forked worker inherits it and exits 1
+    monkeypatch.setattr(parser, "_ROW_BYTES_GUESS", 10**9)  # room for 16 rows: the arrays grow, chunks are redone
     result = parse_fix(data, chunk_bytes=4096, workers=2)
+    assert result.rows_landed > 16 * 2
     assert summary(result) == summary(expected) and result.executions.equals(expected.executions)
-    assert set(shared.glob("northstar-fix-*")) == before  # the hand-over file is removed

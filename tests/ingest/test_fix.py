@@ -255,6 +255,22 @@ def test_large_files_are_scanned_by_two_threads(monkeypatch):
     assert threads == [threading.current_thread().name]
 
 
+def test_segments_past_the_string_view_offset_limit(monkeypatch):
+    """A file larger than a string view's 31-bit offset reaches is cut into more segments, each its own
+    buffer (here the limit is lowered to a few kB)."""
+    from ingest.fix import parser
+
+    accounts = [f"ACCOUNT-LONGER-THAN-A-VIEW-INLINES-{i:04d}" for i in range(80)]  # views with offsets
+    data = hostile_file() + b"\n" + b"".join(line(t1=account) for account in accounts)
+    expected = parse_fix(data, chunk_bytes=4096, workers=1)
+    assert expected.executions["account"].tail(80).to_list() == accounts
+    monkeypatch.setattr(parser, "_MAX_SEGMENT_BYTES", 10_000)
+    assert len(parser._segments(parser._chunks(data, 4096), len(data), 1)) >= len(data) // 10_000
+    for workers in (1, 2):
+        result = parse_fix(data, chunk_bytes=4096, workers=workers)
+        assert summary(result) == summary(expected) and result.executions.equals(expected.executions)
+
+
 def test_rows_beyond_the_first_estimate_are_kept(monkeypatch):
     from ingest.fix import parser
 

@@ -20,6 +20,7 @@ A new surface is one more ``Service`` in ``services()`` (see ``dashboard_service
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -28,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -233,8 +235,31 @@ def descendants(pids: list[int]) -> list[int]:
     return found
 
 
+@contextlib.contextmanager
+def _signals_held():
+    """Ignore Ctrl-C and SIGTERM for the length of the block (main thread only: elsewhere Python
+    delivers no signals anyway). A second signal during a shutdown (an impatient user, a supervisor
+    that signals the whole group, `timeout` forwarding its own) must not cut it short and orphan the
+    children; the shutdown is bounded (SIGKILL after its timeout), so it runs to the end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def stop_all(running: list[Running], timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """SIGTERM every child's process group, wait, then SIGKILL whatever is left below them."""
+    """SIGTERM every child's process group, wait, then SIGKILL whatever is left below them; signals
+    that arrive meanwhile are ignored until it is done."""
+    with _signals_held():
+        _stop_all(running, timeout_s)
+
+
+def _stop_all(running: list[Running], timeout_s: float) -> None:
     import psutil
 
     tree = [r.process.pid for r in running]

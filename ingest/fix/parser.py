@@ -473,8 +473,19 @@ class _Segment:
                     self.decimals[slot, r, 0] = low - (1 << 64) if low >= 1 << 63 else low
                     self.decimals[slot, r, 1] = unscaled >> 64
 
-    def frame(self, data: pa.Buffer, layout: _Layout, line_offset: int) -> pl.DataFrame:
-        """The segment's rows as a frame over the file's bytes (no copies of the text)."""
+    def finish(self, data: pa.Buffer, layout: _Layout) -> None:
+        """After the scan, in its thread: the rows with a late fault (``faulty``), the rows as a frame
+        (``raw``) and, unless a value was kept as Latin-1 (the table is then finished as a whole), the
+        finished frame (``done``; ``None`` when no row is left)."""
+        m = self.rows
+        self.faulty = np.flatnonzero((self.enum_fault[:m] != kernels.NO_ENUM_FAULT)
+                                     | (self.type_fault[:m] != kernels.NO_TYPE_FAULT))
+        self.raw = self.frame(data, layout) if m else None
+        self.done = _finish(self.raw, layout, {}, self.faulty) if m and not self.latin1 else None
+
+    def frame(self, data: pa.Buffer, layout: _Layout) -> pl.DataFrame:
+        """The segment's rows as a frame over the file's bytes (no copies of the text); ``_source_line``
+        counts the segment's lines from 1."""
         m = self.rows
         seg = data.slice(self.start, self.end - self.start)
         t = self.tables
@@ -496,7 +507,7 @@ class _Segment:
             else:
                 array = pa.Array.from_buffers(_DECIMAL_ARROW, m, [validity, pa.py_buffer(self.decimals[slot, :m])])
             series.append(pl.from_arrow(array).rename(c.name))
-        series.append(pl.Series("_source_line", self.row_line[:m] + (line_offset + 1)))
+        series.append(pl.Series("_source_line", self.row_line[:m] + 1))
         return pl.DataFrame(series)
 
 
@@ -631,57 +642,73 @@ def _parse_lines(data: bytes, chunk_bytes: int, workers: int | None, layout: _La
     if workers is None:
         workers = min(DEFAULT_WORKERS, os.cpu_count() or 1) if len(data) >= PARALLEL_MIN_BYTES else 1
     groups = _segments(bounds, len(data), workers) if bounds else []
+    whole = pa.py_buffer(data)
+
+    def scanned(chunks: list[tuple[int, int]]) -> _Segment:
+        segment = _scan_segment(data, chunks, layout)
+        segment.finish(whole, layout)  # in the scanning thread too: only the concatenation is left
+        return segment
+
     if workers > 1 and len(groups) > 1:
         kernels.warm_up(_tables(layout))  # load the kernel once, not in every thread
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fix-scan") as pool:
-            segments = list(pool.map(lambda chunks: _scan_segment(data, chunks, layout), groups))
+            segments = list(pool.map(scanned, groups))
     else:
-        segments = [_scan_segment(data, chunks, layout) for chunks in groups]
+        segments = [scanned(chunks) for chunks in groups]
 
-    whole = pa.py_buffer(data)
-    parts, rejects, skipped, latin1 = [], [], {}, {}
-    late_rows = []
+    raw_parts, done_parts, rejects, skipped, latin1, late_rows = [], [], [], {}, {}, []
     lines_in = line_offset = row_offset = 0
     for segment in segments:
         rejects.extend(FixReject(line_offset + line + 1, raw, reason, text)
                        for line, raw, reason, text in segment.rejects)
         for msg_type, count in segment.skipped.items():
             skipped[msg_type] = skipped.get(msg_type, 0) + count
-        m = segment.rows
-        if m:
-            parts.append(segment.frame(whole, layout, line_offset))
+        for r in segment.faulty.tolist():
+            pos = int(segment.row_pos[r])
+            nl = data.find(b"\n", pos)
+            raw = data[pos:len(data) if nl < 0 else nl].rstrip(b"\r")
+            reason, text = _late_detail(layout, raw, int(segment.row_ver[r]), int(segment.enum_fault[r]),
+                                        int(segment.type_fault[r]))
+            rejects.append(FixReject(line_offset + int(segment.row_line[r]) + 1, raw, reason, text))
+        if segment.rows:
+            raw_parts.append(_shifted(segment.raw, line_offset))
+            if segment.done is not None:
+                done_parts.append(_shifted(segment.done, line_offset))
             latin1.update((row_offset + r, values) for r, values in segment.latin1.items())
-            faulty = np.flatnonzero((segment.enum_fault[:m] != kernels.NO_ENUM_FAULT)
-                                    | (segment.type_fault[:m] != kernels.NO_TYPE_FAULT))
-            for r in faulty.tolist():
-                pos = int(segment.row_pos[r])
-                nl = data.find(b"\n", pos)
-                raw = data[pos:len(data) if nl < 0 else nl].rstrip(b"\r")
-                reason, text = _late_detail(layout, raw, int(segment.row_ver[r]), int(segment.enum_fault[r]),
-                                            int(segment.type_fault[r]))
-                rejects.append(FixReject(line_offset + int(segment.row_line[r]) + 1, raw, reason, text))
-            late_rows.append(faulty + row_offset)
+            late_rows.append(segment.faulty + row_offset)
         lines_in += segment.lines_in
         line_offset += segment.lines
-        row_offset += m
-
-    schema = output_schema()
-    empty = pl.DataFrame(schema=schema)
+        row_offset += segment.rows
     rejects.sort(key=lambda r: r.line_number)
-    if not parts:
-        return FixParseResult(executions=empty, rejects=rejects, lines_in=lines_in, skipped=skipped)
-    executions = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+
+    if latin1:  # a column with Latin-1 text becomes text in every segment: finished as one table
+        executions = _finish(pl.concat(raw_parts, how="vertical"), layout, latin1, np.concatenate(late_rows))
+    else:
+        executions = pl.concat(done_parts, how="vertical") if done_parts else None
+    if executions is None or not executions.height:
+        executions = pl.DataFrame(schema=output_schema())
+    return FixParseResult(executions=executions, rejects=rejects, lines_in=lines_in, skipped=skipped)
+
+
+def _shifted(frame: pl.DataFrame, line_offset: int) -> pl.DataFrame:
+    """A segment's frame with its line numbers counted from the file's start."""
+    return frame.with_columns(pl.col("_source_line") + line_offset) if line_offset else frame
+
+
+def _finish(executions: pl.DataFrame, layout: _Layout, latin1: dict[int, dict[str, str]],
+            late: np.ndarray) -> pl.DataFrame | None:
+    """Rows to the output table: Latin-1 text filled in and flagged, the rows with a late fault dropped
+    (``late``: their positions), side direction and name; ``None`` when no row is left."""
     if latin1:
         executions = _with_latin1(executions, latin1)
     else:
         executions = executions.with_columns(pl.lit(False).alias("latin1_decoded"))
-    late = np.concatenate(late_rows)
     if len(late):
         keep = np.ones(executions.height, dtype=bool)
         keep[late] = False
         executions = executions.filter(pl.Series(keep))
     if not executions.height:
-        return FixParseResult(executions=empty, rejects=rejects, lines_in=lines_in, skipped=skipped)
+        return None
     names = dictionary.enum_names(54)
     executions = executions.rename({"side": "side_code"}).with_columns(
         pl.col("side_code").replace_strict(SIDE_DIRECTIONS, default=pl.col("side_code").replace_strict(
@@ -689,9 +716,7 @@ def _parse_lines(data: bytes, chunk_bytes: int, workers: int | None, layout: _La
         pl.col("side_code").replace_strict(names, default=None, return_dtype=pl.String).alias("side_name"),
         pl.lit(1, dtype=pl.Int64).alias("_message_in_line"),
     )
-    return FixParseResult(executions=executions.select(list(schema)), rejects=rejects, lines_in=lines_in,
-                          skipped=skipped)
-
+    return executions.select(list(output_schema()))
 
 
 def _with_latin1(executions: pl.DataFrame, latin1: dict[int, dict[str, str]]) -> pl.DataFrame:

@@ -26,8 +26,7 @@ CDNOW_HOLDOUT_END = "1998-06-30"
 
 LOG_COLUMNS = ["customer_id", "date", "amount"]
 
-# Two public logs besides CDNOW (source, licence and conversion in ``ml/datasets/README.md``), with the
-# splits fixed for them before any model was scored on their holdouts.
+# Two public logs besides CDNOW (source, licence and conversion in ``ml/datasets/README.md``).
 APPAREL_PATH = DATASETS / "apparel_trans.csv.gz"
 APPAREL_CALIBRATION_END = "2007-12-31"
 APPAREL_HOLDOUT_END = "2010-12-20"
@@ -42,19 +41,17 @@ class TransactionLogError(ValueError):
 
 @dataclass(frozen=True)
 class LogCounts:
-    """What happened to every row of a raw log: rows read = without id + negative + purchase rows."""
+    """What happened to every row of a raw log: rows read = without id + non-positive + purchase rows."""
     rows_read: int
     rows_without_customer: int
-    rows_negative_amount: int
-    zero_amount_rows: int
+    rows_non_positive_amount: int
     purchase_rows: int
     customer_days: int
 
     def summary(self) -> str:
         return (f"{self.rows_read} rows read: {self.purchase_rows} purchases summed to {self.customer_days} "
-                f"customer-days (of which {self.zero_amount_rows} rows with amount 0, kept); ignored "
-                f"{self.rows_without_customer} without a customer id and {self.rows_negative_amount} with a "
-                f"negative amount (returns, refunds)")
+                f"customer-days; ignored {self.rows_without_customer} without a customer id and "
+                f"{self.rows_non_positive_amount} with a non-positive amount (returns, zero-value rows)")
 
 
 def to_customer_days(log: pd.DataFrame) -> pd.DataFrame:
@@ -65,14 +62,13 @@ def to_customer_days(log: pd.DataFrame) -> pd.DataFrame:
 def customer_days_with_counts(log: pd.DataFrame) -> tuple[pd.DataFrame, LogCounts]:
     """The customer-day log and the count of every row set aside.
 
-    Rows without a customer id cannot be attributed; rows with a negative amount (returns, refunds) are
-    not purchases. Both are counted and left out, so a return neither makes a purchase day nor lowers one.
-    Rows with an amount of exactly 0 are counted and *kept* as purchase days for now: the CDNOW benchmark's
-    model is asserted on the log with them (issue 18 asks to drop them too; see ml/README.md).
+    Rows without a customer id cannot be attributed and are counted, not kept. Rows with a zero or negative
+    amount (returns, refunds, free items) are not purchases: they are counted and left out, so they neither
+    make a purchase day nor lower a day's spend.
     """
     missing = [c for c in LOG_COLUMNS if c not in log.columns]
     if missing:
-        raise TransactionLogError(f"transaction log is missing columns {', '.join(missing)} "
+        raise TransactionLogError(f"transaction log is missing column(s) {', '.join(missing)} "
                                   f"(found {', '.join(map(str, log.columns))}); it needs {', '.join(LOG_COLUMNS)}")
     if log.empty:
         raise TransactionLogError("transaction log has no rows")
@@ -85,19 +81,18 @@ def customer_days_with_counts(log: pd.DataFrame) -> tuple[pd.DataFrame, LogCount
     if bad_dates or bad_amounts:
         raise TransactionLogError(f"transaction log has {bad_dates} row(s) with an empty or unreadable date and "
                                   f"{bad_amounts} with an empty or non-numeric amount")
-    kept = has_customer & (amounts >= 0)
+    positive = has_customer & (amounts > 0)
     frame = pd.DataFrame({
-        "customer_id": customer[kept].astype(str),
-        "date": dates[kept].dt.normalize(),
-        "amount": amounts[kept].astype(float),
+        "customer_id": customer[positive].astype(str),
+        "date": dates[positive].dt.normalize(),
+        "amount": amounts[positive].astype(float),
     })
     if frame.empty:
-        raise TransactionLogError("transaction log has no purchase (no row with a customer id and an amount >= 0)")
+        raise TransactionLogError("transaction log has no purchase (no row with a customer id and a positive amount)")
     days = frame.groupby(["customer_id", "date"], as_index=False, sort=True)["amount"].sum().reset_index(drop=True)
     counts = LogCounts(rows_read=len(log), rows_without_customer=int((~has_customer).sum()),
-                       rows_negative_amount=int((has_customer & (amounts < 0)).sum()),
-                       zero_amount_rows=int((has_customer & (amounts == 0)).sum()),
-                       purchase_rows=int(kept.sum()), customer_days=len(days))
+                       rows_non_positive_amount=int((has_customer & ~positive).sum()),
+                       purchase_rows=int(positive.sum()), customer_days=len(days))
     return days, counts
 
 
@@ -125,11 +120,23 @@ def load_transactions(path: str | Path) -> pd.DataFrame:
 
 def load_cdnow(path: str | Path = CDNOW_PATH) -> pd.DataFrame:
     """The CDNOW master file (see ``ml/datasets/README.md``) as a customer-day log."""
+    return load_cdnow_with_counts(path)[0]
+
+
+def load_cdnow_with_counts(path: str | Path = CDNOW_PATH) -> tuple[pd.DataFrame, LogCounts]:
     with gzip.open(path, "rt") as handle:
         raw = pd.read_csv(handle, sep=r"\s+", skiprows=1, header=None,
                           names=["customer_id", "date", "cds", "amount"], dtype={"customer_id": str})
     raw["date"] = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d")
-    return to_customer_days(raw[LOG_COLUMNS])
+    return customer_days_with_counts(raw[LOG_COLUMNS])
+
+
+def load_apparel() -> pd.DataFrame:
+    return load_transactions(APPAREL_PATH)
+
+
+def load_online_retail() -> pd.DataFrame:
+    return load_transactions(ONLINE_RETAIL_PATH)
 
 
 def window_totals(days: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp) -> pd.DataFrame:
@@ -167,45 +174,50 @@ def rfm_summary(days: pd.DataFrame, calibration_end) -> pd.DataFrame:
     }, index=first.index)
 
 
-def calibration_features(days: pd.DataFrame, calibration_end) -> pd.DataFrame:
-    """Per-customer features from the calibration period only, indexed by ``customer_id``.
+DECAY_DAYS = (30, 90, 365)
+RECENT_WINDOW_DAYS = 90
 
-    Everything is relative to the cut (days since, counts in the last N days) so that a model trained
-    at an earlier cut reads features on the same scale at the real one.
+
+def cutoff_features(days: pd.DataFrame, cut) -> pd.DataFrame:
+    """Per-customer features at ``cut`` from rows on or before it, indexed by ``customer_id``.
+
+    Built to be comparable across cut-offs, so that rows from several rolling origins can be stacked:
+    rates per day of tenure, recency as a share of tenure, spend decayed by age rather than summed over a
+    history whose length depends on the cut, and fixed-length recent windows.
     """
-    cut = pd.Timestamp(calibration_end)
+    cut = pd.Timestamp(cut)
     cal = days.loc[days["date"] <= cut].copy()
     cal["age"] = (cut - cal["date"]).dt.days.astype(float)  # days before the cut
+    cal["gap"] = cal.groupby("customer_id")["date"].diff().dt.days
     grouped = cal.groupby("customer_id", sort=True)
     rfm = rfm_summary(days, cut)
+    tenure = rfm["T"]
     n_days = grouped.size().astype(float)
-    gaps = cal.groupby("customer_id")["date"].diff().dt.days
-    cal["gap"] = gaps
-    gap_grouped = cal.groupby("customer_id")["gap"]
+    total = grouped["amount"].sum()
     features = pd.DataFrame(index=rfm.index)
-    features["frequency"] = rfm["frequency"]
-    features["recency"] = rfm["recency"]
-    features["T"] = rfm["T"]
-    features["days_since_last"] = rfm["T"] - rfm["recency"]
-    features["purchase_days"] = n_days
-    features["total_spend"] = grouped["amount"].sum()
-    features["mean_spend"] = features["total_spend"] / n_days
+    features["tenure_days"] = tenure
+    features["days_since_last"] = tenure - rfm["recency"]
+    # A customer first seen on the cut day has no tenure yet: NaN lets the trees learn a branch for it.
+    features["recency_share"] = rfm["recency"] / tenure.where(tenure > 0)
+    features["repeat_days"] = rfm["frequency"]
+    features["purchase_days_per_day"] = rfm["frequency"] / tenure.clip(lower=1.0)
+    features["spend_per_day"] = (total - grouped["amount"].first()) / tenure.clip(lower=1.0)
+    features["mean_spend"] = total / n_days
     features["max_spend"] = grouped["amount"].max()
-    features["min_spend"] = grouped["amount"].min()
-    features["std_spend"] = grouped["amount"].std().fillna(0.0)
-    features["first_amount"] = grouped["amount"].first()
+    features["first_amount"] = grouped["amount"].first()  # days are sorted by date within a customer
     features["last_amount"] = grouped["amount"].last()
     features["repeat_mean_spend"] = rfm["monetary"]
-    features["mean_gap"] = gap_grouped.mean()
-    features["std_gap"] = gap_grouped.std()
-    features["last_gap"] = gap_grouped.last()
-    # A customer seen once has no gap yet: NaN lets the trees learn a branch for it.
-    features["rate"] = features["frequency"] / features["T"].clip(lower=1.0)
+    gaps = grouped["gap"]
+    features["mean_gap"] = gaps.mean()
+    features["last_gap"] = gaps.last()
     features["overdue"] = features["days_since_last"] / features["mean_gap"]
-    for window in (30, 90, 180):
-        recent = cal.loc[cal["age"] < window].groupby("customer_id")["amount"]
-        features[f"days_last_{window}"] = recent.size().reindex(features.index, fill_value=0).astype(float)
-        features[f"spend_last_{window}"] = recent.sum().reindex(features.index, fill_value=0.0)
+    for tau in DECAY_DAYS:
+        weight = np.exp(-cal["age"] / tau)
+        features[f"decayed_spend_{tau}"] = (cal["amount"] * weight).groupby(cal["customer_id"]).sum()
+        features[f"decayed_days_{tau}"] = weight.groupby(cal["customer_id"]).sum()
+    recent = cal.loc[cal["age"] < RECENT_WINDOW_DAYS].groupby("customer_id")["amount"]
+    features[f"days_last_{RECENT_WINDOW_DAYS}"] = recent.size().reindex(features.index, fill_value=0).astype(float)
+    features[f"spend_last_{RECENT_WINDOW_DAYS}"] = recent.sum().reindex(features.index, fill_value=0.0)
     return features
 
 

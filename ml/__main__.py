@@ -17,7 +17,7 @@ import sys
 
 # subcommand -> (owning module, one-line help)
 SUBCOMMANDS = {
-    "clv-benchmark": ("ml.clv_benchmark", "XGBoost CLV vs BG/NBD+Gamma-Gamma vs carry-forward on a transaction log"),
+    "clv-benchmark": ("ml.clv_benchmark", "CLV on a transaction log: selected model vs BG/NBD+GG and carry-forward"),
     "anomaly-train": ("ml.anomaly.cli", "train the break-anomaly model, register it, promote it if it wins"),
     "anomaly-score": ("ml.anomaly.cli", "score trades and breaks with @champion"),
     "train": ("ml.client_value", "train the CLV and/or churn model, evaluate, register, promote"),

@@ -21,7 +21,7 @@ transaction-log CLV benchmark"); in short:
   totals; never a horizon ratio, never a rescaling, nothing read from the holdout.
 
 Only rows dated on or before the calibration end are read to fit, select or stop; the holdout is read once
-to score (``tests/ml/test_clv_benchmark.py`` replaces it with random rows and gets the same predictions).
+to score (``tests/ml/test_clv_benchmark_inputs.py`` replaces it with random rows and gets the same predictions).
 """
 
 from __future__ import annotations

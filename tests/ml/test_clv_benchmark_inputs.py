@@ -115,6 +115,7 @@ def _cli(path, capsys, cut="2020-06-30", end="2020-12-31"):
     ("customer_id,date,price\n1,2020-01-01,3\n", "missing column(s) amount"),
     ("customer_id,date,amount\n1,2020-01-01,-3\n,2020-01-02,5\n", "no purchase"),
     ("customer_id,date,amount\n1,not a day,3\n", "unreadable date"),
+    ("customer_id,date,amount\n1,2020-01-01,three\n", "non-numeric amount"),
 ])
 def test_bad_logs_get_one_line_and_exit_code_2(tmp_path, capsys, content, message):
     path = tmp_path / "log.csv"
@@ -124,11 +125,15 @@ def test_bad_logs_get_one_line_and_exit_code_2(tmp_path, capsys, content, messag
     assert len(err) == 1 and err[0].startswith("clv-benchmark: error: ") and message in err[0]
 
 
-def test_missing_file_and_holdout_past_the_data_are_errors(tmp_path, capsys, small_raw_log):
+def test_missing_file_bad_dates_and_holdout_past_the_data_are_errors(tmp_path, capsys, small_raw_log):
     code, err = _cli(tmp_path / "nowhere.csv", capsys)
     assert code == 2 and len(err) == 1 and "does not exist" in err[0]
     path = tmp_path / "apparel.csv"
     small_raw_log.to_csv(path, index=False)
+    code, err = _cli(path, capsys, cut="2007-13-01")
+    assert code == 2 and len(err) == 1 and "--calibration-end '2007-13-01' is not a date" in err[0]
+    code, err = _cli(path, capsys, cut=APPAREL_CALIBRATION_END, end=APPAREL_CALIBRATION_END)
+    assert code == 2 and len(err) == 1 and "must be after the calibration end" in err[0]
     code, err = _cli(path, capsys, cut=APPAREL_CALIBRATION_END, end=APPAREL_HOLDOUT_END)
     assert code == 2 and len(err) == 1
     assert f"holdout runs to {APPAREL_HOLDOUT_END} but the log ends on 2010-12-19" in err[0]

@@ -26,4 +26,7 @@ class SendLimits:
     collection_size: int = 200  # sObject Collections maximum
     bulk_job_rows: int = 100_000  # rows per Bulk 2.0 job (well under the 100 MB upload limit)
     bulk_poll_interval: float = 1.0  # seconds between Bulk job polls
-    lookup_chunk: int = 50  # correlation ids per ServiceNow lookup query
+    lookup_chunk: int = 100  # correlation ids per ServiceNow lookup query (its URL stays ~5 KB)
+    # Sub-requests per ServiceNow Batch API call; None: the setting NORTHSTAR_SERVICENOW_BATCH_SIZE
+    # (default 100); 0: the Table API only, one call per write.
+    batch_size: int | None = None

@@ -2,10 +2,13 @@
 
 ``plan_servicenow`` compares ``main.fct_trade_breaks`` (left-joined to ``main.fct_break_scores``
 when it exists) with what ServiceNow was last told (``activation.pushed_state``) and enqueues
-create / update / resolve / reopen rows. ``send_servicenow`` drains them. Every write is preceded
-by a lookup by ``correlation_id`` (batched, ``lookup_chunk`` ids per query) and decided against the
-incident as it is on the server, so a crash between a write and its acknowledgement, or any number
-of reruns, never makes a second incident: the rerun finds the one it made and adopts it.
+create / update / resolve / reopen rows. ``send_servicenow`` drains them through the Batch API
+(``POST /api/now/v1/batch``, 100 sub-requests a call by default; the Table API when the instance has
+no Batch API). Every write is preceded by a lookup by ``correlation_id`` (``lookup_chunk`` ids per
+query, the queries themselves batched) and decided against the incident as it is on the server, so a
+crash between a write and its acknowledgement, a write whose answer was lost, or any number of
+reruns, never makes a second incident: the next look-up finds the one it made and adopts it.
+A send of N changes makes about ceil(N / batch_size) + ceil(N / (batch_size * lookup_chunk)) calls.
 The HTTP client (auth, TLS, retries) is :mod:`connectors.servicenow`; reading back the incidents people
 resolved is an extraction and lives in :mod:`ingest.servicenow`.
 """
@@ -17,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
@@ -41,8 +45,10 @@ from connectors.servicenow import (
     CORRELATION_DISPLAY,
     OPEN_STATES,
     RESOLVED,
+    BatchUnavailable,
     ServiceNowClient,
     ServiceNowError,
+    SubRequest,
     Transient,
 )
 from northstar.pii import mask_account_number
@@ -232,28 +238,39 @@ def _dbt_invocation(con: duckdb.DuckDBPyConnection) -> str | None:
 
 # --- lookups ------------------------------------------------------------------------------------
 
+LOOKUP_FIELDS = ",".join(("sys_id", "number", "state", "correlation_id", "close_code", "sys_created_on",
+                          *COMPARED_FIELDS))
+INCIDENTS = "/api/now/table/incident"
+GROUPS = "/api/now/table/sys_user_group"
+GROUP_PARAMS = {"sysparm_fields": "sys_id,name", "sysparm_limit": "10000"}
+WRITE_PARAMS = {"sysparm_fields": LOOKUP_FIELDS, "sysparm_exclude_reference_link": "true"}  # a short answer
+
+
+def _lookup_params(correlation_ids: list[str]) -> dict:
+    return {
+        "sysparm_query": f"correlation_idIN{','.join(correlation_ids)}^ORDERBYDESCsys_created_on",
+        "sysparm_fields": LOOKUP_FIELDS, "sysparm_exclude_reference_link": "true",
+        "sysparm_limit": str(10 * len(correlation_ids) + 10),
+    }
+
+
+def _newest(records: list[dict], into: dict[str, dict]) -> None:
+    for record in records:  # newest first (ORDERBYDESCsys_created_on)
+        into.setdefault(record["correlation_id"], record)
+
 
 def incidents_by_correlation(client: ServiceNowClient, correlation_ids: list[str]) -> dict[str, dict]:
-    """The newest incident per correlation id (one query for the whole list)."""
+    """The newest incident per correlation id (one Table API query for the whole list)."""
     if not correlation_ids:
         return {}
-    fields = ",".join(("sys_id", "number", "state", "correlation_id", "close_code", "sys_created_on",
-                       *COMPARED_FIELDS))
-    response = client.request("GET", "/api/now/table/incident", params={
-        "sysparm_query": f"correlation_idIN{','.join(correlation_ids)}^ORDERBYDESCsys_created_on",
-        "sysparm_fields": fields, "sysparm_exclude_reference_link": "true",
-        "sysparm_limit": str(10 * len(correlation_ids) + 10),
-    })
     newest: dict[str, dict] = {}
-    for record in response.json()["result"]:
-        newest.setdefault(record["correlation_id"], record)
+    _newest(client.request("GET", INCIDENTS, params=_lookup_params(correlation_ids)).json()["result"], newest)
     return newest
 
 
 def group_ids(client: ServiceNowClient) -> dict[str, str]:
     """Assignment group name -> sys_id (the Table API takes a reference field as a sys_id)."""
-    response = client.request("GET", "/api/now/table/sys_user_group",
-                              params={"sysparm_fields": "sys_id,name", "sysparm_limit": "10000"})
+    response = client.request("GET", GROUPS, params=GROUP_PARAMS)
     return {g["name"]: g["sys_id"] for g in response.json()["result"]}
 
 
@@ -313,8 +330,10 @@ def send_servicenow(
             rows = outbox.open_rows(con, TARGET, OBJECT)
             if rows.height:
                 client = ServiceNowClient(endpoint or servicenow_endpoint(cfg), retry=retry, sleep=sleep)
+                batch_size = cfg.servicenow_batch_size if limits.batch_size is None else limits.batch_size
                 try:
-                    _drain(con, client, rows, send_run_id, limits, report, after_write)
+                    _IncidentSender(con, client, send_run_id, limits, batch_size, report, after_write).send(
+                        rows.to_dicts())
                 finally:
                     report.api_calls = client.counter.calls
         report.open_rows = int(con.execute(
@@ -329,63 +348,269 @@ def send_servicenow(
     return report
 
 
-def _drain(con, client: ServiceNowClient, rows: pl.DataFrame, send_run_id: str, limits: SendLimits,
-           report: SendReport, after_write: AfterWrite | None) -> None:
-    records = rows.to_dicts()
-    try:
-        groups = group_ids(client)
-    except (Transient, ServiceNowError) as exc:  # unreachable, or refusing us as a whole (401, 403)
-        report.interrupted, report.detail["interrupted_by"] = True, str(exc)
-        return
-    actions: dict[str, int] = {}
-    for start in range(0, len(records), limits.lookup_chunk):
-        chunk = records[start:start + limits.lookup_chunk]
-        ids = [r["outbox_id"] for r in chunk]
-        outbox.mark_sending(con, ids, send_run_id)  # the intent, committed before any write
-        # Acknowledged once per chunk, not per record (one warehouse transaction instead of hundreds): a
-        # crash before the ack leaves the rows 'sending', and the next run's correlation-id lookup adopts
-        # what was already written instead of writing it again.
-        successes: list[tuple[str, str | None, str | None]] = []
-        failures: list[tuple[str, str]] = []
-        try:
-            payloads = [json.loads(r["payload"]) for r in chunk]
-            existing = incidents_by_correlation(client, sorted({p["correlation_id"] for p in payloads}))
-            for row, payload in zip(chunk, payloads, strict=True):
-                current = existing.get(payload["correlation_id"])
-                action, body = _decide(payload, current, groups)
-                actions[action] = actions.get(action, 0) + 1
-                try:
-                    if action == "create":
-                        response = client.request("POST", "/api/now/table/incident", body=body)
-                        current = response.json()["result"]
-                    elif action == "patch":
-                        response = client.request("PATCH", f"/api/now/table/incident/{current['sys_id']}", body=body)
-                        current = response.json()["result"]
-                except ServiceNowError as exc:  # refused for this record (400 data policy, 403, 404...)
-                    failures.append((row["outbox_id"], str(exc)))
-                    continue
-                if action != "none" and after_write is not None:
-                    after_write(TARGET, OBJECT, [row["outbox_id"]])
-                if current is not None:
-                    existing[payload["correlation_id"]] = current
-                successes.append((row["outbox_id"], (current or {}).get("sys_id"), (current or {}).get("number")))
-        except (Transient, ServiceNowError) as exc:  # a per-record refusal is caught above: this is the lookup
-            _ack_chunk(con, successes, failures, limits, report)
-            handled = {i for i, *_ in successes} | {i for i, _ in failures}
-            rest = [i for i in ids if i not in handled]
-            outbox.release(con, rest, str(exc))
-            report.released += len(rest)
-            report.interrupted, report.detail["interrupted_by"] = True, str(exc)
-            break
-        _ack_chunk(con, successes, failures, limits, report)
-    report.detail["actions"] = actions
+@dataclass
+class _Change:
+    """One open outbox row on its way to the instance."""
+
+    row: dict
+    payload: dict
+
+    @property
+    def outbox_id(self) -> str:
+        return self.row["outbox_id"]
+
+    @property
+    def correlation_id(self) -> str:
+        return self.payload["correlation_id"]
 
 
-def _ack_chunk(con, successes: list, failures: list, limits: SendLimits, report: SendReport) -> None:
-    if successes:
-        sent, _, _ = outbox.ack(con, successes=successes)
-        report.sent += sent
-    if failures:
-        _, failed, dead = outbox.ack(con, failures=failures, max_attempts=limits.max_attempts)
-        report.failed += failed
-        report.dead += dead
+@dataclass
+class _Write:
+    change: _Change
+    method: str
+    path: str
+    body: dict
+
+
+@dataclass
+class _Pass:
+    """What one look-up-decide-write pass left to do."""
+
+    transient: list[_Change] = field(default_factory=list)  # failed or unknown outcome: back off, look again
+    unserviced: list[_Change] = field(default_factory=list)  # the instance did not get to them: send again
+    progressed: bool = False  # some row reached its outcome (sent, adopted, refused)
+    error: str = ""
+
+
+class _IncidentSender:
+    """One send run's conversation with the instance: look up, decide, write, record each row's outcome.
+
+    Rows go in groups of ``batch_size * lookup_chunk`` (10,000 by default). Per group: the rows are
+    marked ``sending``; one Batch API call looks their incidents up (``lookup_chunk`` correlation ids per
+    GET sub-request, the assignment groups with the first); each row is decided against the incident as
+    it is on the server; the writes go ``batch_size`` per Batch API call, and each sub-request's own
+    status decides its row (2xx sent, 429/5xx again after a back-off, other 4xx failed with the reason).
+    A write call that fails as a whole (503, a dropped connection, an unreadable answer) may have been
+    applied, so it is never resent as it was: its rows are looked up again and decided again, and an
+    incident created by the lost call is adopted, not created twice. After ``RetryPolicy.max_attempts``
+    passes without success the rows go back to ``pending`` and the send reports ``interrupted``.
+
+    A Batch API that answers 404 switches this send to the Table API (the same look-ups as plain GETs,
+    one call per write), logged once.
+    """
+
+    def __init__(self, con, client: ServiceNowClient, send_run_id: str, limits: SendLimits, batch_size: int,
+                 report: SendReport, after_write: AfterWrite | None):
+        self.con, self.client, self.send_run_id, self.limits = con, client, send_run_id, limits
+        self.batch_size = batch_size
+        self.use_batch = batch_size > 0
+        self.report, self.after_write = report, after_write
+        self.groups: dict[str, str] | None = None
+        self.actions: dict[str, int] = {}
+        self.calls = {"lookup": 0, "write": 0}
+        report.detail["api"] = "batch" if self.use_batch else "table"
+
+    # --- transport ------------------------------------------------------------------------------
+
+    def _fall_back(self, exc: ServiceNowError) -> None:
+        log.warning("servicenow: the Batch API is not available on this instance (%s); this send uses the "
+                    "Table API, one call per write", exc)
+        self.use_batch = False
+        self.report.detail["api"] = "table"
+        self.report.detail["batch_api_unavailable"] = str(exc)
+
+    def _lookup(self, ids: list[str]) -> tuple[dict[str, dict], set[str], set[str]]:
+        """(newest incident per correlation id, ids to look up again after a back-off, ids not serviced)."""
+        chunks = [ids[i:i + self.limits.lookup_chunk] for i in range(0, len(ids), self.limits.lookup_chunk)]
+        if self.use_batch:
+            try:
+                return self._lookup_batched(chunks)
+            except BatchUnavailable as exc:
+                self._fall_back(exc)
+        if self.groups is None:
+            self.calls["lookup"] += 1
+            self.groups = group_ids(self.client)
+        newest: dict[str, dict] = {}
+        for chunk in chunks:
+            self.calls["lookup"] += 1
+            newest.update(incidents_by_correlation(self.client, chunk))
+        return newest, set(), set()
+
+    def _lookup_batched(self, chunks: list[list[str]]) -> tuple[dict[str, dict], set[str], set[str]]:
+        queries = {f"lookup-{n}": chunk for n, chunk in enumerate(chunks)}
+        subs = [SubRequest(key, "GET", INCIDENTS, params=_lookup_params(chunk)) for key, chunk in queries.items()]
+        if self.groups is None:
+            subs.insert(0, SubRequest("groups", "GET", GROUPS, params=GROUP_PARAMS))
+        newest: dict[str, dict] = {}
+        again: set[str] = set()
+        unserviced: set[str] = set()
+        for start in range(0, len(subs), self.batch_size):
+            self.calls["lookup"] += 1
+            answer = self.client.batch(subs[start:start + self.batch_size])  # reads: retried as they are
+            for key, response in answer.served.items():
+                if not response.ok and not response.transient:  # refused (403 ACL...): not a blip
+                    raise ServiceNowError(response.status, response.error or "look-up refused")
+                if key == "groups":
+                    if response.ok:
+                        self.groups = {g["name"]: g["sys_id"] for g in response.body["result"]}
+                elif response.ok:
+                    _newest(response.body["result"], newest)
+                else:
+                    again.update(queries[key])
+            for key in [*answer.unserviced, *answer.missing]:
+                unserviced.update(queries.get(key, []))
+        if self.groups is None:  # the group names could not be read: nothing can be decided this pass
+            return {}, set(), {i for chunk in chunks for i in chunk}
+        return newest, again, unserviced
+
+    def _write_batched(self, writes: list[_Write]) -> tuple[list, list, _Pass]:
+        """One Batch API call; (successes, failures, what is left) for the outbox."""
+        subs = [SubRequest(w.change.outbox_id, w.method, w.path, params=WRITE_PARAMS, body=w.body) for w in writes]
+        self.calls["write"] += 1
+        answer = self.client.batch(subs, retry_transient=False)  # a lost answer may have been applied
+        if self.after_write is not None:
+            self.after_write(TARGET, OBJECT, [w.change.outbox_id for w in writes])
+        successes, failures, left = [], [], _Pass()
+        for w in writes:
+            response = answer.served.get(w.change.outbox_id)
+            if response is None:
+                if w.change.outbox_id in answer.unserviced:
+                    left.unserviced.append(w.change)
+                else:  # neither serviced nor unserviced: whether it ran is unknown
+                    left.transient.append(w.change)
+                    left.error = "the batch answer did not mention a request"
+            elif response.ok:
+                record = (response.body or {}).get("result") or {}
+                successes.append((w.change.outbox_id, record.get("sys_id"), record.get("number")))
+            elif response.transient:
+                left.transient.append(w.change)
+                left.error = response.error or ""
+            else:
+                failures.append((w.change.outbox_id, response.error or f"HTTP {response.status}"))
+        return successes, failures, left
+
+    def _write_table(self, writes: list[_Write]) -> tuple[list, list, _Pass]:
+        """The same writes one Table API call each; a transient fault stops here (the rest: look again)."""
+        successes, failures, left = [], [], _Pass()
+        for n, w in enumerate(writes):
+            self.calls["write"] += 1
+            try:
+                response = self.client.request(w.method, w.path, params=WRITE_PARAMS, body=w.body,
+                                               retry_transient=False)
+            except Transient as exc:
+                left.transient.extend(x.change for x in writes[n:])
+                left.error = str(exc)
+                break
+            except ServiceNowError as exc:  # refused for this record (400 data policy, 403, 404...)
+                failures.append((w.change.outbox_id, str(exc)))
+                continue
+            if self.after_write is not None:
+                self.after_write(TARGET, OBJECT, [w.change.outbox_id])
+            record = response.json()["result"]
+            successes.append((w.change.outbox_id, record.get("sys_id"), record.get("number")))
+        return successes, failures, left
+
+    # --- the passes ----------------------------------------------------------------------------
+
+    def send(self, rows: list[dict]) -> None:
+        start = 0
+        while start < len(rows):
+            # As many rows as one look-up call covers (the first call also reads the assignment groups).
+            queries = max(1, self.batch_size - (self.groups is None and self.batch_size > 1))
+            chunk = rows[start:start + queries * self.limits.lookup_chunk]
+            start += len(chunk)
+            outbox.mark_sending(self.con, [r["outbox_id"] for r in chunk], self.send_run_id)  # intent first
+            if not self._deliver([_Change(r, json.loads(r["payload"])) for r in chunk]):
+                break
+        self.report.detail["actions"] = self.actions
+        self.report.detail["calls"] = {"lookup_calls": self.calls["lookup"], "write_calls": self.calls["write"],
+                                       "unanswered": self.client.unanswered}
+
+    def _deliver(self, pending: list[_Change]) -> bool:
+        """Look up, decide and write until every row has its outcome; False when the send must stop."""
+        attempt = 0
+        while pending:
+            try:
+                left = self._pass(pending)
+            except (Transient, ServiceNowError) as exc:  # a look-up failed after its own retries
+                left = _Pass(transient=list(pending), error=str(exc))
+                attempt = self.client.retry.max_attempts  # the look-up already backed off: stop now
+            pending = left.transient + left.unserviced
+            if not pending:
+                return True
+            if left.transient or not left.progressed:
+                attempt += 1
+                if attempt >= self.client.retry.max_attempts:
+                    ids = [c.outbox_id for c in pending]
+                    outbox.release(self.con, ids, left.error or "the instance did not process the request")
+                    self.report.released += len(ids)
+                    self.report.interrupted = True
+                    self.report.detail["interrupted_by"] = left.error or "unserviced batch requests"
+                    return False
+                delay = self.client.retry.delay(attempt - 1)
+                log.warning("servicenow: %d change(s) to send again (%s); retry %d in %.2fs", len(pending),
+                            left.error or "unserviced", attempt, delay)
+                self.client.sleep(delay)
+        return True
+
+    def _pass(self, pending: list[_Change]) -> _Pass:
+        found, again, unserviced = self._lookup(sorted({c.correlation_id for c in pending}))
+        left = _Pass(error="a look-up answered 429/5xx" if again else "")
+        adopted: list[tuple[str, str | None, str | None]] = []
+        writes: list[_Write] = []
+        for change in pending:
+            if change.correlation_id in again:
+                left.transient.append(change)
+                continue
+            if change.correlation_id in unserviced:
+                left.unserviced.append(change)
+                continue
+            current = found.get(change.correlation_id)
+            action, body = _decide(change.payload, current, self.groups or {})
+            self.actions[action] = self.actions.get(action, 0) + 1
+            if action == "none":  # the server already says this (written by a run whose ack was lost)
+                adopted.append((change.outbox_id, (current or {}).get("sys_id"), (current or {}).get("number")))
+            elif action == "create":
+                writes.append(_Write(change, "POST", INCIDENTS, body))
+            else:
+                writes.append(_Write(change, "PATCH", f"{INCIDENTS}/{current['sys_id']}", body))
+        if adopted:
+            self._ack(adopted, [], left)
+        # Table API: acknowledged every lookup_chunk writes, so a crash leaves few rows to adopt.
+        size = self.batch_size if self.use_batch else self.limits.lookup_chunk
+        start = 0
+        while start < len(writes):
+            chunk = writes[start:start + size]
+            try:
+                if self.use_batch:
+                    try:
+                        successes, failures, rest = self._write_batched(chunk)
+                    except BatchUnavailable as exc:  # nothing was applied: the same writes, one by one
+                        self._fall_back(exc)
+                        size = self.limits.lookup_chunk
+                        continue
+                else:
+                    successes, failures, rest = self._write_table(chunk)
+            except (Transient, ServiceNowError) as exc:  # the call as a whole: outcome unknown, look again
+                left.transient.extend(w.change for w in writes[start:])
+                left.error = str(exc)
+                break
+            self._ack(successes, failures, left)
+            left.transient.extend(rest.transient)
+            left.unserviced.extend(rest.unserviced)
+            left.error = rest.error or left.error
+            if rest.transient and not self.use_batch:  # the Table API stopped at a fault: so does this pass
+                left.transient.extend(w.change for w in writes[start + len(chunk):])
+                break
+            start += len(chunk)
+        return left
+
+    def _ack(self, successes: list, failures: list, left: _Pass) -> None:
+        if not successes and not failures:
+            return
+        sent, failed, dead = outbox.ack(self.con, successes=successes, failures=failures,
+                                        max_attempts=self.limits.max_attempts)
+        self.report.sent += sent
+        self.report.failed += failed
+        self.report.dead += dead
+        left.progressed = True

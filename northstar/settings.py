@@ -135,6 +135,9 @@ class Settings:
     data_docs_port: int = 8082
     # Where `make ui` serves the KPI dashboard (127.0.0.1 only).
     dashboard_port: int = 8083
+    # Sub-requests per ServiceNow Batch API call (incident writes and lookups); 0 sends through the
+    # Table API only, one call per write.
+    servicenow_batch_size: int = 100
 
     @property
     def sandbox_ca_cert(self) -> Path:
@@ -172,6 +175,17 @@ def _incident_account_numbers(value: str) -> str:
     if value not in {"masked", "full"}:
         raise ValueError(f"NORTHSTAR_INCIDENT_ACCOUNT_NUMBERS must be 'masked' or 'full', not {value!r}")
     return value
+
+
+def _batch_size(value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        size = -1
+    if not 0 <= size <= 1000:
+        raise ValueError(f"NORTHSTAR_SERVICENOW_BATCH_SIZE must be a whole number from 0 (Table API only) "
+                         f"to 1000, not {value!r}")
+    return size
 
 
 def load_settings() -> Settings:
@@ -212,6 +226,7 @@ def load_settings() -> Settings:
         dbt_docs_port=int(_env("DBT_DOCS_PORT", "8081")),
         data_docs_port=int(_env("DATA_DOCS_PORT", "8082")),
         dashboard_port=int(_env("DASHBOARD_PORT", "8083")),
+        servicenow_batch_size=_batch_size(_env("SERVICENOW_BATCH_SIZE", "100")),
     )
 
 

@@ -11,10 +11,20 @@ same Basic credentials as the API) or ``python -m sandbox faults``. The JSON key
 ``fail_records``      {"values": [...], "code": "DUPLICATE_VALUE" | "UNABLE_TO_LOCK_ROW" | ...,
                       "field": "Household_Id__c" (optional; default the job's external id or Id)}:
                       Bulk 2.0 ingest and sObject Collections rows whose key is listed fail.
+                      ServiceNow: incident creates and updates whose ``correlation_id`` is listed fail
+                      with HTTP ``status`` (default 400, a data policy; 503 or 429 for a transient
+                      refusal), through the Table API and inside a Batch API call alike.
 ``fail_bulk_job``     "message": the next Bulk 2.0 job ends Failed with this errorMessage (one-shot).
 ``in_progress_polls`` N: each Bulk 2.0 job reports InProgress for N polls before JobComplete.
 ``delay_ms``          N: every API response is delayed by N milliseconds.
 ``strict_close_info`` bool (ServiceNow, default true): resolving/closing needs close_code+close_notes.
+``batch_unavailable`` bool (ServiceNow): ``POST /api/now/v1/batch`` answers 404, as an instance or gateway
+                      that does not expose the Batch API does.
+``batch_serve_limit`` N (ServiceNow): a Batch API call services at most N of its requests and lists the
+                      rest in ``unserviced_requests``, as a real instance does when a batch reaches its
+                      time or size limit; null: no limit.
+``lose_responses``    N: the next N API calls that write are applied, then the connection is closed
+                      without an answer (a response lost on the way back: a proxy timeout, a dropped link).
 ``reset``             true: clear every fault before applying the rest of the body.
 
 ``GET /__sandbox/stats`` returns request and write counters; ``POST /__sandbox/reset-stats`` zeroes them.
@@ -29,7 +39,8 @@ from dataclasses import asdict, dataclass, field
 
 FAULT_KEYS = {
     "api_limit_after", "unavailable", "expire_session", "fail_records", "fail_bulk_job",
-    "in_progress_polls", "delay_ms", "strict_close_info",
+    "in_progress_polls", "delay_ms", "strict_close_info", "batch_unavailable", "batch_serve_limit",
+    "lose_responses",
 }
 
 
@@ -43,13 +54,13 @@ def _count(value, *, nullable: bool = False, most: int = 10_000_000) -> str | No
 
 def _invalid(key: str, value) -> str | None:
     """Why value is not a valid setting for key (None when it is)."""
-    if key == "api_limit_after":
+    if key in {"api_limit_after", "batch_serve_limit"}:
         return _count(value, nullable=True)
-    if key in {"unavailable", "expire_session", "in_progress_polls"}:
+    if key in {"unavailable", "expire_session", "in_progress_polls", "lose_responses"}:
         return _count(value)
     if key == "delay_ms":
         return _count(value, most=60_000)
-    if key in {"strict_close_info", "reset"}:
+    if key in {"strict_close_info", "batch_unavailable", "reset"}:
         return None if isinstance(value, bool) else "must be true or false"
     if key == "fail_bulk_job":
         return None if value is None or (isinstance(value, str) and value) else "must be a message or null"
@@ -58,9 +69,12 @@ def _invalid(key: str, value) -> str | None:
             return None
         if not isinstance(value, dict) or not isinstance(value.get("values"), list):
             return 'must be {"values": [...], "code": "...", "field": "...", "message": "..."} or null'
-        extra = set(value) - {"values", "code", "field", "message"}
+        extra = set(value) - {"values", "code", "field", "message", "status"}
         if extra:
             return f"unknown keys {sorted(extra)}"
+        status = value.get("status", 400)
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            return "status must be an HTTP error status (400 to 599)"
         if any(not isinstance(v, str | int | float) or isinstance(v, bool) for v in value["values"]):
             return "values must be strings or numbers"
         if any(k in value and not isinstance(value[k], str) for k in ("code", "field", "message")):
@@ -79,6 +93,9 @@ class FaultSettings:
     in_progress_polls: int = 0
     delay_ms: int = 0
     strict_close_info: bool = True
+    batch_unavailable: bool = False
+    batch_serve_limit: int | None = None
+    lose_responses: int = 0
 
 
 @dataclass
@@ -182,6 +199,18 @@ class Faults:
                 maximum = used - self._calls_since_limit + s.api_limit_after
                 return min(used, maximum), maximum
             return used, self.daily_limit
+
+    def total_writes(self) -> int:
+        with self._lock:
+            return sum(self.stats.writes.values())
+
+    def take_lost_response(self) -> bool:
+        """True when this call's answer must be lost (one of ``lose_responses``); counts it down."""
+        with self._lock:
+            if self.settings.lose_responses > 0:
+                self.settings.lose_responses -= 1
+                return True
+            return False
 
     def take_bulk_job_failure(self) -> str | None:
         with self._lock:

@@ -68,6 +68,8 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json;charset=UTF-8"
     headers: dict[str, str] = field(default_factory=dict)
+    # The ``lose_responses`` fault: the request was applied, but the connection closes unanswered.
+    lost: bool = False
 
     @classmethod
     def json(cls, data, status: int = 200, headers: dict | None = None) -> Response:
@@ -141,7 +143,11 @@ class SandboxApp:
     def handle(self, request: Request) -> Response:
         if request.path.startswith("/__sandbox/"):
             return self.admin(request)
-        return self.dispatch(request)
+        writes_before = self.faults.total_writes()
+        response = self.dispatch(request)
+        if self.faults.total_writes() > writes_before and self.faults.take_lost_response():
+            response.lost = True
+        return response
 
     def admin(self, request: Request) -> Response:
         if request.path.rstrip("/") == "/__sandbox/health":  # liveness only: no data, no auth
@@ -255,6 +261,10 @@ class _Handler(BaseHTTPRequestHandler):
                 log.exception("%s %s %s failed", app.name, self.command, parts.path)
                 response = Response.json([{"message": "internal sandbox error", "errorCode": "UNKNOWN_EXCEPTION"}],
                                          500)
+        if response.lost:  # applied, but the client never hears of it
+            self.close_connection = True
+            log.info("%s %s %s applied, response lost (fault)", app.name, self.command, parts.path)
+            return
         self.send_response(response.status)
         if response.content_type:
             self.send_header("Content-Type", response.content_type)

@@ -9,9 +9,11 @@ resolve or close, resolved/closed stamps, reopen counting) and the error envelop
 from __future__ import annotations
 
 import base64
+import json
 import re
 import uuid
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -197,7 +199,8 @@ class ServiceNowApp(SandboxApp):
         if segs[:2] != ["api", "now"]:
             return sn_error(400, "Requested URI does not represent any resource", None)
         rest = segs[2:]
-        if rest and rest[0] in {"v1", "v2"}:
+        version = rest[0] if rest and rest[0] in {"v1", "v2"} else None
+        if version:
             rest = rest[1:]
         label_table = rest[1] if len(rest) > 1 else (rest[0] if rest else "")
         self.faults.count_request(f"{request.method} {rest[0] if rest else ''}/{label_table}".rstrip("/"))
@@ -211,7 +214,17 @@ class ServiceNowApp(SandboxApp):
                 return sn_error(503, "Service Unavailable", "The instance is temporarily unavailable (sandbox fault)")
             if fault == "expired":
                 return sn_error(401, "User Not Authenticated", "Session expired (sandbox fault)")
-        if rest == ["batch"] and request.method == "POST":
+        if rest == ["batch"]:
+            # Only the versioned v1 path exists on an instance: /api/now/batch and /api/now/v2/batch answer
+            # "Requested URI does not represent any resource" (the docs give only /api/now/{version}/batch,
+            # and the ServiceNow community confirms v1 is the one that works).
+            if nested:
+                return sn_error(400, "Batch requests cannot be nested", None)
+            if version != "v1" or request.method != "POST":
+                return sn_error(400, "Requested URI does not represent any resource", None)
+            if self.faults.settings.batch_unavailable:
+                return sn_error(404, "Requested URI does not represent any resource",
+                                "The Batch API is not available on this instance (sandbox fault)")
             return self.batch(request)
         if not rest or rest[0] != "table" or len(rest) not in {2, 3}:
             return sn_error(400, "Requested URI does not represent any resource", None)
@@ -371,6 +384,20 @@ class ServiceNowApp(SandboxApp):
         record["active"] = "false" if state in {"7", "8"} else "true"
         return None
 
+    def _record_fault(self, record: dict) -> Response | None:
+        """The ``fail_records`` fault for an incident write, keyed by its correlation id (None: no fault)."""
+        hit = self.faults.record_failure("correlation_id", record.get("correlation_id") or None)
+        if hit is None:
+            return None
+        spec = self.faults.settings.fail_records or {}
+        status = int(spec.get("status", 400))
+        default = {
+            400: ("Operation Failed", "Data Policy Exception: the record was rejected (sandbox fault)"),
+            403: ("Operation Failed", "ACL Exception Update Failed due to security constraints (sandbox fault)"),
+            429: ("Too Many Requests", "Rate limit exceeded (sandbox fault)"),
+        }.get(status, ("Service Unavailable", "The instance could not process the record (sandbox fault)"))
+        return sn_error(status, default[0], spec.get("message") or default[1])
+
     def create(self, request: Request, table: str) -> Response:
         if table != "incident":
             return sn_error(403, "Operation Failed", "ACL Exception Insert Failed due to security constraints")
@@ -389,6 +416,9 @@ class ServiceNowApp(SandboxApp):
             "sys_domain": "global", "opened_at": stamp, "opened_by": "", "caller_id": "",
         })
         record.update(self._input_values(table, body))
+        refused = self._record_fault(record)
+        if refused is not None:
+            return refused
         record["sys_id"] = uuid.uuid4().hex
         record.update({"sys_created_on": stamp, "sys_created_by": user, "sys_updated_on": stamp,
                        "sys_updated_by": user})
@@ -428,6 +458,10 @@ class ServiceNowApp(SandboxApp):
                     return sn_error(404, "No Record found",
                                     "Record doesn't exist or ACL restricts the record retrieval")
                 record = {**before, **self._input_values(table, body)}
+                refused = self._record_fault(before)
+                if refused is not None:
+                    conn.execute("rollback")
+                    return refused
                 error = self._apply_state_rules(before, record)
                 if error:
                     conn.execute("rollback")
@@ -456,28 +490,37 @@ class ServiceNowApp(SandboxApp):
     # --- batch --------------------------------------------------------------------------------
 
     def batch(self, request: Request) -> Response:
+        """``POST /api/now/v1/batch``: each request runs as if sent alone, in order; none undoes another."""
         try:
             body = request.json() or {}
         except ValueError:
             return sn_error(400, "Exception while reading request", "The payload is not valid JSON.")
-        served = []
-        for item in body.get("rest_requests", []):
-            parts = urlsplit(item.get("url", ""))
-            headers = {h["name"].lower(): h["value"] for h in item.get("headers", []) if "name" in h}
-            payload = base64.b64decode(item["body"]) if item.get("body") else b""
-            inner = Request(
-                method=item.get("method", "GET").upper(), path=parts.path,
-                query=dict(parse_qsl(parts.query, keep_blank_values=True)), headers=headers, body=payload,
-                base_url=request.base_url,
-            )
-            response = self.dispatch(inner, nested=True)
+        items = body.get("rest_requests") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            return sn_error(400, "Exception while reading request", "rest_requests is required")
+        for item in items:
+            if not isinstance(item, dict) or any(not item.get(k) for k in ("id", "method", "url")):
+                return sn_error(400, "Exception while reading request",
+                                "every rest_requests item needs id, method and url")
+        limit = self.faults.settings.batch_serve_limit
+        served, unserviced = [], []
+        for item in items:
+            if limit is not None and len(served) >= limit:
+                unserviced.append(str(item["id"]))  # the batch reached its limit: not processed at all
+                continue
+            response = self._batch_item(request, item)
             entry = {
-                "id": item.get("id"),
+                "id": str(item["id"]),
                 "status_code": response.status,
-                "status_text": {200: "OK", 201: "Created", 204: "No Content"}.get(response.status, "Error"),
+                "status_text": _status_text(response.status),
                 "body": base64.b64encode(response.body).decode(),
                 "execution_time": 1,
             }
+            if response.status >= 400:
+                try:
+                    entry["error_message"] = json.loads(response.body)["error"]["message"]
+                except (ValueError, KeyError, TypeError):
+                    entry["error_message"] = _status_text(response.status)
             if not item.get("exclude_response_headers"):
                 entry["headers"] = [{"name": k, "value": v} for k, v in
                                     {"Content-Type": "application/json", **response.headers}.items()]
@@ -485,8 +528,30 @@ class ServiceNowApp(SandboxApp):
         return Response.json({
             "batch_request_id": str(body.get("batch_request_id", "")),
             "serviced_requests": served,
-            "unserviced_requests": [],
+            "unserviced_requests": unserviced,
         })
+
+    def _batch_item(self, request: Request, item: dict) -> Response:
+        parts = urlsplit(str(item["url"]))
+        headers = {str(h["name"]).lower(): str(h.get("value", "")) for h in item.get("headers") or []
+                   if isinstance(h, dict) and "name" in h}
+        try:
+            payload = base64.b64decode(item["body"], validate=True) if item.get("body") else b""
+        except (ValueError, TypeError):
+            return sn_error(400, "Exception while reading request", "The body is not valid base64.")
+        inner = Request(
+            method=str(item["method"]).upper(), path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)), headers=headers, body=payload,
+            base_url=request.base_url,
+        )
+        return self.dispatch(inner, nested=True)
+
+
+def _status_text(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 __all__ = ["ServiceNowApp", "encoded_query_sql", "GROUP_COLUMNS"]

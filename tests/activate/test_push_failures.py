@@ -130,10 +130,12 @@ def test_rate_limit_outlasting_the_backoff_fails_the_send(env):
     breaks = trade_breaks(3)
     write_breaks(env.warehouse, breaks, break_scores(breaks))
     plan_servicenow("run-1", cfg=env.cfg)
-    env.faults("servicenow", {"api_limit_after": 2})  # lookups pass, writes refused with 429 until reset
+    # the look-up (one Batch API call) passes; the write batch and every call after it get 429 until reset
+    env.faults("servicenow", {"api_limit_after": 1})
     with pytest.raises(PushIncomplete):
         send_servicenow("send-1", cfg=env.cfg, endpoint=env.sn_endpoint(), limits=LIMITS, retry=FAST_RETRY,
                         sleep=lambda s: None, raise_on_incomplete=True)
+    assert env.handle.servicenow_app.store.count("incident", "", []) == 0
     env.faults("servicenow", {"reset": True})
     assert send_servicenow("send-2", cfg=env.cfg, endpoint=env.sn_endpoint(), limits=LIMITS,
                            raise_on_incomplete=True).open_rows == 0

@@ -4,7 +4,10 @@ Exactly one incident per break whatever the reruns, faults (429 limit, 503) or a
 write and its acknowledgement; updated when the break changes, resolved with close info when it
 clears, reopened (or re-raised after a close) when it comes back; people's resolutions land as
 labels (the round trip: activate raises, people resolve, ``ingest.servicenow.read_back`` lands them);
-the kill switch makes zero requests.
+the kill switch makes zero requests. Every test runs twice: through the Batch API (two sub-requests a
+call, so a handful of rows spans several calls) and through the Table API alone (batch size 0).
+The Batch API's own cases (call bound, partial failures, 404 fallback, lost answers) are in
+``test_servicenow_batch.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ LIMITS = SendLimits(max_attempts=3, lookup_chunk=3)
 
 class Crash(BaseException):
     pass
+
+
+@pytest.fixture(autouse=True, params=["batch", "table"])
+def servicenow_api(request, monkeypatch):
+    """The setting the sender reads (set before ``env`` loads the settings)."""
+    monkeypatch.setenv("NORTHSTAR_SERVICENOW_BATCH_SIZE", "2" if request.param == "batch" else "0")
+    return request.param
 
 
 def send(env, **kw):
@@ -70,14 +80,14 @@ def person(env):
     return session
 
 
-def test_one_incident_per_break_and_rerun_zero_calls(env):
+def test_one_incident_per_break_and_rerun_zero_calls(env, servicenow_api):
     breaks = trade_breaks(8)
     write_breaks(env.warehouse, breaks, break_scores(breaks))
     plan = plan_servicenow("run-1", cfg=env.cfg)
     assert plan.enqueued["incident"] == 8
     assert plan_servicenow("run-1", cfg=env.cfg).enqueued["incident"] == 0
     report = send(env)
-    assert report.sent == 8 and report.failed == 0
+    assert report.sent == 8 and report.failed == 0 and report.detail["api"] == servicenow_api
     found = by_correlation(env)
     assert len(incidents(env)) == 8
     scores = {s["break_key"]: s for s in break_scores(breaks)}

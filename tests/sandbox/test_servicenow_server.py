@@ -136,3 +136,82 @@ def test_auth_faults_and_batch(api, sandbox, tls_session):
     assert result["serviced_requests"][0]["status_code"] == 201
     inner = json.loads(base64.b64decode(result["serviced_requests"][0]["body"]))
     assert inner["result"]["short_description"] == "from batch"
+
+
+def _batch(api, sandbox, items, path="/api/now/v1/batch"):
+    import base64
+    import json
+
+    rest = []
+    for n, (method, url, body) in enumerate(items):
+        item = {"id": f"r{n}", "method": method, "url": url, "exclude_response_headers": n % 2 == 0,
+                "headers": [{"name": "Content-Type", "value": "application/json"},
+                            {"name": "Accept", "value": "application/json"}]}
+        if body is not None:
+            item["body"] = base64.b64encode(json.dumps(body).encode()).decode()
+        rest.append(item)
+    return api.post(f"{sandbox.servicenow_url}{path}", json={"batch_request_id": "b1", "rest_requests": rest})
+
+
+def test_batch_api_as_the_docs_describe_it(api, sandbox, tls_session):
+    """POST /api/now/v1/batch only; each sub-request answered on its own; limits leave requests unserviced."""
+    import base64
+    import json
+
+    create = ("POST", "/api/now/table/incident?sysparm_fields=sys_id,correlation_id", {"correlation_id": "BRK-B-1"})
+    missing = ("PATCH", "/api/now/table/incident/" + "0" * 32, {"description": "x"})
+    for path in ("/api/now/batch", "/api/now/v2/batch"):  # only the v1 path exists on an instance
+        wrong = _batch(api, sandbox, [create], path)
+        assert wrong.status_code == 400 and wrong.json()["error"]["message"] == \
+            "Requested URI does not represent any resource"
+    assert api.post(f"{sandbox.servicenow_url}/api/now/v1/batch", json={"batch_request_id": "x"}).status_code == 400
+
+    answer = _batch(api, sandbox, [create, missing, ("GET", "/api/now/table/incident?correlation_id=BRK-B-1", None)])
+    assert answer.status_code == 200
+    data = answer.json()
+    assert data["batch_request_id"] == "b1" and data["unserviced_requests"] == []
+    created, refused, listed = data["serviced_requests"]
+    assert (created["id"], created["status_code"], created["status_text"]) == ("r0", 201, "Created")
+    assert "headers" not in created and {"name": "Content-Type", "value": "application/json"} in refused["headers"]
+    assert json.loads(base64.b64decode(created["body"]))["result"]["correlation_id"] == "BRK-B-1"
+    assert (refused["status_code"], refused["status_text"], refused["error_message"]) == (
+        404, "Not Found", "No Record found")
+    assert json.loads(base64.b64decode(listed["body"]))["result"][0]["correlation_id"] == "BRK-B-1"
+
+    # a batch that reaches the instance's limit services what it can and lists the rest
+    set_faults(sandbox, "servicenow", {"batch_serve_limit": 1}, tls_session)
+    data = _batch(api, sandbox, [create, create, create]).json()
+    assert [s["id"] for s in data["serviced_requests"]] == ["r0"] and data["unserviced_requests"] == ["r1", "r2"]
+    # an instance without the Batch API; the Table API still answers
+    set_faults(sandbox, "servicenow", {"reset": True, "batch_unavailable": True}, tls_session)
+    assert _batch(api, sandbox, [create]).status_code == 404
+    assert api.get(f"{sandbox.servicenow_url}/api/now/table/incident", params={"sysparm_limit": 1}).status_code == 200
+    assert get_stats(sandbox, "servicenow", tls_session)["writes"]["POST table/incident"] == 2
+
+
+def test_lost_answer_and_per_record_faults(api, sandbox, tls_session):
+    import requests
+
+    url = f"{sandbox.servicenow_url}/api/now/table/incident"
+    set_faults(sandbox, "servicenow", {"lose_responses": 1}, tls_session)
+    assert api.get(url, params={"sysparm_limit": 1}).status_code == 200  # reads are answered
+    with pytest.raises(requests.ConnectionError):  # applied, then the connection closes unanswered
+        api.post(url, json={"correlation_id": "BRK-LOST"})
+    assert api.post(url, json={"correlation_id": "BRK-LOST-2"}).status_code == 201  # one-shot
+    found = api.get(url, params={"sysparm_query": "correlation_idSTARTSWITHBRK-LOST"}).json()["result"]
+    assert sorted(r["correlation_id"] for r in found) == ["BRK-LOST", "BRK-LOST-2"]
+
+    set_faults(sandbox, "servicenow", {"fail_records": {"values": ["BRK-LOST", "BRK-NEW"], "status": 503}},
+               tls_session)
+    assert api.post(url, json={"correlation_id": "BRK-NEW"}).status_code == 503
+    lost = next(r for r in found if r["correlation_id"] == "BRK-LOST")
+    assert api.patch(f"{url}/{lost['sys_id']}", json={"description": "d"}).status_code == 503
+    answer = _batch(api, sandbox, [("POST", "/api/now/table/incident", {"correlation_id": "BRK-NEW"}),
+                                   ("POST", "/api/now/table/incident", {"correlation_id": "BRK-OTHER"})]).json()
+    assert [s["status_code"] for s in answer["serviced_requests"]] == [503, 201]
+    set_faults(sandbox, "servicenow", {"fail_records": {"values": ["BRK-NEW"], "message": "Data Policy Exception: x"}},
+               tls_session)
+    refused = api.post(url, json={"correlation_id": "BRK-NEW"})
+    assert refused.status_code == 400 and refused.json()["error"]["detail"] == "Data Policy Exception: x"
+    with pytest.raises(ValueError, match="status"):
+        sandbox.servicenow_app.faults.configure({"fail_records": {"values": ["x"], "status": 200}})

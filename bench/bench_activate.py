@@ -1,12 +1,22 @@
-"""Activation throughput: push N changed households (default 1,000,000) to the sandbox org, then a rerun.
+"""Activation throughput: Salesforce households and ServiceNow incidents pushed to the sandbox, then reruns.
 
-Builds an org with N household Accounts (sandbox store, its own process), a warehouse with
+Salesforce: builds an org with N household Accounts (sandbox store, its own process), a warehouse with
 ``main.fct_household_scores`` for every household (DuckDB, generated in SQL), then times
 ``plan_salesforce`` + ``send_salesforce`` (Bulk API 2.0 upsert by Household_Id__c) and a no-change
 rerun. Prints the API calls the client made and the server counted, rows/s, and checks the org.
-Exit 1 when the no-change rerun makes any API call (target: zero) or anything is left unsent.
 
-    python bench/bench_activate.py [--households 1000000] [--work var/bench/activate]
+ServiceNow: a break register of M open breaks (default 12,000, the demo's first intraday push), pushed
+to an empty sandbox instance through the Batch API; then a change run (every 3rd break's values
+change, every 6th clears: updates and resolves) and a no-change rerun. The same three runs go through
+the Table API alone (``batch_size=0``, one call per write, what every send did before the Batch API)
+for comparison. Prints per run the changes, the calls the client made and the server counted, the
+bound ceil(changes / 100) + 5, and the time; checks one incident per break.
+
+Exit 1 when a no-change rerun makes any API call (target: zero), anything is left unsent, a Batch API
+run exceeds its call bound, or the instance holds other than one incident per break.
+
+    python bench/bench_activate.py [--households 1000000] [--incidents 12000] [--no-table-api]
+                                   [--work var/bench/activate]
 """
 
 from __future__ import annotations
@@ -83,22 +93,165 @@ def build_scores(warehouse: Path, households: int, no_consent_every: int, bump: 
     con.close()
 
 
+def build_breaks(warehouse: Path, breaks: int, changed_every: int = 0, cleared_every: int = 0) -> None:
+    """``main.fct_trade_breaks`` with the mart's columns: every break open, or some changed / cleared."""
+    changed = f"i % {changed_every} = 1" if changed_every else "false"
+    cleared = f"i % {cleared_every} = 0" if cleared_every else "false"
+    con = northstar.warehouse.connect(path=warehouse)
+    con.execute(f"""
+        create or replace table main.fct_trade_breaks as
+        with numbered as (
+            select i, md5('bench-break-' || i) as break_key, {changed} as is_changed, {cleared} as is_cleared
+            from range({breaks}) as t(i)
+        )
+        select
+            break_key,
+            date '2026-10-26' - cast(i % 3 as integer) as business_date,
+            ['price', 'quantity', 'missing_confirm', 'commission', 'side', 'settlement_date'][1 + i % 6]
+                as break_type,
+            'allocation' as break_level,
+            'ORD' || lpad(cast(i as varchar), 8, '0') as order_id,
+            'T' || lpad(cast(i as varchar), 9, '0') as trade_id,
+            case when i % 2 = 0 then 'meridian' else 'atlas' end as broker,
+            ['EQUITY', 'BOND', 'FX_FWD', 'OPTION', 'ETF'][1 + i % 5] as asset_class,
+            'INST' || lpad(cast(i % 997 as varchar), 4, '0') as instrument_id,
+            'BA' || lpad(cast(i as varchar), 8, '0') as account_number,
+            '101.25' as internal_value,
+            case when is_changed then '103.00' else '101.75' end as broker_value,
+            case when is_changed then 1.75 else 0.5 end as difference,
+            case when is_cleared then 'cleared' else 'open' end as status,
+            timestamp '2026-10-26 21:00:00' as first_seen_at,
+            timestamp '2026-10-27 21:00:00' as last_seen_at,
+            case when is_cleared then timestamp '2026-10-28 21:00:00' end as cleared_at,
+            1 + i % 4 as age_business_days,
+            'northstar-break-' || break_key as incident_correlation_id
+        from numbered
+    """)  # noqa: S608 - numbers only
+    con.close()
+
+
 def _serve(state: Path, credentials: dict, ready) -> None:
     from sandbox.server import start_in_thread
 
     handle = start_in_thread(state, credentials=credentials)
-    ready.put((handle.salesforce_url, str(handle.ca_cert)))
+    ready.put((handle.salesforce_url, handle.servicenow_url, str(handle.ca_cert)))
     while True:
         time.sleep(3600)
 
 
-def main(argv: list[str]) -> int:  # noqa: C901 - one linear script
+def _use_home(home: Path):
+    from northstar import settings as settings_module
+
+    os.environ["NORTHSTAR_HOME"] = str(home)
+    os.environ["NORTHSTAR_NO_AIRFLOW_CONNECTIONS"] = "1"
+    os.environ.pop("NORTHSTAR_KILL_SWITCH", None)
+    os.environ.pop("NORTHSTAR_SERVICENOW_BATCH_SIZE", None)
+    settings_module.reset_cache()
+    cfg = settings_module.settings()
+    cfg.paths.ensure()
+    return cfg
+
+
+def bench_servicenow(work: Path, breaks: int, batch_size: int) -> list[str]:
+    """First push, change run, no-change rerun through one API; the failures found (empty: all good)."""
+    import math
+
+    import requests
+
+    from activate.config import SendLimits
+    from activate.servicenow import plan_servicenow, send_servicenow
+    from northstar.settings import Endpoint, Secret
+    from sandbox.credentials import _random_credentials
+    from sandbox.servicenow.store import ServiceNowStore
+
+    api = "Batch API" if batch_size else "Table API"
+    state = work / "state"
+    state.mkdir(parents=True)
+    cfg = _use_home(work / "var")
+    build_breaks(cfg.paths.warehouse, breaks)
+    credentials = _random_credentials()
+    ctx = mp.get_context("spawn")
+    ready = ctx.Queue()
+    server = ctx.Process(target=_serve, args=(state, credentials, ready), daemon=True)
+    server.start()
+    failures = []
+    try:
+        _, url, ca = ready.get(timeout=120)
+        creds = credentials["servicenow"]
+        endpoint = Endpoint(url=url, username=creds["username"], password=Secret(creds["password"]),
+                            ca_bundle=Path(ca))
+        admin = requests.Session()
+        admin.trust_env, admin.verify = False, ca
+        admin.auth = (creds["username"], creds["password"])
+        limits = SendLimits(batch_size=batch_size)
+        runs = (("first push", "sn-1", None), ("changes", "sn-2", (3, 6)), ("no-change rerun", "sn-3", None))
+        for label, run_id, mutation in runs:
+            if mutation:
+                build_breaks(cfg.paths.warehouse, breaks, *mutation)
+            admin.post(f"{url}/__sandbox/reset-stats").raise_for_status()
+            t0 = time.monotonic()
+            plan = plan_servicenow(run_id, cfg=cfg)
+            t1 = time.monotonic()
+            report = send_servicenow(run_id, cfg=cfg, endpoint=endpoint, limits=limits)
+            t2 = time.monotonic()
+            stats = admin.get(f"{url}/__sandbox/stats").json()
+            changes = plan.enqueued["incident"]
+            bound = math.ceil(changes / 100) + 5 if changes else 0
+            print(f"servicenow {api}, {label}: planned {changes:,} changes "
+                  f"({ {k: v for k, v in plan.enqueued.items() if k != 'incident'} }) in {t1 - t0:.1f}s; "
+                  f"sent {report.sent:,} in {t2 - t1:.1f}s; API calls {report.api_calls:,} (client), "
+                  f"{stats['api_calls']:,} (server; {report.detail.get('calls')}); bound ceil(changes/100)+5 = "
+                  f"{bound:,}; failed {report.failed}, open {report.open_rows}", flush=True)
+            if report.sent != changes or report.open_rows or report.interrupted:
+                failures.append(f"servicenow {api} {label}: sent {report.sent:,} of {changes:,}")
+            if batch_size and report.api_calls > bound:
+                failures.append(f"servicenow {api} {label}: {report.api_calls:,} calls, above the bound {bound:,}")
+            if not changes and (report.api_calls or stats["total_requests"]):
+                failures.append(f"servicenow {api} {label}: {report.api_calls} API calls (target 0)")
+        server.terminate()
+        server.join()
+        store = ServiceNowStore(state / "servicenow.db")
+        total, distinct, resolved = store.connection().execute(
+            "select count(*), count(distinct correlation_id), count(*) filter (where state = '6') from incident"
+        ).fetchone()
+        expected_resolved = len(range(0, breaks, 6))
+        print(f"servicenow {api} instance check: {total:,} incidents for {distinct:,} breaks "
+              f"(expected {breaks:,}), {resolved:,} resolved (expected {expected_resolved:,})", flush=True)
+        if total != breaks or distinct != breaks or resolved != expected_resolved:
+            failures.append(f"servicenow {api}: the instance differs from one incident per break")
+    finally:
+        if server.is_alive():
+            server.terminate()
+    return failures
+
+
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=1_000_000)
     parser.add_argument("--work", type=Path, default=REPO / "var" / "bench" / "activate")
     parser.add_argument("--no-consent-every", type=int, default=0,
                         help="every Nth household without analytics consent (0: all consented, all pushed)")
+    parser.add_argument("--incidents", type=int, default=12_000,
+                        help="open breaks pushed to ServiceNow (0: skip the ServiceNow runs)")
+    parser.add_argument("--no-table-api", action="store_true",
+                        help="skip the Table API comparison runs (one call per write)")
     args = parser.parse_args(argv)
+    shutil.rmtree(args.work, ignore_errors=True)
+    failures = []
+    if args.households:
+        failures += bench_salesforce(args)
+    if args.incidents:
+        for batch_size in (100,) if args.no_table_api else (100, 0):
+            failures += bench_servicenow(args.work / f"servicenow-batch-{batch_size}", args.incidents, batch_size)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS (bench process): {peak:,.0f} MB; load average {os.getloadavg()[0]:.2f}")
+    for failure in failures:
+        print(f"MISSED: {failure}")
+    return 1 if failures else 0
+
+
+def bench_salesforce(args) -> list[str]:  # noqa: C901 - one linear script
+    """First push and no-change rerun of N households; the failures found (empty: all good)."""
     n = args.households
 
     import requests
@@ -106,28 +259,20 @@ def main(argv: list[str]) -> int:  # noqa: C901 - one linear script
     from activate.config import SendLimits
     from activate.salesforce import plan_salesforce, send_salesforce
     from connectors.salesforce import login
-    from northstar import settings as settings_module
     from northstar.settings import Endpoint, Secret
     from sandbox.credentials import _random_credentials
     from sandbox.salesforce.store import SalesforceStore
 
-    shutil.rmtree(args.work, ignore_errors=True)
-    state, home = args.work / "state", args.work / "var"
+    state = args.work / "salesforce" / "state"
     state.mkdir(parents=True)
-    os.environ["NORTHSTAR_HOME"] = str(home)
-    os.environ["NORTHSTAR_NO_AIRFLOW_CONNECTIONS"] = "1"
-    os.environ.pop("NORTHSTAR_KILL_SWITCH", None)
-    settings_module.reset_cache()
-    cfg = settings_module.settings()
-    cfg.paths.ensure()
+    cfg = _use_home(args.work / "salesforce" / "var")
 
     started = time.monotonic()
     builder = mp.get_context("spawn").Process(target=build_org, args=(state / "salesforce.db", n, args.no_consent_every))
     builder.start()
     builder.join()
     if builder.exitcode:
-        print(f"building the org failed (exit {builder.exitcode})")
-        return 1
+        return [f"building the org failed (exit {builder.exitcode})"]
     build_scores(cfg.paths.warehouse, n, args.no_consent_every, 1.0)
     print(f"setup: {n:,} Accounts + fct_household_scores in {time.monotonic() - started:.1f}s", flush=True)
 
@@ -138,7 +283,7 @@ def main(argv: list[str]) -> int:  # noqa: C901 - one linear script
     server.start()
     failures = []
     try:
-        url, ca = ready.get(timeout=120)
+        url, _, ca = ready.get(timeout=120)
         creds = credentials["salesforce"]
         endpoint = Endpoint(url=url, username=creds["username"], password=Secret(creds["password"]),
                             security_token=Secret(creds["security_token"]), ca_bundle=Path(ca))
@@ -161,7 +306,7 @@ def main(argv: list[str]) -> int:  # noqa: C901 - one linear script
             stats = server_stats()
             results[label] = (plan, report, stats)
             rate = report.sent / (t2 - t1) if report.sent and t2 > t1 else 0.0
-            print(f"{label}: planned {plan.enqueued} in {t1 - t0:.1f}s; sent {report.sent:,} rows in "
+            print(f"salesforce {label}: planned {plan.enqueued} in {t1 - t0:.1f}s; sent {report.sent:,} rows in "
                   f"{t2 - t1:.1f}s ({rate:,.0f} rows/s); API calls {report.api_calls} (client, after its login), "
                   f"{stats['total_requests']} requests / {stats['total_writes']} writes (server); "
                   f"failed {report.failed}, dead {report.dead}, open {report.open_rows}", flush=True)
@@ -192,11 +337,7 @@ def main(argv: list[str]) -> int:  # noqa: C901 - one linear script
     finally:
         if server.is_alive():
             server.terminate()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS (bench process): {peak:,.0f} MB; load average {os.getloadavg()[0]:.2f}")
-    for failure in failures:
-        print(f"MISSED: {failure}")
-    return 1 if failures else 0
+    return failures
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@
 * :mod:`connectors.http` — the TLS trust rule every HTTPS session follows;
 * :mod:`connectors.salesforce` — login, ``SalesforceConnection`` (retries and one re-login), the
   retryable-fault rule; ``ingest`` extracts with it, ``activate`` pushes with it;
-* :mod:`connectors.servicenow` — ``ServiceNowClient`` (Basic auth, retries, paged Table API reads) and the
-  marks Northstar leaves on its incidents; ``activate`` raises and resolves incidents with it, ``ingest``
-  reads their outcomes back;
+* :mod:`connectors.servicenow` — ``ServiceNowClient`` (Basic auth, retries, paged Table API reads, Batch
+  API calls answered per sub-request) and the marks Northstar leaves on its incidents; ``activate``
+  raises and resolves incidents with it, ``ingest`` reads their outcomes back;
 * :mod:`connectors.fix` — the FIX standard's data dictionaries (per BeginString), which the drop-copy
   parser (``ingest``) and the landing gate (``expectations``) both check against.
 

@@ -1,4 +1,4 @@
-"""The ServiceNow connection: Basic auth, TLS trust, retries, and the Table API calls over them.
+"""The ServiceNow connection: Basic auth, TLS trust, retries, and the Table and Batch API calls over them.
 
 ``activate`` raises, updates and resolves incidents through :class:`ServiceNowClient`; ``ingest`` reads
 back the incidents people resolved. Only the transport lives here, plus the few marks both sides must
@@ -133,7 +133,7 @@ class BatchAnswer:
 
 
 class ServiceNowClient:
-    """Table API over plain requests (Basic auth, TLS trust as in the sandbox README), with retries."""
+    """Table and Batch API over plain requests (Basic auth, TLS trust as in the sandbox README), with retries."""
 
     def __init__(self, endpoint: Endpoint, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep):

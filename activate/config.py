@@ -26,7 +26,11 @@ class SendLimits:
     collection_size: int = 200  # sObject Collections maximum
     bulk_job_rows: int = 100_000  # rows per Bulk 2.0 job (well under the 100 MB upload limit)
     bulk_poll_interval: float = 1.0  # seconds between Bulk job polls
-    lookup_chunk: int = 100  # correlation ids per ServiceNow lookup query (its URL stays ~5 KB)
+    lookup_chunk: int = 100  # correlation ids per ServiceNow look-up GET (its URL stays ~5 KB)
+    # Correlation ids per look-up GET inside a Batch API call: its URL travels in the request body, so it
+    # may exceed what a plain GET carries (pysnc sends queries over ~10,000 characters the same way);
+    # 250 ids make ~11 KB, and up to 250 incidents (~300 KB) come back per sub-request.
+    batch_lookup_chunk: int = 250
     # Sub-requests per ServiceNow Batch API call; None: the setting NORTHSTAR_SERVICENOW_BATCH_SIZE
     # (default 100); 0: the Table API only, one call per write.
     batch_size: int | None = None

@@ -4,11 +4,12 @@
 when it exists) with what ServiceNow was last told (``activation.pushed_state``) and enqueues
 create / update / resolve / reopen rows. ``send_servicenow`` drains them through the Batch API
 (``POST /api/now/v1/batch``, 100 sub-requests a call by default; the Table API when the instance has
-no Batch API). Every write is preceded by a lookup by ``correlation_id`` (``lookup_chunk`` ids per
-query, the queries themselves batched) and decided against the incident as it is on the server, so a
-crash between a write and its acknowledgement, a write whose answer was lost, or any number of
+no Batch API). Every write is preceded by a lookup by ``correlation_id`` (``batch_lookup_chunk`` ids
+per query, the queries themselves batched) and decided against the incident as it is on the server, so
+a crash between a write and its acknowledgement, a write whose answer was lost, or any number of
 reruns, never makes a second incident: the next look-up finds the one it made and adopts it.
-A send of N changes makes about ceil(N / batch_size) + ceil(N / (batch_size * lookup_chunk)) calls.
+A send of N changes makes ceil(N / batch_size) write calls and about N / (batch_size *
+batch_lookup_chunk) look-up calls: 100 and 25,000 rows a call by default.
 The HTTP client (auth, TLS, retries) is :mod:`connectors.servicenow`; reading back the incidents people
 resolved is an extraction and lives in :mod:`ingest.servicenow`.
 """
@@ -385,9 +386,9 @@ class _Pass:
 class _IncidentSender:
     """One send run's conversation with the instance: look up, decide, write, record each row's outcome.
 
-    Rows go in groups of ``batch_size * lookup_chunk`` (10,000 by default). Per group: the rows are
-    marked ``sending``; one Batch API call looks their incidents up (``lookup_chunk`` correlation ids per
-    GET sub-request, the assignment groups with the first); each row is decided against the incident as
+    Rows go in groups of ``batch_size * batch_lookup_chunk`` (25,000 by default). Per group: the rows are
+    marked ``sending``; one Batch API call looks their incidents up (``batch_lookup_chunk`` correlation ids
+    per GET sub-request, the assignment groups with the first); each row is decided against the incident as
     it is on the server; the writes go ``batch_size`` per Batch API call, and each sub-request's own
     status decides its row (2xx sent, 429/5xx again after a back-off, other 4xx failed with the reason).
     A write call that fails as a whole (503, a dropped connection, an unreadable answer) may have been
@@ -395,8 +396,8 @@ class _IncidentSender:
     incident created by the lost call is adopted, not created twice. After ``RetryPolicy.max_attempts``
     passes without success the rows go back to ``pending`` and the send reports ``interrupted``.
 
-    A Batch API that answers 404 switches this send to the Table API (the same look-ups as plain GETs,
-    one call per write), logged once.
+    A Batch API that answers 404 switches this send to the Table API (look-ups as plain GETs of
+    ``lookup_chunk`` ids, one call per write), logged once.
     """
 
     def __init__(self, con, client: ServiceNowClient, send_run_id: str, limits: SendLimits, batch_size: int,
@@ -421,12 +422,13 @@ class _IncidentSender:
 
     def _lookup(self, ids: list[str]) -> tuple[dict[str, dict], set[str], set[str]]:
         """(newest incident per correlation id, ids to look up again after a back-off, ids not serviced)."""
-        chunks = [ids[i:i + self.limits.lookup_chunk] for i in range(0, len(ids), self.limits.lookup_chunk)]
         if self.use_batch:
+            size = self.limits.batch_lookup_chunk
             try:
-                return self._lookup_batched(chunks)
+                return self._lookup_batched([ids[i:i + size] for i in range(0, len(ids), size)])
             except BatchUnavailable as exc:
                 self._fall_back(exc)
+        chunks = [ids[i:i + self.limits.lookup_chunk] for i in range(0, len(ids), self.limits.lookup_chunk)]
         if self.groups is None:
             self.calls["lookup"] += 1
             self.groups = group_ids(self.client)
@@ -517,7 +519,8 @@ class _IncidentSender:
         while start < len(rows):
             # As many rows as one look-up call covers (the first call also reads the assignment groups).
             queries = max(1, self.batch_size - (self.groups is None and self.batch_size > 1))
-            chunk = rows[start:start + queries * self.limits.lookup_chunk]
+            per_query = self.limits.batch_lookup_chunk if self.use_batch else self.limits.lookup_chunk
+            chunk = rows[start:start + queries * per_query]
             start += len(chunk)
             outbox.mark_sending(self.con, [r["outbox_id"] for r in chunk], self.send_run_id)  # intent first
             if not self._deliver([_Change(r, json.loads(r["payload"])) for r in chunk]):

@@ -203,15 +203,15 @@ class ServiceNowClient:
             if not page or len(records) >= int(response.headers.get("X-Total-Count", len(records))):
                 return records
 
-    def batch(self, requests_: Sequence[SubRequest], retry_transient: bool = True) -> BatchAnswer:
-        """One Batch API call carrying ``requests_`` (ids unique); each sub-request's result by its id.
+    def batch(self, subrequests: Sequence[SubRequest], retry_transient: bool = True) -> BatchAnswer:
+        """One Batch API call carrying ``subrequests`` (ids unique); each one's result by its id.
 
         The call itself follows :meth:`request` (pass ``retry_transient=False`` when it writes). An answer
         that cannot be read as a batch answer raises :class:`Transient`: whatever it did is unknown.
         """
         batch_id = uuid.uuid4().hex
         response = self.request("POST", BATCH_PATH, retry_transient=retry_transient, body={
-            "batch_request_id": batch_id, "rest_requests": [r.wire() for r in requests_]})
+            "batch_request_id": batch_id, "rest_requests": [r.wire() for r in subrequests]})
         try:
             data = response.json()
             if str(data.get("batch_request_id")) != batch_id:
@@ -223,7 +223,7 @@ class ServiceNowClient:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise Transient(f"POST {BATCH_PATH}: unreadable batch answer ({type(exc).__name__}: {exc})") from exc
         known = set(answer.served) | set(answer.unserviced)
-        answer.missing = [r.id for r in requests_ if r.id not in known]
+        answer.missing = [r.id for r in subrequests if r.id not in known]
         return answer
 
 

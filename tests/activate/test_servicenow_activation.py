@@ -28,7 +28,7 @@ from sandbox.servicenow.store import group_sys_id
 
 pytestmark = pytest.mark.integration
 
-LIMITS = SendLimits(max_attempts=3, lookup_chunk=3)
+LIMITS = SendLimits(max_attempts=3, lookup_chunk=3, batch_lookup_chunk=3)
 
 
 class Crash(BaseException):
@@ -281,6 +281,6 @@ def test_break_cleared_before_its_incident_was_sent_is_never_raised(env):
     write_breaks(env.warehouse, trade_breaks(3, cleared=(0,)), None)
     plan = plan_servicenow("p2", cfg=env.cfg)
     assert plan.enqueued == {"incident": 1, "planned_resolve": 1}
-    send(env, limits=replace(LIMITS, lookup_chunk=50))
+    send(env, limits=replace(LIMITS, lookup_chunk=50, batch_lookup_chunk=50))
     assert breaks[0]["incident_correlation_id"] not in by_correlation(env)
     assert len(incidents(env)) == 2

@@ -22,7 +22,7 @@ from activate.servicenow import plan_servicenow, send_servicenow
 
 pytestmark = pytest.mark.integration
 
-PRODUCTION = SendLimits(max_attempts=3, lookup_chunk=100, batch_size=100)  # the default sizes
+PRODUCTION = SendLimits(max_attempts=3, batch_size=100)  # the default sizes
 
 
 def send(env, limits=PRODUCTION, **kw):
@@ -57,7 +57,7 @@ def test_calls_stay_within_the_bound(env):
     env.reset_stats()
     first = send(env)
     assert first.sent == 250 and first.failed == 0 and first.detail["api"] == "batch"
-    # one look-up call (the groups + 3 queries of 100 ids) and three write calls of at most 100
+    # one look-up call (the groups + a query of 250 ids) and three write calls of at most 100
     assert first.api_calls == 4 <= math.ceil(250 / 100) + 5
     assert first.detail["calls"] == {"lookup_calls": 1, "write_calls": 3, "unanswered": 0}
     stats = env.stats("servicenow")
@@ -90,7 +90,7 @@ def test_partial_batch_failure_keeps_the_rows_and_a_rerun_completes_them(env):
     write_breaks(env.warehouse, breaks, break_scores(breaks))
     plan_servicenow("run-1", cfg=env.cfg)
     key = {i: b["incident_correlation_id"] for i, b in enumerate(breaks)}
-    small = SendLimits(max_attempts=3, lookup_chunk=10, batch_size=10)
+    small = SendLimits(max_attempts=3, lookup_chunk=10, batch_lookup_chunk=10, batch_size=10)
 
     # a data policy refuses two records: the other 28 go through, the two fail with the instance's reason
     env.faults("servicenow", {"fail_records": {"values": [key[3], key[17]], "status": 400,

@@ -128,3 +128,17 @@ def test_exactly_one_incident_per_break_after_three_runs(demo_run):
     per_key = dict(rows)
     assert open_keys <= set(per_key)
     assert max(per_key.values()) == 1
+
+
+def test_incident_sends_go_through_the_batch_api_within_the_call_bound(demo_run):
+    """Issue 22's bound on the DAG's own sends: calls <= ceil(changes / 100) + 5 (changes: rows answered)."""
+    import math
+
+    with duckdb.connect(str(demo_run.paths.warehouse), read_only=True) as con:
+        sends = con.execute("""
+            select rows_sent + rows_failed + rows_dead, api_calls, json_extract_string(detail, '$.api')
+            from activation.send_runs where target = 'servicenow' and not kill_switch and api_calls > 0
+        """).fetchall()
+    assert sends, "the intraday runs sent incidents"
+    for changes, calls, api in sends:
+        assert api == "batch" and 0 < calls <= math.ceil(changes / 100) + 5, (changes, calls, api)

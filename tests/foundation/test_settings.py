@@ -53,3 +53,14 @@ def test_endpoint_from_environment_hides_password(monkeypatch, tmp_path):
     assert endpoint.password.reveal() == "pw-do-not-log"
     assert "pw-do-not-log" not in repr(endpoint)
     assert endpoint.ca_bundle is None  # a real org uses the system trust store
+
+
+def test_servicenow_batch_size(monkeypatch):
+    monkeypatch.delenv("NORTHSTAR_SERVICENOW_BATCH_SIZE", raising=False)
+    assert load_settings().servicenow_batch_size == 100
+    monkeypatch.setenv("NORTHSTAR_SERVICENOW_BATCH_SIZE", "0")  # the Table API only
+    assert load_settings().servicenow_batch_size == 0
+    for bad in ("-1", "1001", "ten"):
+        monkeypatch.setenv("NORTHSTAR_SERVICENOW_BATCH_SIZE", bad)
+        with pytest.raises(ValueError, match="NORTHSTAR_SERVICENOW_BATCH_SIZE"):
+            load_settings()

@@ -145,6 +145,9 @@ def test_chunked_request_body_creates_the_incident_it_describes(sandbox, tls_ses
 @pytest.mark.parametrize(("system", "body"), [
     ("servicenow", {"unavailable": "2"}),
     ("servicenow", {"strict_close_info": "no"}),
+    ("servicenow", {"batch_serve_limit": -1}),
+    ("servicenow", {"lose_responses": True}),
+    ("servicenow", {"batch_unavailable": 1}),
     ("salesforce", {"api_limit_after": -1}),
     ("salesforce", {"fail_records": ["HH1"]}),
     ("salesforce", {"delay_ms": 10**9}),

@@ -336,7 +336,7 @@ def send_servicenow(
                     _IncidentSender(con, client, send_run_id, limits, batch_size, report, after_write).send(
                         rows.to_dicts())
                 finally:
-                    report.api_calls = client.counter.calls
+                    report.api_calls = client.calls  # answered, and sent but unanswered
         report.open_rows = int(con.execute(
             "select count(*) from activation.outbox where target = ? and status in ('pending','sending','failed')",
             [TARGET]).fetchall()[0][0])

@@ -13,8 +13,9 @@ What an incident says, and when it is opened or resolved, is ``activate``'s busi
 * A certificate that does not verify is never retried (the wrong server, or wrong trust): it is raised
   as :class:`Transient` at once, so callers treat it like an unreachable instance.
 * Any other 4xx is :class:`ServiceNowError` with the instance's message.
-* Every response is counted (``client.counter.calls``); a request that got no answer at all (dropped
-  connection, timeout) is counted in ``client.unanswered``.
+* Every response is counted (``client.counter.calls``); a request that reached the instance and got no
+  answer (dropped connection, read timeout) is counted in ``client.unanswered``: the instance counted
+  it, and may have applied it. ``client.calls`` is the sum, what the instance was asked.
 * A write must not be repeated blindly: a request whose answer was lost may have been applied. Writes
   pass ``retry_transient=False`` and get :class:`Transient` at the first fault, so the caller can look
   at the server before deciding again (``activate.servicenow`` looks its incidents up by correlation id).
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from connectors.http import http_session
 from connectors.retry import CallCounter, RetryPolicy
@@ -151,6 +153,11 @@ class ServiceNowClient:
         self.retries = 0
         self.unanswered = 0
 
+    @property
+    def calls(self) -> int:
+        """Requests the instance received: the answered ones and those whose answer was lost."""
+        return self.counter.calls + self.unanswered
+
     def request(self, method: str, path: str, params: dict | None = None, body: dict | None = None,
                 retry_transient: bool = True):
         """One API call under the retry policy; the response of a 2xx/3xx, else an exception (module doc).
@@ -164,7 +171,7 @@ class ServiceNowClient:
             except requests.exceptions.SSLError as exc:  # wrong server or trust: retrying will not help
                 raise Transient(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
-                self.unanswered += 1
+                self.unanswered += _reached(exc)
                 status, message = 0, f"{type(exc).__name__}: {exc}"
             else:
                 status = response.status_code
@@ -225,6 +232,14 @@ class ServiceNowClient:
         known = set(answer.served) | set(answer.unserviced)
         answer.missing = [r.id for r in subrequests if r.id not in known]
         return answer
+
+
+def _reached(exc: Exception) -> bool:
+    """Whether a request that got no answer was sent at all (not a refused or timed-out connect)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def _sub_response(item: dict) -> SubResponse:

@@ -85,4 +85,4 @@ def read_back(run_id: str | None = None, cfg: Settings | None = None, endpoint: 
         "started_at": started, "duration_s": (datetime.now(UTC) - started).total_seconds(),
     }])
     return {"run_id": run_id, "fetched": len(records), "landed": frame.height,
-            "watermark": watermark, "path": str(path) if frame.height else None, "api_calls": client.counter.calls}
+            "watermark": watermark, "path": str(path) if frame.height else None, "api_calls": client.calls}

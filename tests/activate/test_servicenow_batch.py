@@ -160,7 +160,9 @@ def test_a_lost_batch_answer_is_adopted_not_written_twice(env):
     assert report.sent == 40 and report.failed == 0 and not report.interrupted and len(sleeps) == 1
     assert report.detail["actions"] == {"create": 40, "none": 40}  # created once, then found and adopted
     assert report.detail["calls"] == {"lookup_calls": 2, "write_calls": 1, "unanswered": 1}
-    assert env.stats("servicenow")["writes"] == {"POST table/incident": 40}
+    stats = env.stats("servicenow")
+    assert stats["writes"] == {"POST table/incident": 40}
+    assert report.api_calls == 3 == stats["api_calls"]  # the unanswered call counts: the instance got it
     found = one_per_break(env, breaks)
     con = env.db()
     acked = dict(con.execute("select record_key, external_ref from activation.pushed_state").fetchall())

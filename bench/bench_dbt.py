@@ -666,7 +666,13 @@ def main(argv: list[str]) -> int:
             figures["world"] = {"reused": False, "seed_s": seed(home, args.scale, args.seed, log)}
         else:
             figures["world"] = {"reused": True}
+        # DuckDB's spill folder beside the bench's warehouses: the profile's default is relative to the
+        # repository (var/warehouse/duckdb-tmp), which a checkout that never ran the demo lacks, and the
+        # first model to spill then failed ("Failed to create directory").
+        spill = home / "warehouse" / "duckdb-tmp"
+        spill.mkdir(parents=True, exist_ok=True)
         base_env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "NORTHSTAR_DBT_TARGET": "dev",
+                    "NORTHSTAR_DUCKDB_TEMP_DIR": str(spill),
                     "NORTHSTAR_PII_SALT": secrets.token_hex(16)}  # a throwaway world: any secret salt
 
         if not args.skip_full_build:

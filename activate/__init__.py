@@ -29,6 +29,7 @@ def outbox_status(cfg=None) -> dict:
 def trace(outbox_id: str, cfg=None) -> dict:
     """Audit: outbox row -> model version / MLflow run -> dbt invocation -> scoring run -> landing manifests."""
     from activate import outbox
+    from northstar.warehouse import render, table_exists
 
     con = outbox.connect(cfg, read_only=True)
     try:
@@ -38,9 +39,9 @@ def trace(outbox_id: str, cfg=None) -> dict:
         if not row:
             raise KeyError(f"no outbox row {outbox_id}")
         result = {"outbox": row[0]}
-        if row[0].get("scoring_run_id") and outbox.table_exists(con, "scores", "scoring_runs"):
+        if row[0].get("scoring_run_id") and table_exists(con, "scoring_runs"):
             result["scoring_run"] = outbox.frame(
-                con, "select * from scores.scoring_runs where scoring_run_id = ?", [row[0]["scoring_run_id"]]
+                con, render("select * from {scoring_runs} where scoring_run_id = ?"), [row[0]["scoring_run_id"]]
             ).to_dicts()
         return result
     finally:

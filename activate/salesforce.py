@@ -1,6 +1,6 @@
 """Salesforce activation: household scores onto Account fields, retention Tasks for advisors.
 
-``plan_salesforce`` diffs ``main.fct_household_scores`` (consented households only) against the
+``plan_salesforce`` diffs the ``fct_household_scores`` mart (consented households only) against the
 last acknowledged push (``activation.pushed_state``) and enqueues an Account upsert only where a
 value changed materially, plus an advisor Task when a household enters 'At-Risk Retention
 Priority' (at most one per household per 30 days of scoring time). ``send_salesforce`` drains the
@@ -38,6 +38,7 @@ from activate.config import SendLimits
 from connectors.retry import CallCounter, RetryPolicy
 from connectors.salesforce import SalesforceConnection, is_retryable, login
 from northstar.settings import Settings, kill_switch, salesforce_endpoint, settings
+from northstar.warehouse import relation, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ TARGET = "salesforce"
 AT_RISK = "At-Risk Retention Priority"
 TASK_WINDOW_DAYS = 30
 EXTERNAL_IDS = {"Account": "Household_Id__c", "Task": "Northstar_Key__c"}
-SCORES = "main.fct_household_scores"
 
 # What counts as a material change against the last successful push, per field (anything else is
 # not sent; the numbers Salesforce holds then follow along with the next material change):
@@ -83,7 +83,7 @@ def _desired_sql() -> str:
             dbt_invocation_id,
             scored_at,
             strftime(scored_at, '%Y-%m-%dT%H:%M:%S.000Z') as scored_at_text
-        from {SCORES}
+        from {relation("fct_household_scores")}
     """  # noqa: S608 - fixed identifiers, values bound as parameters
 
 
@@ -126,8 +126,8 @@ def plan_salesforce(run_id: str, cfg: Settings | None = None,
     con = con or outbox.connect(cfg)
     report = PlanReport(target=TARGET, run_id=run_id)
     try:
-        if not outbox.table_exists(con, "main", "fct_household_scores"):
-            raise RuntimeError(f"{SCORES} does not exist: run scoring and the scores_publish selector first")
+        if not table_exists(con, "fct_household_scores"):
+            raise RuntimeError("fct_household_scores does not exist: run scoring and the scores_publish selector first")
         con.execute("begin")
         con.execute(f"create or replace temp table _sf_desired as {_desired_sql()}")
         total, consented = con.execute(
@@ -236,13 +236,13 @@ class _Interrupted(Exception):
 
 def _cancel_without_consent(con: duckdb.DuckDBPyConnection) -> int:
     """Consent may be withdrawn between plan and send: such rows are superseded, never sent."""
-    if not outbox.table_exists(con, "main", "fct_household_scores"):
+    if not table_exists(con, "fct_household_scores"):
         return 0
     con.execute("begin")
     n = con.execute(f"""
         update activation.outbox as o
         set status = 'superseded', last_error = 'analytics consent withdrawn before send', updated_at = now()
-        from {SCORES} as s
+        from {relation("fct_household_scores")} as s
         where o.target = '{TARGET}' and o.status in ('pending', 'sending', 'failed')
           and s.household_id = o.source_ref and not coalesce(s.has_analytics_consent, false)
     """).fetchall()[0][0]  # noqa: S608 - fixed identifiers, values bound as parameters

@@ -1,6 +1,6 @@
 """ServiceNow activation: one incident per trade break, kept in step with the break register.
 
-``plan_servicenow`` compares ``main.fct_trade_breaks`` (left-joined to ``main.fct_break_scores``
+``plan_servicenow`` compares the break register ``fct_trade_breaks`` (left-joined to ``fct_break_scores``
 when it exists) with what ServiceNow was last told (``activation.pushed_state``) and enqueues
 create / update / resolve / reopen rows. ``send_servicenow`` drains them through the Batch API
 (``POST /api/now/v1/batch``, 100 sub-requests a call by default; the Table API when the instance has
@@ -54,6 +54,7 @@ from connectors.servicenow import (
 )
 from northstar.pii import mask_account_number
 from northstar.settings import Endpoint, Settings, kill_switch, servicenow_endpoint, settings
+from northstar.warehouse import render, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -132,22 +133,22 @@ def _material(fields: dict, b: dict) -> str:
 
 
 def _breaks(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    if not outbox.table_exists(con, "main", "fct_trade_breaks"):
-        raise RuntimeError("main.fct_trade_breaks does not exist: run the intraday_trading dbt build first")
-    if outbox.table_exists(con, "main", "fct_break_scores"):
+    if not table_exists(con, "fct_trade_breaks"):
+        raise RuntimeError("fct_trade_breaks does not exist: run the intraday_trading dbt build first")
+    if table_exists(con, "fct_break_scores"):
         sql = """
             select b.*, s.anomaly_score, s.anomaly_rank, s.model_version, s.mlflow_run_id, s.notional_usd,
                    s.scoring_run_id as anomaly_scoring_run_id
-            from main.fct_trade_breaks as b left join main.fct_break_scores as s using (break_key)
+            from {fct_trade_breaks} as b left join {fct_break_scores} as s using (break_key)
         """
     else:
         sql = """
             select b.*, null::double as anomaly_score, null::integer as anomaly_rank,
                    null::varchar as model_version, null::varchar as mlflow_run_id,
                    null::varchar as anomaly_scoring_run_id
-            from main.fct_trade_breaks as b
+            from {fct_trade_breaks} as b
         """
-    return outbox.frame(con, sql + " order by break_key").to_dicts()
+    return outbox.frame(con, render(sql) + " order by break_key").to_dicts()
 
 
 def _known(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
@@ -229,9 +230,9 @@ def plan_servicenow(run_id: str, cfg: Settings | None = None) -> PlanReport:
 
 def _dbt_invocation(con: duckdb.DuckDBPyConnection) -> str | None:
     """The dbt invocation that built the break register, when dbt recorded it (scores.scoring_runs)."""
-    if outbox.table_exists(con, "scores", "scoring_runs"):
-        rows = outbox.frame(con, "select dbt_invocation_id from scores.scoring_runs where kind = 'break' "
-                                 "order by scored_at desc limit 1")
+    if table_exists(con, "scoring_runs"):
+        rows = outbox.frame(con, render("select dbt_invocation_id from {scoring_runs} where kind = 'break' "
+                                        "order by scored_at desc limit 1"))
         if rows.height:
             return rows["dbt_invocation_id"][0]
     return None

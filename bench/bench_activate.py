@@ -1,7 +1,7 @@
 """Activation throughput: Salesforce households and ServiceNow incidents pushed to the sandbox, then reruns.
 
 Salesforce: builds an org with N household Accounts (sandbox store, its own process), a warehouse with
-``main.fct_household_scores`` for every household (DuckDB, generated in SQL), then times
+``fct_household_scores`` for every household (DuckDB, generated in SQL), then times
 ``plan_salesforce`` + ``send_salesforce`` (Bulk API 2.0 upsert by Household_Id__c) and a no-change
 rerun. Prints the API calls the client made and the server counted, rows/s, and checks the org.
 
@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import northstar.warehouse
+from northstar.warehouse import relation
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -69,7 +70,7 @@ def build_scores(warehouse: Path, households: int, no_consent_every: int, bump: 
 
     con = northstar.warehouse.connect(path=warehouse)
     con.execute(f"""
-        create or replace table main.fct_household_scores as
+        create or replace table {relation("fct_household_scores")} as
         select
             'HH' || lpad(cast(i + 1 as varchar), 7, '0') as household_id,
             '001' || lpad(cast(i + 1 as varchar), 12, '0') as account_id,

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import northstar.warehouse
+from northstar.warehouse import relation, render
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -70,38 +71,41 @@ def replicate(source: Path, target: Path, households: int, train_cutoffs: int = 
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
     with northstar.warehouse.connect(read_only=True, path=source) as con:
-        cutoffs = con.sql("""
+        cutoffs = con.sql(render("""
             select cutoff_on, count(*) as households, bool_and(is_label_window_complete) as complete,
                 count(aum_at_cutoff) > 0 as has_billing
-            from main.fct_household_features group by cutoff_on order by cutoff_on
-        """).df()
-        base = int(con.execute("select count(*) from main.dim_households").fetchone()[0])
+            from {fct_household_features} group by cutoff_on order by cutoff_on
+        """)).df()
+        base = int(con.execute(render("select count(*) from {dim_households}")).fetchone()[0])
     plan = plan_cutoffs(cutoffs, step, train_cutoffs)
     keep = [pd.Timestamp(c).date() for c in [*plan.train, plan.holdout, plan.scoring]]
     copies = -(-households // base)
+    households_table, features_table = relation("dim_households"), relation("fct_household_features")
     with northstar.warehouse.connect(path=target) as con:
         con.execute(f"attach '{source}' as source (read_only)")  # noqa: S608 - a path we were given
-        con.execute("create table main.copies as select range as copy from range(?)", [copies])
-        con.execute("""
-            create table main.dim_households as
+        for table in (households_table, features_table):
+            con.execute(f"create schema if not exists {table.split('.')[0]}")
+        con.execute("create temp table copies as select range as copy from range(?)", [copies])
+        con.execute(f"""
+            create table {households_table} as
             select * replace (h.household_id || '-' || lpad(c.copy::varchar, 3, '0') as household_id)
-            from source.main.dim_households as h cross join main.copies as c
-        """)
-        con.execute("""
-            delete from main.dim_households where household_id not in (
-                select household_id from main.dim_households order by household_id limit ?)
-        """, [households])
-        con.execute("""
-            create table main.fct_household_features as
+            from {relation("dim_households", database="source")} as h cross join copies as c
+        """)  # noqa: S608 - registered names
+        con.execute(f"""
+            delete from {households_table} where household_id not in (
+                select household_id from {households_table} order by household_id limit ?)
+        """, [households])  # noqa: S608 - registered names
+        con.execute(f"""
+            create table {features_table} as
             select f.* replace (f.household_id || '-' || lpad(c.copy::varchar, 3, '0') as household_id)
-            from source.main.fct_household_features as f cross join main.copies as c
+            from {relation("fct_household_features", database="source")} as f cross join copies as c
             where list_contains(?::date[], f.cutoff_on)
-        """, [keep])
-        con.execute("""
-            delete from main.fct_household_features
-            where household_id not in (select household_id from main.dim_households)
-        """)
-        con.execute("drop table main.copies")
+        """, [keep])  # noqa: S608 - registered names
+        con.execute(f"""
+            delete from {features_table}
+            where household_id not in (select household_id from {households_table})
+        """)  # noqa: S608 - registered names
+        con.execute("drop table copies")
         con.execute("detach source")
 
 

@@ -47,6 +47,7 @@ from datetime import date
 from pathlib import Path
 
 import northstar.warehouse
+from northstar.warehouse import relation, render
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -62,6 +63,7 @@ RECON_SELECT = ["path:models/intermediate/trading", "fct_trade_breaks"]
 
 # The reconciliation as one query over the staged relations: the rules of int_*_aggregated,
 # int_orders_matched, int_allocations_matched and int_trade_breaks_identified, written by hand.
+# `{<table>}`: a warehouse table by its dbt name (northstar.warehouse.render).
 HANDWRITTEN_RECON = """
 create or replace temp table handwritten_breaks as
 with
@@ -70,20 +72,20 @@ internal_trades as (
     select trade_record_id, trade_id, order_id, business_date, trade_date, executing_broker, prime_broker,
            instrument_id, asset_class, side, currency, quantity, price, account_number, settle_date, commission,
            source_file, source_line
-    from staging.stg_broker__internal_trades
+    from {stg_broker__internal_trades}
 ),
 confirms as (
     select confirm_id, trade_id, prime_broker, business_date, trade_date, executing_broker, instrument_id,
            asset_class, side, currency, quantity, price, account_number, settle_date, commission, source_file,
            source_line
-    from staging.stg_broker__pb_confirms
+    from {stg_broker__pb_confirms}
 ),
 executions as (
     select execution_id, exec_id, order_id, executing_broker, business_date, trade_date, instrument_id,
            asset_class, side, currency, fill_quantity, fill_price, source_file, source_line
-    from staging.stg_broker__fix_executions
+    from {stg_broker__fix_executions}
 ),
-tolerances as (select * from reference.recon_tolerances),
+tolerances as (select * from {recon_tolerances}),
 -- first delivery per key: only the (few) repeated keys are ranked
 repeated_trades as (
     select trade_id, min(business_date) as business_date, min(order_id) as order_id, min(prime_broker) as broker
@@ -286,7 +288,7 @@ def child_dbt(spec: dict) -> dict:
         northstar.warehouse.release_dbt_handles()  # release the file before reading it
         with northstar.warehouse.connect(read_only=True, path=spec["env"]["NORTHSTAR_WAREHOUSE"]) as con:
             out["breaks"] = _breaks_by_type(con.execute(
-                "select break_type, break_level, count(*) from main.fct_trade_breaks group by all"
+                render("select break_type, break_level, count(*) from {fct_trade_breaks} group by all")
             ).fetchall())
     return out
 
@@ -296,7 +298,7 @@ def child_duckdb(spec: dict) -> dict:
     con = northstar.warehouse.connect(path=spec["warehouse"])
     con.execute("set enable_progress_bar = false")
     started = time.monotonic()
-    con.execute(HANDWRITTEN_RECON)
+    con.execute(render(HANDWRITTEN_RECON))
     seconds = time.monotonic() - started
     breaks = _breaks_by_type(con.execute(
         "select break_type, break_level, count(*) from handwritten_breaks group by all").fetchall())
@@ -310,19 +312,19 @@ def child_pandas(spec: dict) -> dict:
 
     started = time.monotonic()
     with northstar.warehouse.connect(read_only=True, path=spec["warehouse"]) as con:
-        internal = con.execute(
+        internal = con.execute(render(
             "select trade_id, order_id, business_date, trade_date, executing_broker, prime_broker, instrument_id,"
             " asset_class, side, currency, quantity, price, account_number, settle_date, commission,"
-            " source_file, source_line from staging.stg_broker__internal_trades").df()
-        confirms = con.execute(
+            " source_file, source_line from {stg_broker__internal_trades}")).df()
+        confirms = con.execute(render(
             "select confirm_id, trade_id, prime_broker, business_date, trade_date, executing_broker,"
             " instrument_id, asset_class, side, currency, quantity, price, account_number, settle_date,"
-            " commission, source_file, source_line from staging.stg_broker__pb_confirms").df()
-        executions = con.execute(
+            " commission, source_file, source_line from {stg_broker__pb_confirms}")).df()
+        executions = con.execute(render(
             "select exec_id, order_id, executing_broker, business_date, trade_date, instrument_id, asset_class,"
             " side, currency, fill_quantity, fill_price, source_file, source_line"
-            " from staging.stg_broker__fix_executions").df()
-        tolerances = con.execute("select * from reference.recon_tolerances").df()
+            " from {stg_broker__fix_executions}")).df()
+        tolerances = con.execute(render("select * from {recon_tolerances}")).df()
     loaded = time.monotonic()
     breaks = pandas_recon(internal, confirms, executions, tolerances)
     done = time.monotonic()
@@ -621,7 +623,7 @@ def recon_landing(home: Path, recon_date: str | None, log) -> tuple[Path, str]:
 def _counts(warehouse: Path) -> dict:
 
     with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
-        return {name: con.execute(f"select count(*) from staging.{name}").fetchone()[0]  # noqa: S608 - our own names
+        return {name: con.execute(f"select count(*) from {relation(name)}").fetchone()[0]  # noqa: S608 - our own names
                 for name in STAGING_MODELS}
 
 

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import northstar.warehouse
+from northstar.warehouse import relation, render
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -55,7 +56,7 @@ SYNTHETIC_RUN = """
 insert into scores.household_scores
 with scored as (
     select household_id, exp(9 + 2 * random()) as clv, random() * 0.4 as attrition_probability
-    from main.dim_households
+    from {dim_households}
 ),
 ranked as (
     select *, percent_rank() over (order by clv) * 100 as value_percentile from scored
@@ -110,7 +111,7 @@ def _scoring_runs(cfg, log) -> tuple[str, str, str]:
     """(baseline run, current run, the world's logical time) — synthetic runs only when none exist."""
 
     with northstar.warehouse.connect(path=cfg.paths.warehouse) as con:
-        month_end = con.execute("select max(month_end_on) from main.fct_household_months").fetchone()[0]
+        month_end = con.execute(render("select max(month_end_on) from {fct_household_months}")).fetchone()[0]
         as_of = f"{month_end.isoformat()}T23:00:00"
         con.execute(SCORES_DDL)
         runs = [r for (r,) in con.execute(
@@ -120,26 +121,26 @@ def _scoring_runs(cfg, log) -> tuple[str, str, str]:
             log("writing two synthetic scoring runs")
             con.execute("select setseed(0.7)")
             for run, day in (("bench_score_a", f"{month_end}T02:00:00"), ("bench_score_b", f"{month_end}T03:00:00")):
-                con.execute(SYNTHETIC_RUN, [run, month_end, day])
+                con.execute(render(SYNTHETIC_RUN), [run, month_end, day])
             runs = ["bench_score_b", "bench_score_a"]
     return runs[1], runs[0], as_of
 
 
-# table -> the columns suffixed with the copy number (keys, and household_id so references hold)
+# table (its dbt name) -> the columns suffixed with the copy number (keys, and household_id so references hold)
 REPLICATED = {
-    "main.dim_households": ["household_id"],
-    "main.dim_advisors": None,
-    "main.fct_household_months": ["household_id", "household_month_id"],
-    "main.fct_household_features": ["household_id", "feature_key"],
-    "main.fct_interactions": ["household_id", "interaction_id"],
-    "main.fct_internal_executions": ["trade_record_id", "trade_id"],
-    "main.fct_broker_executions": ["execution_id"],
-    "main.fct_prime_broker_confirms": ["confirm_id"],
-    "main.fct_trade_matches": ["match_key"],
-    "main.fct_trade_breaks": ["break_key"],
-    "main.fct_recon_summary": None,
-    "staging.stg_salesforce__accounts": None,
-    "scores.household_scores": ["household_id"],
+    "dim_households": ["household_id"],
+    "dim_advisors": None,
+    "fct_household_months": ["household_id", "household_month_id"],
+    "fct_household_features": ["household_id", "feature_key"],
+    "fct_interactions": ["household_id", "interaction_id"],
+    "fct_internal_executions": ["trade_record_id", "trade_id"],
+    "fct_broker_executions": ["execution_id"],
+    "fct_prime_broker_confirms": ["confirm_id"],
+    "fct_trade_matches": ["match_key"],
+    "fct_trade_breaks": ["break_key"],
+    "fct_recon_summary": None,
+    "stg_salesforce__accounts": None,
+    "household_scores": ["household_id"],
 }
 
 
@@ -155,7 +156,8 @@ def _replicate(source: Path, target: Path, copies: int, log) -> None:
     with northstar.warehouse.connect(path=partial) as con:
         con.execute("set preserve_insertion_order = false")
         con.execute(f"attach '{source}' as source (read_only)")
-        for table, keys in REPLICATED.items():
+        for name, keys in REPLICATED.items():
+            table = relation(name)
             schema = table.split(".")[0]
             con.execute(f"create schema if not exists {schema}")
             columns = [row[0] for row in con.execute(f"describe source.{table}").fetchall()]

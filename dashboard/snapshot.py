@@ -34,10 +34,11 @@ SNAPSHOT_FILE = "snapshot.duckdb"
 # more than 5 (an age of exactly 1, 3 or 5 falls in the lower bucket).
 # Every copy is `create table <name> as <select over the warehouse>`; a missing source table
 # (a world that has not run the nightly yet) leaves an empty table of the same shape instead.
+# `{<table>}` is a warehouse table by its dbt name, resolved by the seam in the attached `wh`.
 WAREHOUSE_COPIES: dict[str, str] = {
     "recon_daily": """
         select business_date, broker, items_compared, items_matched, match_rate, open_breaks
-        from wh.main.fct_recon_summary
+        from {fct_recon_summary}
     """,
     "open_breaks": """
         select
@@ -57,8 +58,8 @@ WAREHOUSE_COPIES: dict[str, str] = {
                 else '0.8–1.0'
             end as anomaly_band,
             s.notional_usd, p.external_number as incident_number
-        from wh.main.fct_trade_breaks as b
-        left join wh.main.fct_break_scores as s on s.break_key = b.break_key
+        from {fct_trade_breaks} as b
+        left join {fct_break_scores} as s on s.break_key = b.break_key
         left join wh.activation.pushed_state as p
             on p.target = 'servicenow' and p.record_key = b.break_key
         where b.cleared_at is null
@@ -66,11 +67,11 @@ WAREHOUSE_COPIES: dict[str, str] = {
     "break_flow": """
         with opened as (
             select first_seen_at as run_at, count(*) as breaks_opened
-            from wh.main.fct_trade_breaks group by all
+            from {fct_trade_breaks} group by all
         ),
         resolved as (
             select cleared_at as run_at, count(*) as breaks_resolved
-            from wh.main.fct_trade_breaks where cleared_at is not null group by all
+            from {fct_trade_breaks} where cleared_at is not null group by all
         ),
         final as (
             select
@@ -83,27 +84,27 @@ WAREHOUSE_COPIES: dict[str, str] = {
     """,
     "break_register": """
         select break_key, break_type, broker, first_seen_at, cleared_at, incident_correlation_id
-        from wh.main.fct_trade_breaks
+        from {fct_trade_breaks}
     """,
     "household_scores": """
         select
             household_id, segment, clv, predicted_revenue_12m, attrition_probability, value_percentile,
             top_drivers, has_analytics_consent, scoring_run_id, scored_at, as_of_date,
             clv_model_version, churn_model_version
-        from wh.main.fct_household_scores
+        from {fct_household_scores}
     """,
     "segment_transitions": """
         with runs as (
             select scoring_run_id, scored_at,
                 row_number() over (order by scored_at desc, scoring_run_id desc) as recency
-            from wh.scores.scoring_runs where kind = 'household'
+            from {scoring_runs} where kind = 'household'
         ),
         latest as (
-            select h.household_id, h.segment from wh.scores.household_scores as h
+            select h.household_id, h.segment from {household_scores} as h
             join runs on runs.scoring_run_id = h.scoring_run_id and runs.recency = 1
         ),
         previous as (
-            select h.household_id, h.segment from wh.scores.household_scores as h
+            select h.household_id, h.segment from {household_scores} as h
             join runs on runs.scoring_run_id = h.scoring_run_id and runs.recency = 2
         ),
         final as (
@@ -118,7 +119,7 @@ WAREHOUSE_COPIES: dict[str, str] = {
     """,
     "scoring_runs": """
         select scoring_run_id, kind, scored_at, as_of_date, rows, model_versions, needs_retraining
-        from wh.scores.scoring_runs
+        from {scoring_runs}
     """,
     "salesforce_push": """
         select status, count(*) as outbox_rows, count(distinct record_key) as households,
@@ -133,7 +134,7 @@ WAREHOUSE_COPIES: dict[str, str] = {
     "model_drift": """
         select d.scoring_run_id, r.scored_at, d.model, d.kind, d.name, d.psi, d.status
         from wh.scores.model_drift as d
-        left join wh.scores.scoring_runs as r on r.scoring_run_id = d.scoring_run_id
+        left join {scoring_runs} as r on r.scoring_run_id = d.scoring_run_id
     """,
     "gate_results": """
         select run_id, gate, expectation, severity, success, observed_value, details, validated_at
@@ -231,6 +232,7 @@ def take_snapshot(cfg: Settings | None = None, run_id: str | None = None) -> Sna
         _attach_warehouse(con, cfg.paths.warehouse)
         try:
             for table, sql in WAREHOUSE_COPIES.items():
+                sql = northstar.warehouse.render(sql, database="wh")
                 if _sources_present(con, sql):
                     con.execute(f"create table {table} as {sql}")  # noqa: S608 - fixed SQL above
                 else:
@@ -265,9 +267,13 @@ def _warehouse_as_of(con) -> tuple:
         schema, table = source.split(".")
         return con.execute(sql).fetchone()[0] if _table_exists(con, "wh", schema, table) else None
 
+    def latest(column: str, table: str):
+        sql = f"select max({column}) from {northstar.warehouse.relation(table, database='wh')}"  # noqa: S608
+        return con.execute(sql).fetchone()[0] if northstar.warehouse.table_exists(con, table, database="wh") else None
+
     return (
-        one("select max(business_date) from wh.main.fct_recon_summary", "main.fct_recon_summary"),
-        one("select max(scored_at) from wh.scores.scoring_runs", "scores.scoring_runs"),
+        latest("business_date", "fct_recon_summary"),
+        latest("scored_at", "scoring_runs"),
         one("select max(validated_at) from wh.quality.gate_results", "quality.gate_results"),
         one("select max(pushed_at) from wh.activation.pushed_state", "activation.pushed_state"),
     )

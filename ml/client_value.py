@@ -273,7 +273,7 @@ def model_card(kind: str, name: str, data: TrainingData, metrics: dict, baseline
         "advisor's review. Households without analytics consent are scored but not pushed to Salesforce.", "",
         "## Data",
         f"- Target: {target}.",
-        f"- Source: `main.fct_household_features` (point-in-time), dbt invocation `{data.dbt_invocation_id}`, "
+        f"- Source: `fct_household_features` (point-in-time), dbt invocation `{data.dbt_invocation_id}`, "
         f"feature snapshot `{data.snapshot_hash}`.",
         f"- Training cutoffs ({len(data.plan.train)}): {', '.join(str(c.date()) for c in data.plan.train)}; "
         f"{len(data.train):,} rows.",

@@ -1,6 +1,6 @@
 """Household features for the client-value models, read from the point-in-time mart.
 
-``main.fct_household_features`` has one row per household x ``cutoff_on``; every feature of a row uses
+``fct_household_features`` has one row per household x ``cutoff_on``; every feature of a row uses
 only what was known by the end of its cutoff (the mart's own contract, proven by
 tests/ml/test_no_leakage.py). This module owns:
 
@@ -26,10 +26,6 @@ import pandas as pd
 
 import northstar.warehouse
 from northstar.settings import Settings, settings
-
-FEATURES_TABLE = "main.fct_household_features"
-HOUSEHOLDS_TABLE = "main.dim_households"
-MONTHS_TABLE = "main.fct_household_months"
 
 AUM_BANDS = ["<250K", "250K-1M", "1M-5M", "5M-25M", "25M+"]
 AGE_BANDS = ["under_40", "40_54", "55_64", "65_74", "75_plus"]
@@ -64,14 +60,14 @@ def connect(cfg: Settings | None = None, read_only: bool = True) -> duckdb.DuckD
 def available_cutoffs(cfg: Settings | None = None) -> pd.DataFrame:
     """Every cutoff in the mart with its household count and whether its label window is complete."""
     with connect(cfg) as con:
-        return con.sql("""
+        return con.sql(northstar.warehouse.render("""
             select
                 cutoff_on,
                 count(*) as households,
                 bool_and(is_label_window_complete) as complete,
                 count(aum_at_cutoff) > 0 as has_billing,
-            from main.fct_household_features group by cutoff_on order by cutoff_on
-        """).df()
+            from {fct_household_features} group by cutoff_on order by cutoff_on
+        """)).df()
 
 
 @dataclass(frozen=True)
@@ -112,13 +108,13 @@ def load_features(cutoffs: list[pd.Timestamp], cfg: Settings | None = None,
     """Mart rows at ``cutoffs`` (with the household's advisor for the fairness view), sorted by key."""
     dates = [pd.Timestamp(c).date() for c in cutoffs]
     with connect(cfg) as con:
-        frame = con.execute("""
+        frame = con.execute(northstar.warehouse.render("""
             select f.*, h.advisor_id
-            from main.fct_household_features as f
-            left join main.dim_households as h using (household_id)
+            from {fct_household_features} as f
+            left join {dim_households} as h using (household_id)
             where list_contains(?::date[], f.cutoff_on)
             order by f.cutoff_on, f.household_id
-        """, [dates]).df()
+        """), [dates]).df()
     frame["cutoff_on"] = pd.to_datetime(frame["cutoff_on"])
     return frame[columns] if columns else frame
 
@@ -196,12 +192,12 @@ def household_months(until: pd.Timestamp, cfg: Settings | None = None) -> pd.Dat
     events, so a household that closed its accounts stops "purchasing".
     """
     with connect(cfg) as con:
-        log = con.execute("""
+        log = con.execute(northstar.warehouse.render("""
             select household_id as customer_id, month_end_on as date, sum(fees_billed) as amount
-            from main.fct_household_months
+            from {fct_household_months}
             where month_end_on <= ? and fees_billed > 0
             group by 1, 2 order by 1, 2
-        """, [pd.Timestamp(until).date()]).df()
+        """), [pd.Timestamp(until).date()]).df()
     log["date"] = pd.to_datetime(log["date"])
     return log
 

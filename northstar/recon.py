@@ -103,15 +103,15 @@ def unscored_dates(cfg: Settings | None = None) -> list[str]:
     if champion is None or not cfg.paths.warehouse.exists():
         return []
     with northstar.warehouse.connect(read_only=True, cfg=cfg) as con:
-        tables = {f"{schema}.{name}" for schema, name in con.execute(
-            "select table_schema, table_name from information_schema.tables").fetchall()}
-        if "main.fct_trade_breaks" not in tables:
+        tables = northstar.warehouse.present_tables(con)
+        if "fct_trade_breaks" not in tables:
             return []
-        scored = ("and not exists (select 1 from scores.break_scores as s "
+        scored = ("and not exists (select 1 from {break_scores} as s "
                   "where s.break_key = b.break_key and s.model_version = $champion)"
-                  if "scores.break_scores" in tables else "")
+                  if "break_scores" in tables else "")
         rows = con.execute(
-            f"select distinct b.business_date from main.fct_trade_breaks as b where b.status = 'open' {scored} order by 1",  # noqa: S608
+            northstar.warehouse.render("select distinct b.business_date from {fct_trade_breaks} as b "  # noqa: S608
+                                       f"where b.status = 'open' {scored} order by 1"),
             {"champion": champion} if scored else {},
         ).fetchall()
     return [row[0].isoformat() for row in rows]

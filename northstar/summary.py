@@ -76,17 +76,18 @@ def _recon_section(cfg: Settings) -> list[str]:
     if not path.exists():
         return [*lines, "  not built yet"]
     with northstar.warehouse.connect(read_only=True, path=path) as con:
-        present = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        present = northstar.warehouse.present_tables(con)
         if not {"fct_recon_summary", "fct_trade_breaks"} <= present:
             return [*lines, "  not built yet"]
         for business_date, compared, matched, breaks in con.execute(
-            "select business_date, sum(items_compared), sum(items_matched), sum(open_breaks) "
-            "from fct_recon_summary group by business_date order by business_date"
+            northstar.warehouse.render("select business_date, sum(items_compared), sum(items_matched), sum(open_breaks) "
+                                       "from {fct_recon_summary} group by business_date order by business_date")
         ).fetchall():
             rate = matched / compared if compared else 0.0
             lines.append(f"  {business_date}: {compared:,} items compared, match rate {rate:.2%}, {breaks} open breaks")
         by_type = con.execute(
-            "select break_type, count(*) from fct_trade_breaks where status = 'open' group by 1 order by 2 desc"
+            northstar.warehouse.render("select break_type, count(*) from {fct_trade_breaks} where status = 'open' "
+                                       "group by 1 order by 2 desc")
         ).fetchall()
         if by_type:
             lines.append("  open breaks by type: " + ", ".join(f"{kind} {n}" for kind, n in by_type))

@@ -1,6 +1,6 @@
 """The one seam to the warehouse: every DuckDB connection Northstar opens comes from here.
 
-It owns three things the stages used to do each their own way:
+It owns four things the stages used to do each their own way:
 
 * the engine settings of every connection (``memory_limit`` and ``temp_directory`` from settings,
   the same values dbt gets through ``profiles.yml``), so no connection takes DuckDB's default of
@@ -11,7 +11,9 @@ It owns three things the stages used to do each their own way:
   ``NORTHSTAR_WAREHOUSE_LOCK_WAIT`` seconds. Read-only callers (``activate status``, ``trace``,
   the summary, the gates' reads) open ``read_only=True`` and hold the file only as long as a query;
 * the release of the handle dbt-duckdb keeps open after an in-process ``dbtRunner`` call
-  (``release_dbt_handles``).
+  (``release_dbt_handles``);
+* the names of the tables Python reads and writes (``TABLES``, ``relation``, ``render``): a stage names a
+  table by its dbt name and the seam says where it lives on the engine in use.
 """
 
 from __future__ import annotations
@@ -168,3 +170,111 @@ def content_fingerprints(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...
         ).fetchone()
         result[f"{schema}.{table}"] = (int(rows), str(digest))
     return result
+
+
+# --- the tables Python reads and writes -----------------------------------------------------------
+# Every relation a stage reads or writes in SQL is named here once, by its dbt name (a model, a seed,
+# or a source table that ml/ writes and dbt reads), with the layer of the dbt project it belongs to.
+# Where a layer lands is the engine's business: dbt's ``generate_schema_name`` puts marts in the
+# target's own schema (DuckDB's ``main``) and every other layer in a schema of its name. A stage never
+# writes ``main.<mart>``; it asks ``relation("fct_trade_breaks")`` or renders ``{fct_trade_breaks}``
+# placeholders with ``render``. Another engine (issue 20: Spark) adds its row to ``ENGINE_SCHEMAS``.
+# tests/foundation/test_warehouse_tables.py checks every name against the dbt manifest and scans the
+# stages for table names written out by hand.
+
+DEFAULT_ENGINE = "duckdb"
+
+ENGINE_SCHEMAS: dict[str, dict[str, str]] = {
+    "duckdb": {
+        "marts": "main",  # the dbt target's schema
+        "staging": "staging",
+        "intermediate": "intermediate",
+        "reference": "reference",  # seeds
+        "snapshots": "snapshots",
+        "scores": "scores",  # written by ml/, read by dbt as the source `scores`
+    },
+}
+
+TABLES: dict[str, str] = {
+    # customer marts
+    "dim_households": "marts",
+    "dim_advisors": "marts",
+    "fct_interactions": "marts",
+    "fct_household_months": "marts",
+    "fct_household_features": "marts",
+    # trading marts
+    "fct_internal_executions": "marts",
+    "fct_broker_executions": "marts",
+    "fct_prime_broker_confirms": "marts",
+    "fct_trade_matches": "marts",
+    "fct_trade_breaks": "marts",
+    "fct_recon_summary": "marts",
+    # score marts (dbt's view of what ml/ scored)
+    "fct_household_scores": "marts",
+    "fct_break_scores": "marts",
+    # staging read directly (no public mart carries these columns yet)
+    "stg_salesforce__accounts": "staging",
+    "stg_salesforce__brokerage_accounts": "staging",
+    "stg_broker__internal_trades": "staging",
+    "stg_broker__fix_executions": "staging",
+    "stg_broker__pb_confirms": "staging",
+    # seeds
+    "recon_tolerances": "reference",
+    # what ml/ writes and dbt reads (source `scores`)
+    "household_scores": "scores",
+    "break_scores": "scores",
+    "scoring_runs": "scores",
+}
+
+
+class UnknownTable(KeyError):
+    """A table name the seam does not know: register it in ``TABLES`` (and it must exist in dbt)."""
+
+
+def schema_of(name: str, engine: str = DEFAULT_ENGINE) -> str:
+    """The schema the registered table ``name`` lives in on ``engine``."""
+    try:
+        layer = TABLES[name]
+    except KeyError:
+        raise UnknownTable(f"{name!r} is not a registered warehouse table (northstar.warehouse.TABLES)") from None
+    return ENGINE_SCHEMAS[engine][layer]
+
+
+def relation(name: str, database: str | None = None, engine: str = DEFAULT_ENGINE) -> str:
+    """``schema.name`` of a registered table (``database.schema.name`` for an attached database)."""
+    qualified = f"{schema_of(name, engine)}.{name}"
+    return f"{database}.{qualified}" if database else qualified
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+def render(sql: str, database: str | None = None, engine: str = DEFAULT_ENGINE) -> str:
+    """``sql`` with every ``{<registered table>}`` replaced by its relation; other braces are left alone
+    (a placeholder that looks like a dbt model but is not registered raises ``UnknownTable``)."""
+    def replace(match: re.Match) -> str:
+        name = match[1]
+        if name in TABLES:
+            return relation(name, database, engine)
+        if name.startswith(("fct_", "dim_", "stg_", "int_")):
+            raise UnknownTable(f"{name!r} is not a registered warehouse table (northstar.warehouse.TABLES)")
+        return match[0]
+
+    return _PLACEHOLDER.sub(replace, sql)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str, database: str | None = None,
+                 engine: str = DEFAULT_ENGINE) -> bool:
+    """Whether the registered table (or view) ``name`` exists in the warehouse (or attached ``database``)."""
+    return bool(con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_catalog = coalesce(?, current_database()) and table_schema = ? and table_name = ?",
+        [database, schema_of(name, engine), name],
+    ).fetchall()[0][0])  # fetchall: a half-read result would block the caller's next statement
+
+
+def present_tables(con: duckdb.DuckDBPyConnection, engine: str = DEFAULT_ENGINE) -> set[str]:
+    """The registered tables that exist in the warehouse, by their dbt names."""
+    found = set(con.execute("select table_schema, table_name from information_schema.tables "
+                            "where table_catalog = current_database()").fetchall())
+    return {name for name in TABLES if (schema_of(name, engine), name) in found}

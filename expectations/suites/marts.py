@@ -19,6 +19,7 @@ import northstar.warehouse
 from expectations.checks import Dataset, critical, duplicate_keys, offending_rows, pct, sql_list, warning
 from expectations.runner import GateContext, Plan
 from northstar.errors import WarehouseMissing
+from northstar.warehouse import relation
 
 DOMAINS = ("customer", "trading")
 CUSTOMER_TABLES = ("dim_households", "dim_advisors", "fct_interactions", "fct_household_months", "fct_household_features")
@@ -43,17 +44,14 @@ def plan(ctx: GateContext) -> Plan:
     present: set[str] = set()
     if database.exists():
         with northstar.warehouse.connect(read_only=True, path=database) as con:
-            for schema, name in con.execute(
-                "select table_schema, table_name from information_schema.tables where table_schema in ('main', 'staging')"
-            ).fetchall():
-                present.add(name if schema == "main" else f"{schema}.{name}")
+            present = northstar.warehouse.present_tables(con)
     dates = ctx.options.get("business_dates")
     if dates in ("all", ["all"]):
         dates = "all"
     elif not dates and "trading" in domains and "fct_recon_summary" in present:
         # no dates given (or a run that landed nothing new): the latest business date, "the day"
         with northstar.warehouse.connect(read_only=True, path=database) as con:
-            latest = con.execute("select max(business_date) from main.fct_recon_summary").fetchone()[0]
+            latest = con.execute(f"select max(business_date) from {relation('fct_recon_summary')}").fetchone()[0]
         dates = [latest.isoformat()] if latest else "all"
     ctx.options["business_dates"] = dates or "all"
     ctx.batch.update({"warehouse": str(database), "domains": domains, "as_of": ctx.as_of.isoformat(),
@@ -81,8 +79,8 @@ def plan(ctx: GateContext) -> Plan:
 def _on_dates(ctx: GateContext, table: str) -> str:
     dates = ctx.options.get("business_dates")
     if not dates or dates == "all":
-        return f"select * from main.{table}"
-    return (f"select * from main.{table} "
+        return f"select * from {relation(table)}"
+    return (f"select * from {relation(table)} "
             f"where business_date in (select cast(unnest({sql_list(dates)}) as date))")
 
 
@@ -96,7 +94,7 @@ def _keys(name: str, source: str, keys: list[str], what: str, check: str,
         datasets.append(offending_rows(
             name.removesuffix("_keys") + "_unknown_households",
             f"select {shown} from {source} where household_id is not null and household_id not in "
-            "(select household_id from main.dim_households where household_id is not null)",
+            f"(select household_id from {relation('dim_households')} where household_id is not null)",
             "household_id_in_dim_households", "every household_id exists in dim_households",
         ))
     return datasets
@@ -119,9 +117,9 @@ def _non_negative(column: str, severity=critical):
 
 
 def _dim_households(ctx: GateContext) -> list[Dataset]:
-    return [*_keys("dim_households_keys", "main.dim_households", ["household_id"], "the household key",
+    return [*_keys("dim_households_keys", relation("dim_households"), ["household_id"], "the household key",
                   "household_id_unique"), Dataset(
-        name="dim_households", sql="select * from main.dim_households", key_columns=("household_id",),
+        name="dim_households", sql=f"select * from {relation('dim_households')}", key_columns=("household_id",),
         checks=[
             _not_null("household_id"),
             critical("has_households", "ExpectTableRowCountToBeBetween", "at least one household", min_value=1),
@@ -133,20 +131,20 @@ def _dim_households(ctx: GateContext) -> list[Dataset]:
 
 
 def _dim_advisors(ctx: GateContext) -> list[Dataset]:
-    return [Dataset(name="dim_advisors", sql="select * from main.dim_advisors", key_columns=("advisor_id",),
+    return [Dataset(name="dim_advisors", sql=f"select * from {relation('dim_advisors')}", key_columns=("advisor_id",),
                     checks=[_unique("advisor_id", "the advisor key"), _not_null("advisor_id")])]
 
 
 def _fct_interactions(ctx: GateContext) -> list[Dataset]:
-    return [*_keys("fct_interactions_keys", "main.fct_interactions", ["interaction_id"], "the interaction key",
+    return [*_keys("fct_interactions_keys", relation("fct_interactions"), ["interaction_id"], "the interaction key",
                   "interaction_id_unique", references_households=True)]
 
 
 def _fct_household_months(ctx: GateContext) -> list[Dataset]:
-    keys = _keys("fct_household_months_keys", "main.fct_household_months", ["household_id", "month_end_on"],
+    keys = _keys("fct_household_months_keys", relation("fct_household_months"), ["household_id", "month_end_on"],
                  "one row per household and month", "household_month_unique", references_households=True)
     return [*keys, Dataset(
-        name="fct_household_months", sql="select * from main.fct_household_months",
+        name="fct_household_months", sql=f"select * from {relation('fct_household_months')}",
         key_columns=("household_id", "month_end_on"),
         checks=[
             _not_null("household_id"),
@@ -189,10 +187,10 @@ def _fct_household_features(ctx: GateContext) -> list[Dataset]:
                 column=column, min_value=1 - t.marts_max_core_feature_null_rate) for column in CORE_FEATURES
     ]
     return [
-        *_keys("fct_household_features_keys", "main.fct_household_features", ["household_id", "cutoff_on"],
+        *_keys("fct_household_features_keys", relation("fct_household_features"), ["household_id", "cutoff_on"],
               "one row per household and cutoff", "household_cutoff_unique", references_households=True),
         Dataset(
-            name="fct_household_features", sql="select * from main.fct_household_features", key_columns=keys,
+            name="fct_household_features", sql=f"select * from {relation('fct_household_features')}", key_columns=keys,
             checks=[
                 _not_null("household_id"),
                 _not_null("cutoff_on"),
@@ -202,8 +200,8 @@ def _fct_household_features(ctx: GateContext) -> list[Dataset]:
         ),
         Dataset(
             name="fct_household_features_latest_cutoff",
-            sql="select * from main.fct_household_features "
-                "where cutoff_on = (select max(cutoff_on) from main.fct_household_features)",
+            sql=f"select * from {relation('fct_household_features')} "
+                f"where cutoff_on = (select max(cutoff_on) from {relation('fct_household_features')})",
             key_columns=keys,
             checks=latest_null_rates,
         ),
@@ -260,9 +258,9 @@ def _fct_trade_matches(ctx: GateContext) -> list[Dataset]:
 
 
 def _fct_trade_breaks(ctx: GateContext) -> list[Dataset]:
-    return [*_keys("fct_trade_breaks_keys", "main.fct_trade_breaks", ["break_key"],
+    return [*_keys("fct_trade_breaks_keys", relation("fct_trade_breaks"), ["break_key"],
                   "the break key (one ServiceNow incident each)", "break_key_unique"), Dataset(
-        name="fct_trade_breaks", sql="select * from main.fct_trade_breaks", key_columns=("break_key", "business_date"),
+        name="fct_trade_breaks", sql=f"select * from {relation('fct_trade_breaks')}", key_columns=("break_key", "business_date"),
         checks=[
             _not_null("break_type"),
             critical("status_enum", "ExpectColumnValuesToBeInSet", "break status is open or cleared",
@@ -289,7 +287,7 @@ def _fct_recon_summary(ctx: GateContext) -> list[Dataset]:
                 sum(open_breaks) as open_breaks,
                 sum(items_matched) / nullif(sum(items_compared), 0) as match_rate,
                 sum(open_breaks) / nullif(sum(items_compared), 0) as break_ratio,
-            from main.fct_recon_summary
+            from {relation('fct_recon_summary')}
             {where}
             group by business_date
         """,
@@ -335,12 +333,12 @@ def _customer_freshness(ctx: GateContext, present: set[str]) -> list[Dataset]:
     # billing arrives monthly: age in days of the newest statement month
     billing = (f"select 'billing' as source, cast(max(month_end_on) as varchar) as latest_at, "
                f"coalesce(date_diff('day', max(month_end_on), cast(timestamp '{as_of}' as date)), 1e9) as age "
-               "from main.fct_household_months") if "fct_household_months" in present else \
+               f"from {relation('fct_household_months')}") if "fct_household_months" in present else \
         "select 'billing' as source, null as latest_at, 1e9 as age"
     # Salesforce: when the newest extraction landed (the staging view reads the landing files)
-    if "staging.stg_salesforce__accounts" in present:
+    if "stg_salesforce__accounts" in present:
         salesforce = ("select 'salesforce' as source, cast(max(extracted_at) as varchar) as latest_at, "
-                      f"{_age_hours('extracted_at', as_of)} as age from staging.stg_salesforce__accounts")
+                      f"{_age_hours('extracted_at', as_of)} as age from {relation('stg_salesforce__accounts')}")
     else:
         salesforce = "select 'salesforce' as source, null as latest_at, 1e9 as age"
     return [
@@ -359,7 +357,7 @@ def _trading_freshness(ctx: GateContext, present: set[str]) -> Dataset:
                           ("prime_broker_confirms", "fct_prime_broker_confirms")):
         if table in present:
             parts.append(f"select '{source}' as source, cast(max(landed_at) as varchar) as latest_at, "
-                         f"{_age_hours('landed_at', as_of)} as age from main.{table}")
+                         f"{_age_hours('landed_at', as_of)} as age from {relation(table)}")
         else:
             parts.append(f"select '{source}' as source, null as latest_at, 1e9 as age")
     return _freshness("freshness_trading", " union all ".join(parts), t.marts_trades_error_after_hours,

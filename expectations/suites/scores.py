@@ -20,6 +20,7 @@ import northstar.warehouse
 from expectations.checks import Dataset, critical, duplicate_keys, pct, sql_literal, warning
 from expectations.runner import GateContext, Plan
 from northstar.errors import WarehouseMissing
+from northstar.warehouse import relation, render
 
 SEGMENTS = ["High-Value Growth Potential", "At-Risk Retention Priority", "Core - Maintain", "Service Efficiently"]
 HOUSEHOLD_COLUMNS = ["scoring_run_id", "as_of_date", "scored_at", "household_id", "predicted_revenue_12m", "clv",
@@ -50,7 +51,7 @@ def last_pushed_run(con, current_run: str, tables: set[str]) -> str | None:
     """The latest scoring run scored before ``current_run`` whose scores gate passed (no critical failure)."""
     if "quality.gate_results" not in tables:
         return None
-    row = con.execute(
+    row = con.execute(render(
         """
         with gate_runs as (
             select
@@ -62,10 +63,10 @@ def last_pushed_run(con, current_run: str, tables: set[str]) -> str | None:
             group by run_id
         ),
         runs as (
-            select scoring_run_id, max(scored_at) as scored_at from scores.household_scores group by scoring_run_id
+            select scoring_run_id, max(scored_at) as scored_at from {household_scores} group by scoring_run_id
         ),
         current_run as (
-            select max(scored_at) as scored_at from scores.household_scores where scoring_run_id = ?
+            select max(scored_at) as scored_at from {household_scores} where scoring_run_id = ?
         ),
         final as (
             select runs.scoring_run_id, runs.scored_at
@@ -75,7 +76,7 @@ def last_pushed_run(con, current_run: str, tables: set[str]) -> str | None:
             where gate_runs.passed and runs.scored_at < current_run.scored_at and runs.scoring_run_id <> ?
         )
         select scoring_run_id from final order by scored_at desc, scoring_run_id desc limit 1
-        """,
+        """),
         [current_run, current_run],
     ).fetchone()
     return row[0] if row else None
@@ -90,13 +91,13 @@ def plan(ctx: GateContext) -> Plan:
     if database.exists():
         with northstar.warehouse.connect(read_only=True, path=database) as con:
             tables = _tables(con)
-            if "scores.household_scores" in tables:
-                household_run = ctx.options.get("scoring_run_id") or _latest_run(con, "scores.household_scores")[0]
+            if relation("household_scores") in tables:
+                household_run = ctx.options.get("scoring_run_id") or _latest_run(con, relation("household_scores"))[0]
                 if household_run:
                     baseline = ctx.options.get("baseline_scoring_run_id") or last_pushed_run(con, household_run, tables)
-            if "scores.break_scores" in tables:
-                break_run = ctx.options.get("break_scoring_run_id") or _latest_run(con, "scores.break_scores")[0]
-    kinds = list(ctx.options.get("kinds") or (["household"] + (["break"] if "scores.break_scores" in tables else [])))
+            if relation("break_scores") in tables:
+                break_run = ctx.options.get("break_scoring_run_id") or _latest_run(con, relation("break_scores"))[0]
+    kinds = list(ctx.options.get("kinds") or (["household"] + (["break"] if relation("break_scores") in tables else [])))
     ctx.batch.update({
         "warehouse": str(database),
         "kinds": kinds,
@@ -104,8 +105,8 @@ def plan(ctx: GateContext) -> Plan:
         "baseline_scoring_run_id": baseline if "household" in kinds else None,
         "break_scoring_run_id": break_run if "break" in kinds else None,
     })
-    required = [("scores.household_scores", household_run) for _ in [0] if "household" in kinds]
-    required += [("scores.break_scores", break_run) for _ in [0] if "break" in kinds]
+    required = [(relation("household_scores"), household_run) for _ in [0] if "household" in kinds]
+    required += [(relation("break_scores"), break_run) for _ in [0] if "break" in kinds]
     presence = " union all ".join(
         f"select {sql_literal(name)} as table_name, {str(run is not None).lower()} as has_scoring_run"
         for name, run in required
@@ -120,14 +121,14 @@ def plan(ctx: GateContext) -> Plan:
         datasets.append(_household_scores(ctx, household_run, tables))
         run = sql_literal(household_run)
         datasets.append(duplicate_keys(
-            "household_scores_keys", f"(select * from scores.household_scores where scoring_run_id = {run}) as scored",
+            "household_scores_keys", f"(select * from {relation('household_scores')} where scoring_run_id = {run}) as scored",
             ["household_id"], "household_id_unique", "one score per household in the run",
         ))
         if baseline:
             datasets.extend(_shift(ctx, household_run, baseline))
     if "break" in kinds and break_run:
         datasets.append(_break_scores(ctx, break_run, tables))
-        scored = f"(select * from scores.break_scores where scoring_run_id = {sql_literal(break_run)}) as scored"
+        scored = f"(select * from {relation('break_scores')} where scoring_run_id = {sql_literal(break_run)}) as scored"
         datasets.append(duplicate_keys("break_scores_keys", scored, ["break_key"], "break_key_unique",
                                        "one score per break in the run"))
         datasets.append(duplicate_keys("break_scores_ranks", scored, ["anomaly_rank"], "anomaly_rank_unique",
@@ -159,16 +160,16 @@ def _household_scores(ctx: GateContext, run: str, tables: set[str]) -> Dataset:
         critical("one_feature_cutoff", "ExpectColumnUniqueValueCountToBeBetween",
                  "the run scored one feature cutoff (as_of_date)", column="as_of_date", min_value=1, max_value=1),
     ]
-    if "main.dim_households" in tables:
+    if relation("dim_households") in tables:
         checks.append(critical(
             "household_id_in_dim_households", "UnexpectedRowsExpectation",
             "every scored household exists in dim_households",
             unexpected_rows_query="select household_id from {batch} where household_id not in "
-            "(select household_id from main.dim_households where household_id is not null)",
+            f"(select household_id from {relation('dim_households')} where household_id is not null)",
         ))
     return Dataset(
         name="household_scores",
-        sql=f"select * from scores.household_scores where scoring_run_id = {sql_literal(run)}",
+        sql=f"select * from {relation('household_scores')} where scoring_run_id = {sql_literal(run)}",
         key_columns=("household_id", "segment"),
         checks=checks,
     )
@@ -185,7 +186,7 @@ def _shift(ctx: GateContext, run: str, baseline: str) -> list[Dataset]:
                     as current_share,
                 count(*) filter (where scoring_run_id = {base}) / nullif(sum(count(*) filter (where scoring_run_id = {base})) over (), 0)
                     as baseline_share,
-            from scores.household_scores
+            from {relation('household_scores')}
             where scoring_run_id in ({cur}, {base})
             group by segment
         )
@@ -195,11 +196,11 @@ def _shift(ctx: GateContext, run: str, baseline: str) -> list[Dataset]:
     psi_parts = [f"""
         select * from (
             with edges as (
-                select quantile_cont({score}, [{edges}]) as q from scores.household_scores where scoring_run_id = {base}
+                select quantile_cont({score}, [{edges}]) as q from {relation('household_scores')} where scoring_run_id = {base}
             ),
             binned as (
                 select scoring_run_id = {cur} as is_current, len(list_filter(edges.q, lambda e: e < {score})) as bin
-                from scores.household_scores cross join edges
+                from {relation('household_scores')} cross join edges
                 where scoring_run_id in ({cur}, {base})
             ),
             bins as (select unnest(range({t.scores_psi_bins})) as bin),
@@ -226,7 +227,7 @@ def _shift(ctx: GateContext, run: str, baseline: str) -> list[Dataset]:
             count(*) filter (where scoring_run_id = {base}) as households_scored_baseline,
             abs(count(*) filter (where scoring_run_id = {cur}) / nullif(count(*) filter (where scoring_run_id = {base}), 0) - 1)
                 as row_count_change,
-        from scores.household_scores
+        from {relation('household_scores')}
         where scoring_run_id in ({cur}, {base})
     """
     psi_sql = " union all ".join(psi_parts)
@@ -283,15 +284,15 @@ def _break_scores(ctx: GateContext, run: str, tables: set[str]) -> Dataset:
         critical("anomaly_rank_positive", "ExpectColumnValuesToBeBetween", "anomaly rank >= 1 (1 = most suspicious)",
                  column="anomaly_rank", min_value=1),
     ]
-    if "main.fct_trade_breaks" in tables:
+    if relation("fct_trade_breaks") in tables:
         checks.append(warning(
             "break_key_in_register", "UnexpectedRowsExpectation", "every scored break is in fct_trade_breaks",
             unexpected_rows_query="select break_key from {batch} where break_key not in "
-            "(select break_key from main.fct_trade_breaks where break_key is not null)",
+            f"(select break_key from {relation('fct_trade_breaks')} where break_key is not null)",
         ))
     return Dataset(
         name="break_scores",
-        sql=f"select * from scores.break_scores where scoring_run_id = {sql_literal(run)}",
+        sql=f"select * from {relation('break_scores')} where scoring_run_id = {sql_literal(run)}",
         key_columns=("break_key", "anomaly_rank"),
         checks=checks,
     )

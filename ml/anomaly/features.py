@@ -119,20 +119,21 @@ def _break_flags_sql() -> str:
 
 
 # The feature query. Everything is computed over every business date in the warehouse (the history
-# features need earlier days); the caller filters the dates it wants afterwards.
+# features need earlier days); the caller filters the dates it wants afterwards. `{<table>}` is a
+# warehouse table by its dbt name (northstar.warehouse.render).
 FEATURE_SQL = f"""
 with
 
 internal as (
     -- one row per trade id: a duplicated book row keeps its first landed copy
     select *
-    from main.fct_internal_executions
+    from {{fct_internal_executions}}
     qualify row_number() over (partition by trade_id order by landed_at, source_file, source_line) = 1
 ),
 
 confirms as (
     select *
-    from main.fct_prime_broker_confirms
+    from {{fct_prime_broker_confirms}}
     qualify row_number() over (partition by trade_id order by landed_at, source_file, source_line) = 1
 ),
 
@@ -319,7 +320,7 @@ asset_class_days as (
 
 brokerage_accounts as (
     select *
-    from staging.stg_salesforce__brokerage_accounts
+    from {{stg_salesforce__brokerage_accounts}}
     qualify row_number() over (partition by account_number order by system_modstamp_at desc) = 1
 ),
 
@@ -331,7 +332,7 @@ trade_breaks as (
         max(abs(difference) / nullif(abs(try_cast(coalesce(internal_value, broker_value) as double)), 0))
             as break_max_relative_difference,
         {_break_flags_sql()}
-    from main.fct_trade_breaks
+    from {{fct_trade_breaks}}
     where trade_id is not null
     group by trade_id
 ),
@@ -341,14 +342,14 @@ order_breaks as (
         order_id,
         count(*) as order_break_count,
         bool_or(break_type = 'missing_broker') as has_order_missing_broker
-    from main.fct_trade_breaks
+    from {{fct_trade_breaks}}
     where break_level = 'order' and order_id is not null
     group by order_id
 ),
 
 order_matches as (
     select order_id, max(fill_count) as fill_count
-    from main.fct_trade_matches
+    from {{fct_trade_matches}}
     where match_level = 'order'
     group by order_id
 ),
@@ -503,7 +504,7 @@ def compute_trade_features(warehouse: str | Path, business_dates: list | None = 
     with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
         con.execute("set TimeZone = 'UTC'")
         wanted = sorted({pd.Timestamp(d).date() for d in business_dates or ()})
-        frame = con.execute(FEATURE_SQL, [wanted]).df()
+        frame = con.execute(northstar.warehouse.render(FEATURE_SQL), [wanted]).df()
     frame["business_date"] = pd.to_datetime(frame["business_date"]).dt.date
     # DuckDB's parallel sums differ in the last bits from run to run; rounding makes the snapshot hash (and the
     # model input) reproducible

@@ -135,14 +135,14 @@ class ServiceNowLabels:
         incidents = self.closed_incidents()
         with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
             con.register("incidents", incidents)
-            break_labels = con.execute(
+            break_labels = con.execute(northstar.warehouse.render(
                 """
                 select breaks.trade_id, breaks.order_id, breaks.break_level, incidents.is_problem
                 from incidents
-                inner join main.fct_trade_breaks as breaks
+                inner join {fct_trade_breaks} as breaks
                     on incidents.correlation_id = breaks.incident_correlation_id
                 """
-            ).df()
+            )).df()
         trade_incidents = incidents[incidents["correlation_id"].str.startswith(TRADE_CORRELATION_PREFIX)]
         trade_ids = trade_incidents["correlation_id"].str.removeprefix(TRADE_CORRELATION_PREFIX)
         allocation = break_labels[break_labels["break_level"] != "order"]

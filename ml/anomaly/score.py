@@ -91,7 +91,7 @@ class ScoreResult:
 
 def _default_scored_at(warehouse) -> datetime:
     with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
-        value = con.execute("select max(last_seen_at) from main.fct_trade_breaks").fetchone()[0]
+        value = con.execute(northstar.warehouse.render("select max(last_seen_at) from {fct_trade_breaks}")).fetchone()[0]
     if value is None:
         raise ValueError("no scored_at given and the break register is empty: pass scored_at")
     return value
@@ -221,7 +221,8 @@ def score_break_anomalies(
 
     with northstar.warehouse.connect(read_only=True, path=cfg.paths.warehouse) as con:
         breaks = con.execute(
-            "select break_key, business_date, break_level, trade_id, order_id from main.fct_trade_breaks"
+            northstar.warehouse.render("select break_key, business_date, break_level, trade_id, order_id "
+                                       "from {fct_trade_breaks}")
         ).df()
     if business_dates:
         wanted = {pd.Timestamp(d).date() for d in business_dates}

@@ -6,7 +6,7 @@ MLflow store times
 
 * ``northstar-clv`` training (fit + holdout evaluation + MLflow logging + registration + promotion),
 * ``northstar-churn`` training (needed for scoring),
-* ``ml.scoring.score`` of every household at the scoring cutoff (load @champion, predict, CLV, segments,
+* ``ml.client_value.score.score`` of every household at the scoring cutoff (load @champion, predict, CLV, segments,
   drivers, drift, write ``scores.*``).
 
 Bench configuration: every 3rd training cutoff, at most 4 (4 x households rows), 400 rounds, no BG/NBD
@@ -66,7 +66,7 @@ def replicate(source: Path, target: Path, households: int, train_cutoffs: int = 
     """A warehouse holding only the bench's cutoffs, ``households`` households made of copies of ``source``'s."""
     import pandas as pd
 
-    from ml.features import plan_cutoffs
+    from ml.client_value.features import plan_cutoffs
 
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
@@ -140,8 +140,9 @@ def main() -> int:
             build(root, args.scale)
     reset_cache()
 
-    from ml.client_value import TrainingConfig, train
-    from ml.scoring import score
+    from ml.client_value.model import TrainingConfig
+    from ml.client_value.score import score
+    from ml.client_value.train import train
 
     # The replicated warehouse holds only the bench's cutoffs, already 3 months apart.
     config = TrainingConfig(n_estimators=args.n_estimators, cutoff_step_months=1 if replicated else 3,

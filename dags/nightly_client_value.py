@@ -91,7 +91,7 @@ with DAG(
 
     @task.branch
     def decide_training() -> list[str]:
-        from ml.client_value import training_due
+        from ml.client_value.train import training_due
 
         ids = run_ids(get_current_context())
         due, reason = training_due(ids.logical_date.in_timezone(FIRM_TIMEZONE), retrain_weekday=RETRAIN_WEEKDAY)
@@ -102,7 +102,7 @@ with DAG(
 
     @task(pool=WAREHOUSE_POOL, execution_timeout=pendulum.duration(minutes=50))
     def train_client_value_models(warehouse: dict) -> dict:
-        from ml.client_value import train
+        from ml.client_value.train import train
 
         results = train(models="all", dbt_invocation_id=warehouse.get("invocation_id"))
         return {kind: small(result) for kind, result in results.items()}
@@ -118,7 +118,7 @@ with DAG(
 
     @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed_min_one_success")
     def score_households(warehouse: dict) -> dict:
-        from ml.scoring import score
+        from ml.client_value.score import score
 
         ids = run_ids(get_current_context())
         result = score(f"households-{ids.interval_key}", scored_at=ids.logical_date,

@@ -1,33 +1,26 @@
-"""``python -m ingest <subcommand>``: one module per subcommand, each with ``NAME``, ``add_parser``.
+"""``python -m ingest <verb>``: extract and land (``northstar.cli``: one style for every stage).
 
-To add a subcommand (e.g. ``salesforce``), write ``ingest/<package>/cli.py`` with ``add_parser(subparsers)``
-that sets ``handler`` and list it in ``SUBCOMMANDS``.
+To add a verb, write ``ingest/<package>/cli.py`` with ``add_parser(subparsers)`` that sets ``handler``
+and list it in ``VERBS``.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
 import sys
 
-SUBCOMMANDS = [
-    "ingest.broker_files.cli",
-    "ingest.salesforce.cli",
-    "ingest.servicenow.cli",
-]
+from northstar.cli import stage_main
+
+# verb -> (owning module, one-line help)
+VERBS = {
+    "broker-files": ("ingest.broker_files.cli", "land the broker drop folder as Parquet"),
+    "salesforce": ("ingest.salesforce.cli", "extract Salesforce objects (incremental by SystemModstamp)"),
+    "servicenow-read-back": ("ingest.servicenow.cli", "land incidents people resolved in ServiceNow (labels)"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest", description="Northstar extract + land stage")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    for module_name in SUBCOMMANDS:
-        importlib.import_module(module_name).add_parser(subparsers)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return args.handler(args)
+    return stage_main("python -m ingest", "Northstar extract + land stage", VERBS,
+                      sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

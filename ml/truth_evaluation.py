@@ -19,7 +19,7 @@ import json
 import pandas as pd
 
 from ml.baselines import BGNBDGammaGamma
-from ml.features import connect, household_months, load_features
+from ml.client_value.features import connect, household_months, load_features
 from ml.metrics import classifier_metrics, value_metrics
 from northstar.settings import Settings, settings
 

@@ -40,8 +40,8 @@ def test_a_silently_broken_model_is_stopped_by_the_scores_gate(demo_run):
     import mlflow
 
     from ml import registry
-    from ml.features import load_features, model_matrix
-    from ml.scoring import scoring_cutoff
+    from ml.client_value.features import load_features, model_matrix
+    from ml.client_value.score import scoring_cutoff
 
     cfg = demo_run
     client = registry.configure(cfg)

@@ -28,7 +28,7 @@ def _activate(env: dict) -> None:
 
 
 def fast_config(**overrides):
-    from ml.client_value import TrainingConfig
+    from ml.client_value.model import TrainingConfig
 
     # One thread: the machine is shared, and oversubscribed XGBoost threads run several times slower.
     values = {"n_estimators": 40, "max_depth": 4, "max_train_cutoffs": 6, "cutoff_step_months": 1, "n_jobs": 1} | overrides
@@ -78,7 +78,7 @@ def _release_warehouse() -> None:
 @pytest.fixture(scope="session")
 def trained(ml_world):
     """Both models trained once and promoted (the first version has no champion to beat)."""
-    from ml.client_value import train
+    from ml.client_value.train import train
 
     _activate(ml_world.env)
     return train("all", config=fast_config())

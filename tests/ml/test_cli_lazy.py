@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ml.__main__ import SUBCOMMANDS
+from ml.__main__ import VERBS
 
 pytestmark = pytest.mark.unit
 
@@ -29,9 +29,9 @@ def test_help_imports_nothing_heavy():
 
 
 def test_the_table_matches_the_modules():
-    for module in sorted({m for m, _ in SUBCOMMANDS.values()}):
+    for module in sorted({m for m, _ in VERBS.values()}):
         parser = argparse.ArgumentParser()
         sub = parser.add_subparsers()
         importlib.import_module(module).add_parser(sub)
         defined = set(sub.choices)
-        assert defined == {name for name, (m, _) in SUBCOMMANDS.items() if m == module}, module
+        assert defined == {name for name, (m, _) in VERBS.items() if m == module}, module

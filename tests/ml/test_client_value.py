@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from ml import registry, segments
-from ml.client_value import train
-from ml.scoring import score
+from ml import registry
+from ml.client_value import segments
+from ml.client_value.score import score
+from ml.client_value.train import train
 from northstar.settings import settings
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.client_value import CLV_GATE_POLICY, _baseline_check, _error_check, baseline_comparison, score_metrics
+from ml.client_value.evaluate import baseline_comparison, score_metrics
+from ml.client_value.promote import CLV_GATE_POLICY
+from ml.client_value.promote import baseline_check as _baseline_check
+from ml.client_value.promote import error_check as _error_check
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import drift, segments
-from ml.features import plan_cutoffs
+from ml import drift
+from ml.client_value import segments
+from ml.client_value.features import plan_cutoffs
 
 pytestmark = pytest.mark.unit
 

@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ml.features import FEATURE_COLUMNS, load_features, model_matrix
+from ml.client_value.features import FEATURE_COLUMNS, load_features, model_matrix
 
 pytestmark = pytest.mark.integration
 

@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from ml import drift, registry, score_tables, segments
-from ml.features import (
+from ml import drift, registry, score_tables
+from ml.client_value import segments
+from ml.client_value.features import (
     FEATURE_COLUMNS,
     available_cutoffs,
     connect,
@@ -312,45 +313,3 @@ def needs_retraining(cfg: Settings | None = None) -> dict[str, bool]:
         out[name] = tags.get("needs_retraining", "false") == "true" or registry.alias_version(
             name, registry.CHAMPION, cfg) is None
     return out
-
-
-# ---------------------------------------------------------------- CLI: python -m ml score
-
-NAME = "score"
-
-
-def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(NAME, help="score households with @champion into scores.household_scores",
-                                   description="Score every household at the latest billed cutoff with the "
-                                               "champion CLV and churn models; write scores, segments, drivers, "
-                                               "model versions and drift (PSI) to the warehouse.")
-    parser.add_argument("--run-id", help="scoring_run_id (default household-<cutoff>)")
-    parser.add_argument("--scored-at", help="the run's logical time, ISO 8601 (default: midnight after the cutoff)")
-    parser.add_argument("--dbt-invocation-id")
-    parser.set_defaults(handler=handle)
-
-    drift_parser = subparsers.add_parser("drift", help="print the drift (PSI) of the last scoring run and whether "
-                                                       "each model is marked for retraining")
-    drift_parser.add_argument("--run-id", help="scoring_run_id (default: the latest household run)")
-    drift_parser.set_defaults(handler=handle_drift)
-
-
-def handle(args) -> int:
-    run_id = args.run_id or f"household-{scoring_cutoff().date()}"
-    scored_at = datetime.fromisoformat(args.scored_at) if args.scored_at else None
-    result = score(run_id, scored_at=scored_at, dbt_invocation_id=args.dbt_invocation_id)
-    print(json.dumps(result.summary(), indent=2, default=str))
-    return 0
-
-
-def handle_drift(args) -> int:
-    with connect() as con:
-        run_id = args.run_id or con.execute(
-            "select scoring_run_id from scores.scoring_runs where kind = 'household' "
-            "order by scored_at desc limit 1").fetchone()[0]
-        table = con.execute("select model, kind, name, psi, status from scores.model_drift "
-                            "where scoring_run_id = ? order by psi desc", [run_id]).df()
-    print(f"scoring run {run_id}")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(json.dumps(needs_retraining(), indent=2))
-    return 0

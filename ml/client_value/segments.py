@@ -127,7 +127,7 @@ DRIVER_LABELS = {
 
 
 def _format_value(feature: str, value: float) -> str:
-    from ml.features import AGE_BANDS, AUM_BANDS, RISK_PROFILES
+    from ml.client_value.features import AGE_BANDS, AUM_BANDS, RISK_PROFILES
 
     if value != value:  # NaN
         return "none on record"

@@ -119,8 +119,8 @@ def run_dbt(
         str(cfg.paths.dbt_target_dir),
         *args,
     ]
-    if dbt_vars:
-        cli_args += ["--vars", json.dumps(dbt_vars)]
+    # the firm's timezone from settings, so dbt reads firm time the way every other stage does
+    cli_args += ["--vars", json.dumps({"firm_timezone": cfg.timezone, **(dbt_vars or {})})]
     warnings: list[str] = []
 
     def _collect(event) -> None:

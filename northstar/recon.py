@@ -160,7 +160,9 @@ def reconcile_pending(run_id: str, cfg: Settings | None = None, observed_at: dat
     result: dict = {"command": "build", "invocation_id": None}
     if dates:
         log.info("re-matching %d business date(s) for %d landed file(s): %s", len(dates), files.height, dates)
-        result = run_dbt("build", ["--selector", "intraday_trading"], dbt_vars={"business_dates": dates, **observed_at_vars(observed_at)},
+        # with a break-anomaly champion the run scores too: build the features it reads as well
+        selector = "intraday_trading_scored" if _champion_label(cfg) else "intraday_trading"
+        result = run_dbt("build", ["--selector", selector], dbt_vars={"business_dates": dates, **observed_at_vars(observed_at)},
                          cfg=cfg).as_dict()
         record_reconciled(files, run_id, cfg)
     score_dates = sorted(set(dates) | set(unscored_dates(cfg)))

@@ -209,6 +209,7 @@ TABLES: dict[str, str] = {
     "fct_trade_matches": "marts",
     "fct_trade_breaks": "marts",
     "fct_recon_summary": "marts",
+    "fct_trade_anomaly_features": "marts",  # the break-anomaly model's inputs
     # score marts (dbt's view of what ml/ scored)
     "fct_household_scores": "marts",
     "fct_break_scores": "marts",

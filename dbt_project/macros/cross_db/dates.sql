@@ -78,3 +78,17 @@
 {% macro duckdb__days_between(start_date, end_date) -%}
     date_diff('day', cast({{ start_date }} as date), cast({{ end_date }} as date))
 {%- endmacro %}
+
+{#- A naive UTC timestamp as the firm's wall-clock time (naive), in var('firm_timezone'): the firm's
+    timezone from settings (NORTHSTAR_TIMEZONE), passed by northstar.dbt.run_dbt. -#}
+{% macro to_firm_time(expr) -%}
+    {{ return(adapter.dispatch('to_firm_time', 'northstar')(expr)) }}
+{%- endmacro %}
+
+{% macro default__to_firm_time(expr) -%}
+    from_utc_timestamp({{ expr }}, '{{ var("firm_timezone") }}')
+{%- endmacro %}
+
+{% macro duckdb__to_firm_time(expr) -%}
+    timezone('{{ var("firm_timezone") }}', {{ expr }} at time zone 'UTC')
+{%- endmacro %}

@@ -58,7 +58,9 @@ def _strings(tree: ast.AST):
 def hand_written_tables(root: Path) -> list[str]:
     """``file:line: text`` for each dbt relation written out by hand outside the seam."""
     names = dbt_node_names(root)
-    qualified = re.compile(rf"\b(?:{'|'.join(DBT_SCHEMAS)})\.(\{{|\w+)")
+    # a schema-qualified relation, maybe of an attached database (wh.main.x); not a Python module path
+    # such as northstar.reference.incident_rules
+    qualified = re.compile(rf"\b((?:\w+\.)*)(?:{'|'.join(DBT_SCHEMAS)})\.(\{{|\w+)")
     bare = re.compile(rf"\b{SQL_KEYWORDS}\s+\"?(\w+)", flags=re.IGNORECASE)
     found = []
     for folder in SCANNED:
@@ -67,7 +69,8 @@ def hand_written_tables(root: Path) -> list[str]:
             if rel == SEAM:
                 continue
             for line, text in _strings(ast.parse(path.read_text(), filename=rel)):
-                hits = [m[0] for m in qualified.finditer(text) if m[1] == "{" or m[1] in names]
+                hits = [m[0] for m in qualified.finditer(text) if (m[2] == "{" or m[2] in names)
+                        and m[1].split(".")[0] not in SCANNED]
                 hits += [m[0] for m in bare.finditer(text) if m[1] in names]
                 found += [(rel, line, hit) for hit in hits]
     return [f"{rel}:{line}: {hit}" for rel, line, hit in sorted(found)]
@@ -93,6 +96,8 @@ def test_the_scan_sees_qualified_names_placeholders_and_bare_names_in_sql(tmp_pa
         "C = 'fct_trade_breaks is the break register'  # a name in prose is fine\n"
         "D = 'select * from {fct_trade_breaks}'  # a placeholder the seam renders\n"
         "E = 'run the __main__.py'\n"
+        "F = 'read through northstar.reference.incident_rules'  # a module path, not a table\n"
+        "G = 'select * from wh.main.fct_trade_breaks'\n"
     )
     (tmp_path / "northstar").mkdir()
     (tmp_path / "northstar" / "warehouse.py").write_text("MARTS = 'main.fct_trade_breaks'\n")
@@ -100,6 +105,7 @@ def test_the_scan_sees_qualified_names_placeholders_and_bare_names_in_sql(tmp_pa
         "activate/push.py:1: main.fct_trade_breaks",
         "activate/push.py:3: main.{",
         "activate/push.py:4: from fct_trade_breaks",
+        "activate/push.py:9: wh.main.fct_trade_breaks",
     ]
 
 

@@ -171,7 +171,7 @@ def query(name: str, cfg: Settings | None = None) -> pd.DataFrame:
     as_of_kind, sql = DATASETS[name]
     path = snapshot_path(cfg)
     if not path.exists():
-        raise FileNotFoundError(f"no dashboard snapshot at {path}: a DAG run or `python -m dashboard snapshot` makes it")
+        raise FileNotFoundError(f"no dashboard snapshot at {path}: a DAG run or `python -m dashboard build` makes it")
     with northstar.warehouse.connect(read_only=True, cfg=cfg, path=path) as con:  # memory and temp from settings
         frame = con.execute(sql).df()
         as_of = con.execute(f"select {AS_OF[as_of_kind]} from snapshot_info").fetchone()[0]  # noqa: S608 - fixed SQL

@@ -53,9 +53,9 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "the ingest manifest is read by the source tests row_counts_match_landing_manifest, not by a model"),
     ("fct_unused_sources", "salesforce_runs"): (
         "the ingest manifest is read by the source tests row_counts_match_landing_manifest, not by a model"),
-    ("fct_exposure_parents_materializations", "mlflow_break_anomaly_model"): (
-        "ml/anomaly/features.py reads stg_salesforce__brokerage_accounts (a view) until the anomaly features "
-        "become a dbt mart (issue 17, another part)"),
+    ("fct_exposure_parents_materializations", "servicenow_break_incidents"): (
+        "activate/servicenow.py records the dbt invocation of the latest break-scoring run on each outbox row "
+        "(lineage), from the source scores.scoring_runs; no mart publishes the scoring-run history"),
     ("fct_exposure_parents_materializations", "kpi_dashboard"): (
         "the dashboard's models page reads the scoring-run history ml/ writes (sources scores.scoring_runs and "
         "household_scores); no mart publishes that history"),

@@ -324,7 +324,7 @@ def _copy_landing(con, table: str, landing: Path, pattern: str, sql: str) -> Non
     con.execute("drop view src")
 
 
-# Metric names the training code logs (ml/client_value.py, ml/anomaly/train.py): the candidate's
+# Metric names the training code logs (ml/client_value/train.py, ml/anomaly/train.py): the candidate's
 # holdout figures, then each baseline's on the same holdout.
 CLIENT_VALUE_BASELINES = ("carry_forward", "bgnbd_gg", "bgnbd")
 NOT_HOLDOUT_METRICS = ("fit_seconds", "train_rows", "seconds_")

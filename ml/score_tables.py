@@ -1,4 +1,4 @@
-"""The ``scores`` tables that both scorers write (households in ``ml/scoring.py``, breaks in
+"""The ``scores`` tables that both scorers write (households in ``ml/client_value/score.py``, breaks in
 ``ml/anomaly/score.py``): one definition, whichever scorer creates a table first."""
 
 SCORING_RUNS = """

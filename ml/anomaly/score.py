@@ -5,7 +5,7 @@
 1. loads the champion by alias (:func:`ml.registry.load_model`), never a version number;
 2. computes the trade features for the requested business dates (default: every date in the warehouse);
 3. writes, in one transaction, ``scores.trade_anomaly_scores`` (one row per scoring run x trade),
-   ``scores.break_scores`` (one row per scoring run x break_key: the columns CONTRACTS.md fixes, plus
+   ``scores.break_scores`` (one row per scoring run x break_key: the columns ml/score_tables.py fixes, plus
    ``notional_usd``, the money at stake that ``activate.priority`` takes as ``amount``) and the run's
    row in ``scores.scoring_runs`` (kind ``break``). A re-run with the same scoring run id replaces that run's
    rows (delete + insert), so retries never duplicate.

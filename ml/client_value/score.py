@@ -5,7 +5,8 @@ version number), scores every household at the mart's latest billed cutoff, comp
 percentile, segment and three advisor-readable drivers, checks drift (PSI per feature and on each score
 against the champion's training population, stored with its run as ``drift_reference.json``) and writes:
 
-* ``scores.household_scores`` — one row per (scoring_run_id, household_id) (CONTRACTS.md);
+* ``scores.household_scores`` — one row per (scoring_run_id, household_id) (columns in ``DDL`` below; dbt reads
+  it as the source ``scores``);
 * ``scores.scoring_runs`` — one row per run (kind 'household'), with the segment transitions since the
   previous household run as JSON;
 * ``scores.model_drift`` — one row per (scoring_run_id, model, kind, name): psi and status.

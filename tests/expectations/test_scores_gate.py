@@ -1,4 +1,4 @@
-"""The scores gate on scoring runs written the way ml/ writes them (contract in team CONTRACTS.md).
+"""The scores gate on scoring runs written the way ml/ writes them (ml/score_tables.py, ml/client_value/score.py).
 
 A temp warehouse holds ``main.dim_households`` and ``scores.household_scores`` / ``scores.break_scores``
 for several runs: two healthy ones, one whose distribution shifted (a silently broken model), one

@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 import requests
 
+import northstar.warehouse
 from connectors.retry import RetryPolicy
 from connectors.salesforce import login
 from northstar.settings import Endpoint, Secret
@@ -104,7 +105,7 @@ class Env:
         return self.store.select("Task", ["Northstar_Key__c", "WhatId", "OwnerId", "Subject", "Description"])
 
     def db(self) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(str(self.warehouse))
+        return northstar.warehouse.connect(path=self.warehouse)
 
 
 # --- marts -------------------------------------------------------------------------------------
@@ -145,7 +146,7 @@ def write_household_scores(warehouse: Path, rows: list[dict]) -> None:
     import polars as pl
 
     frame = pl.DataFrame(rows)  # noqa: F841 - read by DuckDB
-    con = duckdb.connect(str(warehouse))
+    con = northstar.warehouse.connect(path=warehouse)
     try:
         con.execute("create or replace table main.fct_household_scores as select * from frame")
     finally:
@@ -193,7 +194,7 @@ def write_breaks(warehouse: Path, rows: list[dict], scores: list[dict] | None = 
     import polars as pl
 
     frame = pl.DataFrame(rows, infer_schema_length=None)  # noqa: F841 - read by DuckDB
-    con = duckdb.connect(str(warehouse))
+    con = northstar.warehouse.connect(path=warehouse)
     try:
         con.execute("create or replace table main.fct_trade_breaks as select * from frame")
         if scores is not None:

@@ -12,8 +12,9 @@ Orion allocation matches.
 
 from __future__ import annotations
 
-import duckdb
 import pytest
+
+import northstar.warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +132,7 @@ def test_a_new_prime_broker_is_a_dialect_and_a_seed_row(tmp_path, monkeypatch, n
                      {"recon_observed_at": "2026-10-30 21:30:00"}, cfg=cfg)
     assert result.failures == [] and result.warnings == []
 
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse, read_only=True) as con:
         confirms = con.execute(
             "select trade_id, asset_class, side, price, price_as_delivered, contract_multiplier "
             "from main.fct_prime_broker_confirms where prime_broker = 'orion' order by trade_id").fetchall()

@@ -15,8 +15,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pytest
+
+import northstar.warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -58,7 +59,7 @@ def run_dbt(args: list[str], tmp: Path, monkeypatch, landing: Path, dbt_vars: st
     if dbt_vars:
         cli += ["--vars", dbt_vars]
     result = dbtRunner(callbacks=[collect]).invoke(cli)
-    _release_warehouse()
+    northstar.warehouse.release_dbt_handles()
     failures = [
         f"{r.node.unique_id}: {r.status}: {r.message}"
         for r in (getattr(result.result, "results", None) or [])
@@ -67,20 +68,8 @@ def run_dbt(args: list[str], tmp: Path, monkeypatch, landing: Path, dbt_vars: st
     return DbtRun(bool(result.success), warnings, failures or ([str(result.exception)] if result.exception else []))
 
 
-def _release_warehouse() -> None:
-    """dbt-duckdb keeps its DuckDB instance open in-process; close it so the test can read the file."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    env = DuckDBConnectionManager._ENV
-    if env is not None:
-        try:
-            env.close()
-        finally:
-            DuckDBConnectionManager.close_all_connections()
-
-
 def breaks(tmp: Path) -> list[tuple]:
-    with duckdb.connect(str(tmp / "warehouse" / "northstar.duckdb"), read_only=True) as con:
+    with northstar.warehouse.connect(path=tmp / "warehouse" / "northstar.duckdb", read_only=True) as con:
         return con.execute(
             "select break_key, cast(business_date as varchar), break_type, order_id, trade_id, status, first_seen_at "
             "from main.fct_trade_breaks"
@@ -149,7 +138,7 @@ def test_fixture_landing_builds_and_reconciles(tmp_path, monkeypatch):
     )
     assert third.success, third.failures
     assert third.warnings == []
-    with duckdb.connect(str(tmp_path / "warehouse" / "northstar.duckdb"), read_only=True) as con:
+    with northstar.warehouse.connect(path=tmp_path / "warehouse" / "northstar.duckdb", read_only=True) as con:
         aged = con.execute(
             "select cast(business_date as varchar), status, age_business_days, count(*), min(first_seen_at) "
             "from main.fct_trade_breaks group by all order by all"
@@ -170,7 +159,7 @@ def _order_state_reports_are_not_fills(tmp: Path) -> None:
     (ExecTransType 3, restating a fill) land in fct_broker_executions as reports that are no fill, and the
     recon sums none of them: O01 is its two fills, O04 its one partial fill, O06 its one fill (not twice),
     and O07, rejected, has no broker order at all (so it stays a missing_broker break, in EXPECTED_BREAKS)."""
-    with duckdb.connect(str(tmp / "warehouse" / "northstar.duckdb"), read_only=True) as con:
+    with northstar.warehouse.connect(path=tmp / "warehouse" / "northstar.duckdb", read_only=True) as con:
         reports = con.execute(
             "select order_id, exec_type, coalesce(exec_trans_type, '-'), is_fill from main.fct_broker_executions "
             "where business_date = '2026-10-29' and order_id in ('O01', 'O04', 'O06', 'O07') order by all"
@@ -196,7 +185,7 @@ def _northstar_is_not_learned_from(tmp: Path, monkeypatch, landing: Path) -> Non
     from landing_fixtures import account_version, write_salesforce_run
 
     warehouse = tmp / "warehouse" / "northstar.duckdb"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=warehouse, read_only=True) as con:
         tagged = con.execute("select task_id from staging.stg_salesforce__tasks where is_created_by_northstar").fetchall()
         counted = con.execute("select count(*) from main.fct_interactions where interaction_id = '00TNS1'").fetchone()[0]
         versions = con.execute("select count(*) from snapshots.households_snapshot").fetchone()[0]
@@ -208,7 +197,7 @@ def _northstar_is_not_learned_from(tmp: Path, monkeypatch, landing: Path) -> Non
                          {"Account": [account_version(2, pushed_at)]})
     write_manifests(landing)
     assert run_dbt(["snapshot"], tmp, monkeypatch, landing).success
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=warehouse, read_only=True) as con:
         assert con.execute("select count(*) from snapshots.households_snapshot").fetchone()[0] == versions
 
     # ... while an advisor's change of risk profile is a new version, valid from its SystemModstamp
@@ -217,7 +206,7 @@ def _northstar_is_not_learned_from(tmp: Path, monkeypatch, landing: Path) -> Non
                          {"Account": [account_version(2, changed_at, Risk_Profile__c="Conservative")]})
     write_manifests(landing)
     assert run_dbt(["snapshot"], tmp, monkeypatch, landing).success
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=warehouse, read_only=True) as con:
         rows = con.execute("select risk_profile, dbt_valid_from, dbt_valid_to from snapshots.households_snapshot "
                            "where household_id = 'HH0000002' order by dbt_valid_from").fetchall()
     assert [r[0] for r in rows] == ["Growth", "Conservative"]
@@ -235,7 +224,7 @@ def test_small_world_breaks_match_the_truth(tmp_path, monkeypatch):
     assert run.success, run.failures
     assert run.warnings == []
 
-    with duckdb.connect(str(tmp_path / "warehouse" / "northstar.duckdb"), read_only=True) as con:
+    with northstar.warehouse.connect(path=tmp_path / "warehouse" / "northstar.duckdb", read_only=True) as con:
         con.execute(f"create temp table truth as select * from read_parquet('{world.truth / 'breaks.parquet'}')")
         con.execute(
             "create temp table found as select distinct business_date, break_type, coalesce(trade_id, order_id) as item "

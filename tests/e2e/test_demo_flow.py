@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 
-import duckdb
 import pytest
+
+import northstar.warehouse
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +57,7 @@ def _check_scheduler_runs(cfg) -> None:
 
 
 def test_landing_conserves_every_row(demo_run):
-    con = duckdb.connect()
+    con = northstar.warehouse.scratch()
     manifest = demo_run.paths.landing / "_manifest" / "broker_files"
     rows = con.execute(
         f"select sum(rows_in), sum(rows_landed), sum(rows_quarantined) from read_parquet('{manifest}/*.parquet')"
@@ -70,7 +71,7 @@ def test_salesforce_objects_landed(demo_run):
 
 
 def test_warehouse_marts_built(demo_run):
-    with duckdb.connect(str(demo_run.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=demo_run.paths.warehouse, read_only=True) as con:
         tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
         assert {"dim_households", "fct_household_features", "fct_trade_breaks", "fct_recon_summary"} <= tables
         households = con.execute("select count(*) from dim_households").fetchone()[0]
@@ -90,7 +91,7 @@ def test_models_registered_with_champions(demo_run):
 
 
 def test_scores_and_gates_recorded(demo_run):
-    with duckdb.connect(str(demo_run.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=demo_run.paths.warehouse, read_only=True) as con:
         segments = dict(con.execute("select segment, count(*) from scores.household_scores group by 1").fetchall())
         gates = con.execute(
             "select gate, bool_and(success or severity <> 'critical') from quality.gate_results group by 1"
@@ -120,7 +121,7 @@ def test_salesforce_holds_the_scores_of_consenting_households_only(demo_run):
 def test_exactly_one_incident_per_break_after_three_runs(demo_run):
     import sqlite3
 
-    with duckdb.connect(str(demo_run.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=demo_run.paths.warehouse, read_only=True) as con:
         open_keys = {r[0] for r in con.execute(
             "select incident_correlation_id from fct_trade_breaks where status = 'open'").fetchall()}
     with sqlite3.connect(demo_run.paths.sandbox_state / "servicenow.db") as sn:

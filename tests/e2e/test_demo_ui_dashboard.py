@@ -9,9 +9,9 @@ the page must equal the same figures computed straight from the warehouse.
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 
+import northstar.warehouse
 from dashboard.snapshot import snapshot_path
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +38,7 @@ def dashboard_url(ui_stack):
 
 
 def test_each_dag_run_leaves_a_snapshot_the_dashboard_reads(demo_run):
-    with duckdb.connect(str(snapshot_path(demo_run)), read_only=True) as con:
+    with northstar.warehouse.connect(path=snapshot_path(demo_run), read_only=True) as con:
         run_id = con.execute("select pipeline_run_id from snapshot_info").fetchone()[0]
         versions = con.execute("select count(*) from model_versions").fetchone()[0]
     # taken by a DAG task (the CLI's default id is "manual"), with the model registry copied along
@@ -73,7 +73,7 @@ def test_every_page_renders_its_charts_with_data_offline(demo_run, dashboard_url
             el.closest('.figure-container').querySelector('.figure-title').innerText)""")
         points = _points_per_chart(page)
         empty = []
-        with duckdb.connect(str(snapshot_path(demo_run)), read_only=True) as con:
+        with northstar.warehouse.connect(path=snapshot_path(demo_run), read_only=True) as con:
             for heading, count in zip(headings, points, strict=True):
                 if count:
                     continue
@@ -98,7 +98,7 @@ def _kpi_text(page, title: str) -> str:
 
 
 def test_three_kpis_equal_the_warehouse(demo_run, dashboard_url, offline_page):
-    with duckdb.connect(str(demo_run.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=demo_run.paths.warehouse, read_only=True) as con:
         match_rate = con.execute("""
             select sum(items_matched) / sum(items_compared) from main.fct_recon_summary
             where business_date = (select max(business_date) from main.fct_recon_summary)""").fetchone()[0]

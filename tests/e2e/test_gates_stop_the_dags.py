@@ -18,12 +18,12 @@ import csv
 import io
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pytest
 import xgboost as xgb
 from e2e_helpers import served, task_states, writes
 
+import northstar.warehouse
 from northstar.demo import DEFAULT_AS_OF, DemoError, run_dag
 
 pytestmark = pytest.mark.e2e
@@ -108,7 +108,7 @@ def _garble(drop: Path) -> None:
 
 def test_a_garbled_drop_and_duplicate_trades_are_stopped_by_the_landing_gate(demo_run):
     cfg = demo_run
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse, read_only=True) as con:
         breaks_before = con.execute("select count(*) from fct_trade_breaks").fetchone()[0]
     _garble(cfg.paths.drop)
     with served(cfg):
@@ -119,5 +119,5 @@ def test_a_garbled_drop_and_duplicate_trades_are_stopped_by_the_landing_gate(dem
     assert not {"reconcile_trades", "score_breaks", "plan_incidents", "send_incidents"} & set(states)
     assert "quarantined_ratio" in text
     assert "trade_id_not_already_booked" in text
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse, read_only=True) as con:
         assert con.execute("select count(*) from fct_trade_breaks").fetchone()[0] == breaks_before

@@ -10,7 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gate_helpers import World, make_cfg, release_dbt_warehouse  # noqa: E402
+from gate_helpers import World, make_cfg  # noqa: E402
+
+import northstar.warehouse
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +28,7 @@ def world(tmp_path_factory) -> World:
     try:
         run_dbt("build", ["--selector", "nightly_all"], cfg=cfg)
     finally:
-        release_dbt_warehouse()
+        northstar.warehouse.release_dbt_handles()
         if saved is None:
             os.environ.pop("NORTHSTAR_LANDING", None)
         else:

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import northstar.warehouse
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "dbt"))
 
@@ -39,18 +41,6 @@ def make_cfg(home: Path, landing: Path | None = None, warehouse: Path | None = N
         os.environ.update(removed)
     cfg.paths.ensure()
     return cfg
-
-
-def release_dbt_warehouse() -> None:
-    """dbt-duckdb keeps its read-write DuckDB instance open in-process; close it before reading the file."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    env = DuckDBConnectionManager._ENV
-    if env is not None:
-        try:
-            env.close()
-        finally:
-            DuckDBConnectionManager.close_all_connections()
 
 
 @dataclass(frozen=True)
@@ -115,9 +105,8 @@ def garbled_fix_file(drop: Path, source: str = "BRKA_20261030.fix", target: str 
 
 def shift_scores(warehouse: Path, scoring_run_id: str) -> None:
     """Turn a scoring run into a silent model failure: CLV x4, attrition +0.5, most households 'At-Risk'."""
-    import duckdb
 
-    with duckdb.connect(str(warehouse)) as con:
+    with northstar.warehouse.connect(path=warehouse) as con:
         con.execute(
             "update scores.household_scores set clv = clv * 4, predicted_revenue_12m = predicted_revenue_12m * 4, "
             "attrition_probability = least(attrition_probability + 0.5, 1), "

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from gate_helpers import make_cfg
 
+import northstar.warehouse
 from expectations.checks import Check
 from expectations.thresholds import ENV_VAR, Thresholds, load_thresholds
 
@@ -74,10 +75,9 @@ print("validated")
 @pytest.mark.integration
 def test_a_gate_process_exits_without_nanobind_leak_warnings(tmp_path):
     """DuckDB's objects are freed before interpreter exit (nanobind reports any still alive, ~90 lines)."""
-    import duckdb
 
     warehouse = tmp_path / "tiny.duckdb"
-    with duckdb.connect(str(warehouse)) as con:
+    with northstar.warehouse.connect(path=warehouse) as con:
         con.execute("create table probe as select 1 as x")
     env = {**os.environ, "NORTHSTAR_HOME": str(tmp_path / "var"), "GX_ANALYTICS_ENABLED": "False"}
     for name in ("NORTHSTAR_WAREHOUSE", "NORTHSTAR_LANDING", "NORTHSTAR_GX_ROOT"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 
-import duckdb
 import pytest
 from gate_helpers import (
     failed_names,
@@ -19,6 +18,7 @@ from gate_helpers import (
     trade_book_with_duplicates,
 )
 
+import northstar.warehouse
 from expectations import GateFailed, run_gate
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ def test_good_world_passes_and_records_every_expectation(good_landing):
                  "landing.billing.market_value_non_negative", "landing.salesforce_manifest.rows_match_manifest",
                  "landing.salesforce_account.household_id_not_null"):
         assert name in names
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse, read_only=True) as con:
         rows = con.execute(
             "select expectation, severity, success, observed_value from quality.gate_results "
             "where run_id = 'nightly__good' and gate = 'landing'"
@@ -136,7 +136,7 @@ def test_mostly_garbage_fix_file_fails_the_landing_gate(bad_landing):
 
 
 def test_failed_gate_is_recorded_with_observed_values(bad_landing):
-    with duckdb.connect(str(bad_landing.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=bad_landing.paths.warehouse, read_only=True) as con:
         rows = con.execute(
             "select observed_value, details from quality.gate_results "
             "where run_id = 'gate__garbage_fix' and expectation = 'landing.broker_manifest.quarantined_ratio' "

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from gate_helpers import failed_names, make_cfg
 
+import northstar.warehouse
 from expectations import GateFailed, run_gate
 from ingest.fix.message import encode
 
@@ -92,7 +93,6 @@ def _drop(drop, broker: str, day: str, messages: list[bytes]) -> None:
 @pytest.fixture(scope="module")
 def fix_landing(tmp_path_factory):
     """One landing, three ingest runs: the standard batch, a fill priced 0, a landed Side outside the standard."""
-    import duckdb
 
     from ingest.broker_files import land_broker_files
 
@@ -113,7 +113,7 @@ def fix_landing(tmp_path_factory):
     _drop(drop, "BRKX", "20261103", [
         _report("FIX.4.4", 1, "S1", "F", "2", last_qty="100", last_px="10", cum_qty="100", leaves_qty="0")])
     assert land_broker_files(drop, landing, run_id="fix_bad_side").rows_landed == 1
-    with duckdb.connect() as con:
+    with northstar.warehouse.scratch() as con:
         (data_path,) = con.execute(
             f"select data_path from read_parquet('{landing}/_manifest/broker_files/*.parquet', union_by_name = true) "
             "where run_id = 'fix_bad_side' and status = 'landed'").fetchone()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 from gate_helpers import WORLD_AS_OF, copy_warehouse, failed_names, make_cfg
 
+import northstar.warehouse
 from expectations import GateFailed, run_gate
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def test_good_world_passes(good_marts):
 
 def test_results_go_to_the_warehouse(good_marts):
     cfg, report = good_marts
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse, read_only=True) as con:
         observed = dict(con.execute(
             "select expectation, observed_value from quality.gate_results where run_id = 'nightly__good' and gate = 'marts'"
         ).fetchall())
@@ -50,7 +50,7 @@ def bad_warehouse(world, tmp_path_factory):
     """The world's marts with negative AUM in household months and three trades of the last day booked twice."""
     home = tmp_path_factory.mktemp("marts_bad")
     warehouse = copy_warehouse(world, home / "warehouse" / "northstar.duckdb")
-    with duckdb.connect(str(warehouse)) as con:
+    with northstar.warehouse.connect(path=warehouse) as con:
         con.execute(
             "update main.fct_household_months set aum = -aum - 1 "
             "where household_id in ('HH0000001', 'HH0000002') and month_end_on = date '2026-09-30'"

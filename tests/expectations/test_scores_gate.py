@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
 from gate_helpers import make_cfg
 
+import northstar.warehouse
 from expectations import GateFailed, run_gate
 from expectations.suites.scores import SEGMENTS
 
@@ -60,7 +60,7 @@ def _household_rows(run: str, day: int, seed: int, shifted: bool = False, broken
 def scores_cfg(tmp_path_factory):
     home = tmp_path_factory.mktemp("scores")
     cfg = make_cfg(home / "var", warehouse=home / "warehouse" / "northstar.duckdb")
-    with duckdb.connect(str(cfg.paths.warehouse)) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse) as con:
         con.execute("create table main.dim_households as select unnest(?) as household_id", [HOUSEHOLDS])
         con.execute("create table main.fct_trade_breaks as select 'B' || range::varchar as break_key from range(50)")
         con.execute("create schema scores")
@@ -158,7 +158,7 @@ def test_break_scores(scores_cfg):
 
 def test_missing_scores_table_fails(tmp_path):
     cfg = make_cfg(tmp_path / "var", warehouse=tmp_path / "warehouse.duckdb")
-    duckdb.connect(str(cfg.paths.warehouse)).close()  # a warehouse, but nothing scored in it yet
+    northstar.warehouse.connect(path=cfg.paths.warehouse).close()  # a warehouse, but nothing scored in it yet
     with pytest.raises(GateFailed) as failed:
         run_gate("scores", "nightly__none", cfg=cfg, build_docs=False)
     assert {o.expectation for o in failed.value.report.critical_failures} == {
@@ -168,7 +168,7 @@ def test_missing_scores_table_fails(tmp_path):
 def test_shift_scores_helper_makes_a_run_the_gate_stops(scores_cfg):
     from gate_helpers import shift_scores
 
-    with duckdb.connect(str(scores_cfg.paths.warehouse)) as con:
+    with northstar.warehouse.connect(path=scores_cfg.paths.warehouse) as con:
         con.execute("insert into scores.household_scores select * replace ('score_f' as scoring_run_id, "
                     "scored_at + interval 10 day as scored_at) from scores.household_scores where scoring_run_id = 'score_b'")
     shift_scores(scores_cfg.paths.warehouse, "score_f")

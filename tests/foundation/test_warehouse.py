@@ -22,8 +22,9 @@ from northstar import settings as settings_module
 from northstar.errors import run_cli
 
 HOLD = """
-import sys, time, duckdb
-con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "read")
+import sys, time
+import northstar.warehouse
+con = northstar.warehouse.connect(path=sys.argv[1], read_only=sys.argv[2] == "read")
 print("held", flush=True)
 time.sleep(float(sys.argv[3]))
 con.close()

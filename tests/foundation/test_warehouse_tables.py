@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 from pathlib import Path
 
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCANNED = ("ingest", "expectations", "ml", "activate", "dashboard", "identity", "connectors", "northstar",
            "dags", "bench", "sandbox")
 SEAM = "northstar/warehouse.py"
+THIS_TEST = "tests/foundation/test_warehouse_tables.py"  # it spells out what it looks for
 DBT_SCHEMAS = ("main", "staging", "intermediate", "reference", "snapshots")
 SQL_KEYWORDS = r"(?:from|join|into|table|update|exists|describe|summarize)"
 
@@ -153,3 +155,40 @@ def test_every_registered_table_is_a_dbt_node_in_the_schema_the_seam_gives_it(no
     assert missing == [], "registered in northstar.warehouse.TABLES but not a dbt node"
     moved = {name: (schema_of(name), sorted(schemas[name])) for name in TABLES if schema_of(name) not in schemas[name]}
     assert moved == {}, "the seam resolves these to another schema than dbt builds them in"
+
+
+def seam_bypasses(root: Path) -> list[str]:
+    """``file:line`` of every DuckDB connection, or dbt-duckdb handle, opened outside the seam (and the sandbox,
+    which stands in for systems outside the warehouse) in any Python file of the repository, tests included."""
+    found = []
+    paths = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("var", "node_modules", "__pycache__")
+                         and not (Path(folder) == root and d == "sandbox"))
+        paths += [Path(folder) / f for f in sorted(files) if f.endswith(".py")]
+    for path in paths:
+        rel = path.relative_to(root).as_posix()
+        if rel in (SEAM, THIS_TEST):
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if "duckdb.connect" in line or "DuckDBConnectionManager" in line:
+                found.append(f"{rel}:{number}")
+    return found
+
+
+@pytest.mark.unit
+def test_every_connection_goes_through_the_seam():
+    """Issue 17's check: ``git grep -n "duckdb.connect"`` outside northstar/warehouse.py and sandbox/ finds
+    nothing; the dbt-duckdb handle is released by ``release_dbt_handles`` only."""
+    assert seam_bypasses(REPO) == []
+
+
+@pytest.mark.unit
+def test_the_bypass_scan_sees_a_raw_connection(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("import duckdb\ncon = duckdb.connect('w.duckdb')\n")
+    (tmp_path / "sandbox").mkdir()
+    (tmp_path / "sandbox" / "s.py").write_text("con = duckdb.connect()\n")
+    (tmp_path / "northstar").mkdir()
+    (tmp_path / "northstar" / "warehouse.py").write_text("con = duckdb.connect()\n")
+    assert seam_bypasses(tmp_path) == ["tests/test_x.py:2"]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import northstar.warehouse
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -52,7 +54,7 @@ def ml_world(tmp_path_factory) -> MlWorld:
     cfg = settings()
     cfg.paths.ensure()
     run_dbt("build", ["--selector", "nightly_customer"], cfg=cfg)
-    _release_warehouse()
+    northstar.warehouse.release_dbt_handles()
     yield MlWorld(root, world.landing, world.truth, env)
     for k, v in saved.items():
         if v is None:
@@ -62,17 +64,6 @@ def ml_world(tmp_path_factory) -> MlWorld:
     from northstar import settings as settings_module
 
     settings_module.reset_cache()
-
-
-def _release_warehouse() -> None:
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    env = DuckDBConnectionManager._ENV
-    if env is not None:
-        try:
-            env.close()
-        finally:
-            DuckDBConnectionManager.close_all_connections()
 
 
 @pytest.fixture(scope="session")
@@ -95,4 +86,4 @@ def helpers():
     """Plain helpers for the test modules (tests/ has no package to import them from)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(fast_config=fast_config, activate=_activate, release_warehouse=_release_warehouse)
+    return SimpleNamespace(fast_config=fast_config, activate=_activate, release_warehouse=northstar.warehouse.release_dbt_handles)

@@ -11,7 +11,6 @@ import os
 import sys
 from pathlib import Path
 
-import duckdb
 import mlflow
 import numpy as np
 import pandas as pd
@@ -19,21 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import northstar.warehouse
+
 pytestmark = pytest.mark.integration
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dbt"))
-
-
-def _release_warehouse() -> None:
-    """dbt-duckdb keeps its DuckDB instance open in-process; close it so the file can be opened again."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    env = DuckDBConnectionManager._ENV
-    if env is not None:
-        try:
-            env.close()
-        finally:
-            DuckDBConnectionManager.close_all_connections()
 
 
 def _use_world_settings(patch: pytest.MonkeyPatch, root: Path, landing: Path) -> None:
@@ -64,7 +53,7 @@ def anomaly_world(tmp_path_factory):
                                     "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
                           cfg=cfg)
         finally:
-            _release_warehouse()
+            northstar.warehouse.release_dbt_handles()
     settings_module.reset_cache()
     return cfg, world, dbt.invocation_id
 
@@ -88,7 +77,7 @@ def test_features_cover_every_trade_and_are_reproducible(anomaly_world):
     assert first.snapshot_hash == again.snapshot_hash
     frame = first.frame
     assert frame["trade_id"].is_unique
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse, read_only=True) as con:
         trade_ids = {r[0] for r in con.execute(
             "select trade_id from main.fct_internal_executions union select trade_id from main.fct_prime_broker_confirms"
         ).fetchall()}
@@ -106,7 +95,7 @@ def test_price_deviation_leaves_the_order_out_and_history_uses_only_earlier_days
 
     cfg, _, _ = anomaly_world
     frame = compute_trade_features(cfg.paths.warehouse).frame
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse, read_only=True) as con:
         # the book, plus confirms with no book row (their own "order"): every priced trade is a peer
         book = con.execute(
             "select trade_id, coalesce(order_id, trade_id) as order_id, business_date, instrument_id, price "
@@ -163,7 +152,7 @@ def test_servicenow_close_codes_become_labels_and_win_when_enough(anomaly_world,
     from ml.anomaly.labels import GroundTruthLabels, ServiceNowLabels, select_label_provider
 
     cfg, world, _ = anomaly_world
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse, read_only=True) as con:
         allocation = con.execute(
             "select incident_correlation_id, trade_id from main.fct_trade_breaks where break_level = 'allocation' "
             "and trade_id is not null order by break_key limit 3").fetchall()
@@ -271,7 +260,7 @@ def test_first_model_becomes_champion_and_a_worse_challenger_does_not_replace_it
 # ------------------------------------------------------------------------------------------- scoring
 
 def _count(cfg, sql: str, params=()) -> int:
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse, read_only=True) as con:
         return con.execute(sql, list(params)).fetchone()[0]
 
 
@@ -298,7 +287,7 @@ def test_scoring_loads_champion_and_rescoring_the_same_run_does_not_duplicate(an
         cfg, "select count(distinct trade_id) from scores.trade_anomaly_scores where scoring_run_id = ?", run)
     assert _count(cfg, "select count(*) from scores.scoring_runs where scoring_run_id = ? and kind = 'break'", run) == 1
     assert _count(cfg, "select count(*) from scores.break_scores where scoring_run_id = ? and notional_usd > 0", run) == breaks
-    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse, read_only=True) as con:
         low, high, ranks, distinct_ranks, at = con.execute(
             "select min(anomaly_score), max(anomaly_score), max(anomaly_rank), count(distinct anomaly_rank), "
             "max(scored_at) from scores.break_scores where scoring_run_id = ?", list(run)).fetchone()
@@ -347,7 +336,7 @@ def test_a_run_id_already_used_by_a_household_run_is_refused(anomaly_world, cham
     cfg, _, _ = anomaly_world
     score_break_anomalies("anomaly-shared-id", scored_at="2026-10-30 21:30:00", cfg=cfg,
                           business_dates=["2026-10-30"])
-    with duckdb.connect(str(cfg.paths.warehouse)) as con:
+    with northstar.warehouse.connect(path=cfg.paths.warehouse) as con:
         con.execute("update scores.scoring_runs set kind = 'household' where scoring_run_id = 'anomaly-shared-id'")
     with pytest.raises(ValueError, match="already a 'household' run"):
         score_break_anomalies("anomaly-shared-id", scored_at="2026-10-30 21:30:00", cfg=cfg,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+import northstar.warehouse
 from ml import registry
 from ml.client_value import segments
 from ml.client_value.score import score
@@ -64,7 +64,7 @@ def test_worse_challenger_is_not_promoted(trained, world_env, helpers):
 
 
 def _scores(run_id: str) -> pd.DataFrame:
-    with duckdb.connect(str(settings().paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=settings().paths.warehouse, read_only=True) as con:
         return con.execute("select * from scores.household_scores where scoring_run_id = ?", [run_id]).df()
 
 
@@ -104,7 +104,7 @@ def test_scoring_loads_champion_and_writes_sane_scores(trained, world_env):
         assert set(_scores("test-run-2")["clv_model_version"]) == {f"{registry.CLV_MODEL}/{worse.version}"}
         registry.rollback(registry.CLV_MODEL, other)
     score("test-run-3")
-    with duckdb.connect(str(settings().paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=settings().paths.warehouse, read_only=True) as con:
         run = con.execute("select * from scores.scoring_runs where scoring_run_id = 'test-run-3'").df().iloc[0]
         drift_rows = con.execute("select count(*) from scores.model_drift where scoring_run_id = 'test-run-3'").fetchone()
     transitions = json.loads(run["segment_transitions"])
@@ -122,7 +122,7 @@ def test_scores_publish_builds_the_score_marts(trained, world_env, helpers):
     result = score("publish-run", scored_at=pd.Timestamp("2030-01-01 06:00").to_pydatetime())
     run_dbt("build", ["--selector", "scores_publish"])
     helpers.release_warehouse()
-    with duckdb.connect(str(settings().paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=settings().paths.warehouse, read_only=True) as con:
         published = con.execute("select * from main.fct_household_scores").df()
         breaks = con.execute("select count(*) from main.fct_break_scores").fetchone()[0]
     assert len(published) == result.rows and set(published["scoring_run_id"]) == {"publish-run"}

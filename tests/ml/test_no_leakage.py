@@ -12,10 +12,10 @@ import os
 import shutil
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
+import northstar.warehouse
 from ml.client_value.features import FEATURE_COLUMNS, load_features, model_matrix
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ def test_features_for_a_cutoff_never_read_later_data(ml_world, tmp_path, helpers
         run_dbt("build", ["--select", "+fct_household_features", "+dim_households", "--exclude", "test_type:data"],
                 dbt_vars={"feature_cutoffs": [str(CUTOFF.date())]})
         _release_warehouse()
-        with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        with northstar.warehouse.connect(path=tmp_path / "warehouse.duckdb", read_only=True) as con:
             assert con.execute("select count(distinct cutoff_on) from main.fct_household_features").fetchone()[0] == 1
         cut = load_features([CUTOFF])
     finally:

@@ -38,9 +38,9 @@ if str(REPO) not in sys.path:
 # What a built world must hold for the dashboard to have something to show.
 REQUIRED_MART = "fct_trade_breaks"
 WORLD_SIZE_SQL = {
-    "households": "select count(*) from main.dim_households",
-    "trades": "select count(*) from main.fct_internal_executions",
-    "breaks": "select count(*) from main.fct_trade_breaks",
+    "households": "select count(*) from {dim_households}",
+    "trades": "select count(*) from {fct_internal_executions}",
+    "breaks": "select count(*) from {fct_trade_breaks}",
 }
 
 
@@ -61,7 +61,7 @@ def _built(home: Path) -> Path | None:
     if not warehouse.exists():
         return None
     with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
-        found = con.execute("select count(*) from duckdb_tables() where table_name = ?", [REQUIRED_MART]).fetchone()[0]
+        found = northstar.warehouse.table_exists(con, REQUIRED_MART)
     return warehouse if found else None
 
 
@@ -71,7 +71,7 @@ def _world_size(warehouse: Path) -> dict[str, int]:
     sizes = {}
     with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
         for name, sql in WORLD_SIZE_SQL.items():
-            sizes[name] = con.execute(sql).fetchone()[0]
+            sizes[name] = con.execute(northstar.warehouse.render(sql)).fetchone()[0]
     return sizes
 
 

@@ -95,12 +95,12 @@ def build_scores(warehouse: Path, households: int, no_consent_every: int, bump: 
 
 
 def build_breaks(warehouse: Path, breaks: int, changed_every: int = 0, cleared_every: int = 0) -> None:
-    """``main.fct_trade_breaks`` with the mart's columns: every break open, or some changed / cleared."""
+    """``fct_trade_breaks`` with the mart's columns: every break open, or some changed / cleared."""
     changed = f"i % {changed_every} = 1" if changed_every else "false"
     cleared = f"i % {cleared_every} = 0" if cleared_every else "false"
     con = northstar.warehouse.connect(path=warehouse)
     con.execute(f"""
-        create or replace table main.fct_trade_breaks as
+        create or replace table {relation("fct_trade_breaks")} as
         with numbered as (
             select i, md5('bench-break-' || i) as break_key, {changed} as is_changed, {cleared} as is_cleared
             from range({breaks}) as t(i)

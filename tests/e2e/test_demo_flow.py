@@ -135,7 +135,7 @@ def test_incident_sends_go_through_the_batch_api_within_the_call_bound(demo_run)
     """Issue 22's bound on the DAG's own sends: calls <= ceil(changes / 100) + 5 (changes: rows answered)."""
     import math
 
-    with duckdb.connect(str(demo_run.paths.warehouse), read_only=True) as con:
+    with northstar.warehouse.connect(path=demo_run.paths.warehouse, read_only=True) as con:
         sends = con.execute("""
             select rows_sent + rows_failed + rows_dead, api_calls, json_extract_string(detail, '$.api')
             from activation.send_runs where target = 'servicenow' and not kill_switch and api_calls > 0

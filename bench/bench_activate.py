@@ -140,6 +140,19 @@ def _serve(state: Path, credentials: dict, ready) -> None:
         time.sleep(3600)
 
 
+def _start_sandbox(state: Path):
+    """The sandbox servers in a spawned process over ``state`` with fresh credentials: (process,
+    credentials, queue); the queue yields (salesforce_url, servicenow_url, ca_cert) once they answer."""
+    from sandbox.credentials import _random_credentials
+
+    credentials = _random_credentials()
+    ctx = mp.get_context("spawn")
+    ready = ctx.Queue()
+    server = ctx.Process(target=_serve, args=(state, credentials, ready), daemon=True)
+    server.start()
+    return server, credentials, ready
+
+
 def _use_home(home: Path):
     from northstar import settings as settings_module
 
@@ -162,7 +175,6 @@ def bench_servicenow(work: Path, breaks: int, batch_size: int) -> list[str]:
     from activate.config import SendLimits
     from activate.servicenow import plan_servicenow, send_servicenow
     from northstar.settings import Endpoint, Secret
-    from sandbox.credentials import _random_credentials
     from sandbox.servicenow.store import ServiceNowStore
 
     api = "Batch API" if batch_size else "Table API"
@@ -170,11 +182,7 @@ def bench_servicenow(work: Path, breaks: int, batch_size: int) -> list[str]:
     state.mkdir(parents=True)
     cfg = _use_home(work / "var")
     build_breaks(cfg.paths.warehouse, breaks)
-    credentials = _random_credentials()
-    ctx = mp.get_context("spawn")
-    ready = ctx.Queue()
-    server = ctx.Process(target=_serve, args=(state, credentials, ready), daemon=True)
-    server.start()
+    server, credentials, ready = _start_sandbox(state)
     failures = []
     try:
         _, url, ca = ready.get(timeout=120)
@@ -261,7 +269,6 @@ def bench_salesforce(args) -> list[str]:  # noqa: C901 - one linear script
     from activate.salesforce import plan_salesforce, send_salesforce
     from connectors.salesforce import login
     from northstar.settings import Endpoint, Secret
-    from sandbox.credentials import _random_credentials
     from sandbox.salesforce.store import SalesforceStore
 
     state = args.work / "salesforce" / "state"
@@ -277,11 +284,7 @@ def bench_salesforce(args) -> list[str]:  # noqa: C901 - one linear script
     build_scores(cfg.paths.warehouse, n, args.no_consent_every, 1.0)
     print(f"setup: {n:,} Accounts + fct_household_scores in {time.monotonic() - started:.1f}s", flush=True)
 
-    credentials = _random_credentials()
-    ctx = mp.get_context("spawn")
-    ready = ctx.Queue()
-    server = ctx.Process(target=_serve, args=(state, credentials, ready), daemon=True)
-    server.start()
+    server, credentials, ready = _start_sandbox(state)
     failures = []
     try:
         url, _, ca = ready.get(timeout=120)

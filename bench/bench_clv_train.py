@@ -9,8 +9,9 @@ MLflow store times
 * ``ml.client_value.score.score`` of every household at the scoring cutoff (load @champion, predict, CLV, segments,
   drivers, drift, write ``scores.*``).
 
-Bench configuration: every 3rd training cutoff, at most 4 (4 x households rows), 400 rounds, no BG/NBD
-baseline (its fit is evaluation, not training). Exit 1 at ``large`` if CLV training takes 5 minutes or
+Bench configuration: every 3rd training cutoff, at most 4 (4 x households rows), at most 400 rounds (the CLV
+model's depth and rounds are selected inside the training cutoffs on a sample of at most 400,000 rows), no
+BG/NBD baseline (its fit is evaluation, not training). Exit 1 at ``large`` if CLV training takes 5 minutes or
 more, or scoring 1,000,000 households 60 seconds or more. Other tiers print the figures only.
 ``python bench/bench_clv_train.py [--scale large] [--dir DIR] [--reuse]``
 
@@ -78,7 +79,7 @@ def replicate(source: Path, target: Path, households: int, train_cutoffs: int = 
         """)).df()
         base = int(con.execute(render("select count(*) from {dim_households}")).fetchone()[0])
     plan = plan_cutoffs(cutoffs, step, train_cutoffs)
-    keep = [pd.Timestamp(c).date() for c in [*plan.train, plan.holdout, plan.scoring]]
+    keep = [pd.Timestamp(c).date() for c in sorted({*plan.validation_train, *plan.train, plan.holdout, plan.scoring})]
     copies = -(-households // base)
     households_table, features_table = relation("dim_households"), relation("fct_household_features")
     with northstar.warehouse.connect(path=target) as con:

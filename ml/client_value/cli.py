@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
                                                "version as challenger and promote it if it beats @champion.")
     parser.add_argument("--model", choices=["clv", "churn", "all"], default="all")
     parser.add_argument("--force", action="store_true", help="promote even if a threshold or check fails")
-    parser.add_argument("--n-estimators", type=int, help=f"boosting rounds (default {TrainingConfig.n_estimators})")
+    parser.add_argument("--n-estimators", type=int, help=f"boosting rounds (default {TrainingConfig.n_estimators}; for CLV the cap of the rounds early stopping picks inside the training cutoffs)")
     parser.add_argument("--cutoff-step-months", type=int, help="use every n-th training cutoff (default 1)")
     parser.add_argument("--no-baselines", action="store_true", help="skip BG/NBD + carry-forward")
     parser.add_argument("--dbt-invocation-id", help="lineage: the dbt run that built the mart "

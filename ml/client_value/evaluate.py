@@ -24,7 +24,7 @@ from ml.client_value.features import (  # noqa: E402
     household_months,
     model_matrix,
 )
-from ml.client_value.model import TrainingConfig, model_labels, model_rows, predict  # noqa: E402
+from ml.client_value.model import ClvSelection, TrainingConfig, model_labels, model_rows, predict  # noqa: E402
 from ml.client_value.promote import CLV_GATE_POLICY  # noqa: E402
 from ml.metrics import classifier_metrics, decile_table, reliability_table, value_metrics  # noqa: E402
 from northstar.settings import Settings  # noqa: E402
@@ -117,10 +117,12 @@ def _save(fig, path: Path) -> Path:
 def plots(kind: str, booster: xgb.Booster, holdout: pd.DataFrame, y: np.ndarray, prediction: np.ndarray,
            folder: Path) -> list[Path]:
     paths = []
-    gain = pd.Series(booster.get_score(importance_type="gain")).sort_values().tail(15)
+    linear = json.loads(booster.save_config())["learner"]["gradient_booster"]["name"] == "gblinear"
+    # A linear booster (the carry-forward fallback) has weights, not split gains.
+    gain = pd.Series(booster.get_score(importance_type="weight" if linear else "gain")).sort_values().tail(15)
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.barh(gain.index, gain.to_numpy())
-    ax.set_title(f"{kind}: feature importance (gain)")
+    ax.set_title(f"{kind}: feature importance ({'weight' if linear else 'gain'})")
     paths.append(_save(fig, folder / "feature_importance.png"))
 
     # Exact TreeSHAP costs ~1 ms per household at 400 trees: summarise a fixed sample of the holdout.
@@ -164,7 +166,7 @@ def plots(kind: str, booster: xgb.Booster, holdout: pd.DataFrame, y: np.ndarray,
 
 
 def model_card(kind: str, name: str, data: TrainingData, metrics: dict, baselines: dict,
-               groups: pd.DataFrame, config: TrainingConfig) -> str:
+               groups: pd.DataFrame, config: TrainingConfig, selection: ClvSelection | None = None) -> str:
     target = ("revenue_next_12m: fees billed to the household in the 12 months after the cutoff"
               if kind == "clv" else
               "is_attrited_within_12m: a household active at the cutoff bills fewer than 12 of the next 12 months")
@@ -196,6 +198,38 @@ def model_card(kind: str, name: str, data: TrainingData, metrics: dict, baseline
         lines.append(f"| {baseline} | " + " | ".join(f"{values.get(k, float('nan')):.4f}" for k in metrics) + " |")
     if baselines:
         lines += ["", "## Against the baselines (same holdout)", "", *baseline_comparison(metrics, baselines)]
+        carried = baselines.get("carry_forward", {}).get("rmse", float("nan"))
+        if kind == "clv" and np.isfinite(carried) and np.isfinite(metrics.get("rmse", float("nan"))):
+            verdict = ("worse than" if metrics["rmse"] > carried else "no worse than")
+            lines += ["", f"**RMSE against carry-forward:** this model's holdout RMSE is {metrics['rmse']:,.2f}, "
+                          f"{verdict} carry-forward's {carried:,.2f} ({(metrics['rmse'] - carried) / carried:+.1%}). "
+                          "The gate does not hold RMSE against carry-forward (see the policy below); it ranks "
+                          "households, and the ranking metrics are gated against every baseline."]
+    if selection is not None:
+        lines += ["", "## Model selection (inside the training cutoffs; the holdout is not read)", "",
+                  f"- Validation cutoff {selection.validation_cutoff.date() if selection.validation_cutoff is not None else 'none'}"
+                  f"; candidates fitted on {len(selection.fit_cutoffs)} cutoffs "
+                  f"({', '.join(str(c.date()) for c in selection.fit_cutoffs[:1] + selection.fit_cutoffs[-1:])})"
+                  + (f", whose label windows end {selection.gap_months} months after theirs"
+                     + ("" if selection.gap_months == 12 else
+                        f" (the mart is too short for a 12-month gap: their labels overlap the validation "
+                        f"window by {12 - selection.gap_months} months, which flatters the boosters)")
+                     if selection.gap_months else "") + ".",
+                  f"- Chosen: **{selection.chosen}**. {selection.reason}."]
+        if selection.is_fallback:
+            lines.append("- The shipped model IS carry-forward (fees of the last 12 months), stored as a linear "
+                         "XGBoost model with weight 1 on `fees_12m`.")
+        if not selection.scores.empty:
+            lines += ["", "| candidate | gini | spearman | rmse | aggregate_error | score | rounds |",
+                      "|---|---|---|---|---|---|---|"]
+            for candidate, row in selection.scores.iterrows():
+                rounds = "" if not np.isfinite(row["rounds"]) else str(int(row["rounds"]))
+                lines.append(f"| {candidate} | {row['gini']:.4f} | {row['spearman']:.4f} | {row['rmse']:,.2f} | "
+                             f"{row['aggregate_error']:+.1%} | {row['score']:+.4f} | {rounds} |")
+            lines.append("")
+            lines.append("score = min(Gini - carry-forward's Gini, Spearman - carry-forward's Spearman) at the "
+                         "validation cutoff; a booster ships only with a positive score and a validation total "
+                         f"within +/-{config.clv_abs_aggregate_error_ceiling:.0%}.")
     if kind == "clv":
         lines += ["", "## How the promotion gate weighs each metric", ""]
         lines += [f"- {metric}: {rule}" for metric, rule in CLV_GATE_POLICY.items()]

@@ -70,15 +70,33 @@ def available_cutoffs(cfg: Settings | None = None) -> pd.DataFrame:
         """)).df()
 
 
+# Model selection happens inside the training cutoffs: validated at the latest training cutoff, fitted on cutoffs
+# whose 12-month label windows end by it. A mart too short for that gap gets the shorter one (label windows then
+# overlap the validation window by 12 - gap months; the model card says so). Never the holdout.
+VALIDATION_GAPS_MONTHS = (12, 6)
+
+
 @dataclass(frozen=True)
 class CutoffPlan:
     train: list[pd.Timestamp]
     holdout: pd.Timestamp
     scoring: pd.Timestamp
+    validation: pd.Timestamp | None = None  # the latest training cutoff, where candidates are compared
+    validation_train: list[pd.Timestamp] = field(default_factory=list)  # what candidates are fitted on there
+    validation_gap_months: int | None = None
 
     def as_dict(self) -> dict:
         return {"train_cutoffs": [str(c.date()) for c in self.train], "holdout_cutoff": str(self.holdout.date()),
-                "scoring_cutoff": str(self.scoring.date())}
+                "scoring_cutoff": str(self.scoring.date()),
+                "validation_cutoff": str(self.validation.date()) if self.validation is not None else None,
+                "validation_train_cutoffs": [str(c.date()) for c in self.validation_train],
+                "validation_gap_months": self.validation_gap_months}
+
+
+def _every(cutoffs: list[pd.Timestamp], step_months: int, limit: int | None) -> list[pd.Timestamp]:
+    """Every ``step_months``-th cutoff counted back from the latest, at most ``limit`` of them."""
+    picked = cutoffs[::-1][::max(1, step_months)][::-1]
+    return picked[-limit:] if limit else picked
 
 
 def plan_cutoffs(cutoffs: pd.DataFrame, step_months: int = 1, max_train_cutoffs: int | None = None) -> CutoffPlan:
@@ -93,14 +111,20 @@ def plan_cutoffs(cutoffs: pd.DataFrame, step_months: int = 1, max_train_cutoffs:
     if not eligible:
         raise ValueError(f"no training cutoff ends its label window by the holdout {holdout.date()}: "
                          "the mart needs at least 25 months of cutoffs")
-    train = eligible[::-1][::max(1, step_months)][::-1]  # count back from the latest eligible one
-    if max_train_cutoffs:
-        train = train[-max_train_cutoffs:]
+    train = _every(eligible, step_months, max_train_cutoffs)  # count back from the latest eligible one
+    validation, validation_train, gap = None, [], None
+    for months in VALIDATION_GAPS_MONTHS:
+        latest_fit = train[-1] - pd.DateOffset(months=months)
+        fit = [c for c in complete if c <= latest_fit + pd.offsets.MonthEnd(0)]
+        if fit:
+            validation, validation_train, gap = train[-1], _every(fit, step_months, max_train_cutoffs), months
+            break
     # A cutoff whose feature month has no billing statement yet (the mart's calendar month end after the
     # last statement, e.g. 2026-10-31 when billing ran to 2026-10-30) has every household inactive and no
     # AUM: score at the latest cutoff that has billing instead.
     billed = dates[cutoffs["has_billing"].astype(bool).to_numpy()] if "has_billing" in cutoffs else dates
-    return CutoffPlan(train=train, holdout=holdout, scoring=billed.max())
+    return CutoffPlan(train=train, holdout=holdout, scoring=billed.max(), validation=validation,
+                      validation_train=validation_train, validation_gap_months=gap)
 
 
 def load_features(cutoffs: list[pd.Timestamp], cfg: Settings | None = None,
@@ -166,6 +190,14 @@ class TrainingData:
     snapshot_hash: str
     dbt_invocation_id: str | None
     extra: dict = field(default_factory=dict)
+    validation_train: pd.DataFrame = field(default_factory=pd.DataFrame)  # rows at plan.validation_train
+
+    @property
+    def validation(self) -> pd.DataFrame:
+        """Training rows at the validation cutoff (empty when the mart is too short to validate)."""
+        if self.plan.validation is None:
+            return self.train.iloc[0:0]
+        return self.train.loc[self.train["cutoff_on"] == self.plan.validation].reset_index(drop=True)
 
     def lineage(self) -> dict:
         return {**self.plan.as_dict(), "feature_snapshot_hash": self.snapshot_hash,
@@ -176,12 +208,13 @@ class TrainingData:
 def training_data(cfg: Settings | None = None, step_months: int = 1, max_train_cutoffs: int | None = None,
                   dbt_invocation_id: str | None = None) -> TrainingData:
     plan = plan_cutoffs(available_cutoffs(cfg), step_months, max_train_cutoffs)
-    frame = load_features([*plan.train, plan.holdout], cfg)
+    frame = load_features(sorted({*plan.validation_train, *plan.train, plan.holdout}), cfg)
     frame = frame.loc[frame["is_label_window_complete"].fillna(False).astype(bool)]
     holdout = frame.loc[frame["cutoff_on"] == plan.holdout].reset_index(drop=True)
-    train = frame.loc[frame["cutoff_on"] != plan.holdout].reset_index(drop=True)
+    train = frame.loc[frame["cutoff_on"].isin(plan.train)].reset_index(drop=True)
+    validation_train = frame.loc[frame["cutoff_on"].isin(plan.validation_train)].reset_index(drop=True)
     return TrainingData(plan, train, holdout, snapshot_hash(frame),
-                        dbt_invocation_id or latest_dbt_invocation_id(cfg))
+                        dbt_invocation_id or latest_dbt_invocation_id(cfg), validation_train=validation_train)
 
 
 def household_months(until: pd.Timestamp, cfg: Settings | None = None) -> pd.DataFrame:

@@ -74,7 +74,8 @@ def thresholds(kind: str, config: TrainingConfig) -> dict[str, registry.MetricTh
 
 
 def baseline_check(kind: str, metrics: dict, baselines: dict, y: np.ndarray) -> registry.PromotionCheck:
-    """A model is only worth its complexity if it is no worse than every baseline on the same holdout.
+    """A model is only worth its complexity if it is no worse than every baseline on the same holdout (a tie
+    passes: the carry-forward fallback ties carry-forward by construction).
 
     For attrition "worse" means by more than chance: two standard errors of an AUC on this holdout's
     leavers and stayers (a few dozen leavers move an AUC by several points by noise alone).
@@ -91,7 +92,7 @@ def baseline_check(kind: str, metrics: dict, baselines: dict, y: np.ndarray) -> 
         best_name, best = max(((n, v.get(metric, float("nan"))) for n, v in baselines.items()),
                               key=lambda item: item[1] if np.isfinite(item[1]) else -np.inf)
         value = metrics.get(metric, float("nan"))
-        passed &= bool(not np.isfinite(best) or value > best - slack)
+        passed &= bool(not np.isfinite(best) or value >= best - slack)
         details.append(f"{metric} {value:.4f} vs best baseline {best_name} {best:.4f}")
     detail = "; ".join(details)
     return registry.PromotionCheck("baselines", bool(passed), detail + (f" (chance allowance {slack:.3f})" if slack else ""))

@@ -34,7 +34,16 @@ from ml.client_value.evaluate import (
     score_metrics,
 )
 from ml.client_value.features import FEATURE_COLUMNS, TrainingData, load_features, model_matrix, training_data
-from ml.client_value.model import MODELS, TrainingConfig, fit, model_rows, predict
+from ml.client_value.model import (
+    MODELS,
+    ClvSelection,
+    TrainingConfig,
+    fit,
+    fit_clv,
+    model_rows,
+    predict,
+    select_clv,
+)
 from ml.client_value.promote import baseline_check, drift_check, judge, thresholds
 from ml.metrics import decile_table, reliability_table
 from northstar.settings import Settings, settings
@@ -72,7 +81,14 @@ def train_model(kind: str, data: TrainingData, config: TrainingConfig | None = N
     started = time.perf_counter()
 
     fit_started = time.perf_counter()
-    booster = fit(kind, data.train, config)
+    selection = None
+    if kind == "clv":  # depth, rounds and booster-or-carry-forward chosen inside the training cutoffs
+        selection = select_clv(data.validation_train, data.validation, config, data.plan.validation,
+                               data.plan.validation_gap_months)
+        log.info("clv selection: %s", selection.reason)
+        booster = fit_clv(data.train, selection, config)
+    else:
+        booster = fit(kind, data.train, config)
     fit_seconds = time.perf_counter() - fit_started
     evaluation = evaluate_holdout(kind, booster, data, config, cfg)
 
@@ -89,7 +105,7 @@ def train_model(kind: str, data: TrainingData, config: TrainingConfig | None = N
                                                  {"score": predict(booster, population)}) if len(population) else profile
 
     run_id, model_uri, lineage = _log_run(kind, name, booster, data, evaluation, train_rows, profile,
-                                          deployment_profile, fit_seconds, config, cfg)
+                                          deployment_profile, fit_seconds, config, cfg, selection)
     version = registry.register_challenger(
         model_uri, name, run_id=run_id,
         tags={"holdout_cutoff": lineage["holdout_cutoff"], "feature_snapshot_hash": data.snapshot_hash,
@@ -104,20 +120,30 @@ def train_model(kind: str, data: TrainingData, config: TrainingConfig | None = N
     if not drift_table.empty:
         registry.configure(cfg).log_dict(run_id, drift_table.to_dict(orient="records"),
                                          "evaluation/drift_training_vs_scoring.json")
+    extra = {"fit_seconds": fit_seconds} | ({"selection": selection} if selection is not None else {})
     return TrainingResult(kind, name, run_id, str(version.version), evaluation.metrics, evaluation.baselines,
-                          decision, lineage, time.perf_counter() - started, {"fit_seconds": fit_seconds})
+                          decision, lineage, time.perf_counter() - started, extra)
 
 
 def _log_run(kind: str, name: str, booster: xgb.Booster, data: TrainingData, evaluation: HoldoutEvaluation,
              train_rows: pd.DataFrame, profile: dict, deployment_profile: dict, fit_seconds: float,
-             config: TrainingConfig, cfg: Settings) -> tuple[str, str, dict]:
+             config: TrainingConfig, cfg: Settings,
+             selection: ClvSelection | None = None) -> tuple[str, str, dict]:
     """The model's MLflow run: params, metrics, lineage, drift references, plots, model card and the model.
     Returns the run id, the logged model's URI and the lineage."""
     metrics, baselines, groups = evaluation.metrics, evaluation.baselines, evaluation.groups
     y, prediction, holdout = evaluation.y, evaluation.prediction, evaluation.holdout
     with registry.start_training_run(name, run_name=f"{kind}-{data.plan.holdout.date()}", cfg=cfg) as run:
         lineage = data.lineage()
-        mlflow.log_params({**{f"xgb_{k}": v for k, v in config.xgb_params(kind).items()},
+        params = config.xgb_params(kind)
+        if selection is not None:
+            params = {"booster": "gblinear (carry-forward)"} if selection.is_fallback else (
+                params | {"max_depth": selection.max_depth})
+            mlflow.log_params({"selected": selection.chosen, "selected_rounds": selection.rounds,
+                               "validation_cutoff": str(lineage["validation_cutoff"]),
+                               "validation_gap_months": str(selection.gap_months)})
+            mlflow.log_dict(selection.as_dict(), "evaluation/selection.json")
+        mlflow.log_params({**{f"xgb_{k}": v for k, v in params.items()},
                            "n_estimators": config.n_estimators, "features": len(FEATURE_COLUMNS),
                            "holdout_cutoff": lineage["holdout_cutoff"],
                            "train_cutoffs": ",".join(lineage["train_cutoffs"])[:6000],
@@ -147,7 +173,7 @@ def _log_run(kind: str, name: str, booster: xgb.Booster, data: TrainingData, eva
                 mlflow.log_artifact(str(folder / "reliability.csv"), "evaluation")
             groups.to_csv(folder / "metrics_by_segment.csv", index=False)
             mlflow.log_artifact(str(folder / "metrics_by_segment.csv"), "evaluation")
-        mlflow.log_text(model_card(kind, name, data, metrics, baselines, groups, config), "model_card.md")
+        mlflow.log_text(model_card(kind, name, data, metrics, baselines, groups, config, selection), "model_card.md")
 
         example = model_matrix(train_rows).head(5)
         signature = infer_signature(example, booster.predict(xgb.DMatrix(example, feature_names=FEATURE_COLUMNS)))

@@ -45,6 +45,15 @@ def test_first_versions_are_evaluated_logged_and_promoted(trained, world_env):
     card = client.download_artifacts(clv.run_id, "model_card.md")
     text = open(card).read()
     assert "## Intended use" in text and "## Limitations" in text and "aum_band" in text
+    # The model was chosen inside the training cutoffs (never at the holdout), and the card says how and
+    # states carry-forward's RMSE next to the model's.
+    selection = clv.extra["selection"]
+    assert selection.validation_cutoff == pd.Timestamp(lineage["validation_cutoff"]) < pd.Timestamp(lineage["holdout_cutoff"])
+    assert selection.validation_cutoff == pd.Timestamp(max(lineage["train_cutoffs"]))
+    assert "## Model selection (inside the training cutoffs" in text and f"Chosen: **{selection.chosen}**" in text
+    assert "**RMSE against carry-forward:**" in text
+    assert f"{clv.baseline_metrics['carry_forward']['rmse']:,.2f}" in text
+    assert "evaluation" in names and run.data.params["selected"] == selection.chosen
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == registry.CLV_MODEL
     assert str(registry.alias_version(registry.CLV_MODEL).version) == clv.version

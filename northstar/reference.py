@@ -13,6 +13,7 @@ prime broker is one row in one file for SQL and Python alike. What each seed own
   codes belong to its dialect, the only place that maps them);
 * ``incident_rules`` — one row: the ServiceNow correlation-id prefix of a break's incident and the incident
   priority thresholds;
+* ``nicknames`` — given-name nicknames identity resolution compares first names through;
 * ``recon_tolerances`` — read by SQL only.
 
 The folder is ``NORTHSTAR_DBT_PROJECT``'s ``seeds/`` (settings), so a deployment (or a test) that ships its
@@ -113,3 +114,11 @@ def incident_rules(cfg: Settings | None = None) -> IncidentRules:
     return IncidentRules(row["correlation_prefix"], float(row["urgent_score"]), float(row["elevated_score"]),
                          float(row["high_impact_usd"]), float(row["medium_impact_usd"]),
                          row["default_assignment_group"])
+
+
+def nicknames(cfg: Settings | None = None) -> dict[str, tuple[str, ...]]:
+    """Nickname -> the given names it can stand for (seed ``nicknames``), all lower case."""
+    out: dict[str, list[str]] = {}
+    for row in _rows("nicknames", cfg, ("nickname", "given_name")):
+        out.setdefault(row["nickname"].lower(), []).append(row["given_name"].lower())
+    return {nickname: tuple(sorted(names)) for nickname, names in out.items()}

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ml.__main__ import main
-from ml.clv_benchmark import METHODS, run_benchmark
+from ml.clv_benchmark import METHODS, early_stopping_customers, format_selection, run_benchmark
 from ml.transactions import (
     APPAREL_CALIBRATION_END,
     APPAREL_HOLDOUT_END,
@@ -137,3 +137,19 @@ def test_missing_file_bad_dates_and_holdout_past_the_data_are_errors(tmp_path, c
     code, err = _cli(path, capsys, cut=APPAREL_CALIBRATION_END, end=APPAREL_HOLDOUT_END)
     assert code == 2 and len(err) == 1
     assert f"holdout runs to {APPAREL_HOLDOUT_END} but the log ends on 2010-12-19" in err[0]
+
+
+def test_boosters_early_stop_on_other_customers_than_those_the_selection_scores(small_run):
+    customers = pd.Index([f"c{i}" for i in range(1000)])
+    spend = pd.Series(1.0, index=customers)
+    stopping = early_stopping_customers(customers, spend)
+    assert 400 < stopping.sum() < 600
+    # A fixed hash of the id: the same split in any order, for any seed.
+    shuffled = customers[::-1]
+    np.testing.assert_array_equal(early_stopping_customers(shuffled, spend), stopping[::-1])
+    # No spend in one half: nobody is split off (stopping and scoring then share the customers, and say so).
+    only_stopping_half = spend.where(stopping, 0.0)
+    assert not early_stopping_customers(customers, only_stopping_half).any()
+    selection = small_run.selection
+    assert selection.stopping_customers > 0 and selection.customers > 0
+    assert "early-stop the boosters" in format_selection(selection)

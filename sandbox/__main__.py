@@ -1,6 +1,6 @@
 """``python -m sandbox``: the stand-ins' command line.
 
-Subcommands: ``seed`` and ``mutate`` (the synthetic world, ``sandbox/world/``); ``serve`` and
+Subcommands: ``seed``, ``mutate`` and ``advance`` (the synthetic world, ``sandbox/world/``); ``serve`` and
 ``faults`` (the HTTPS servers) register themselves next to them. Each subcommand is one
 ``add_<name>`` function that adds its parser and sets ``func``.
 """
@@ -36,6 +36,16 @@ def add_mutate(sub) -> None:
     p.set_defaults(func=_run_mutate)
 
 
+def add_advance(sub) -> None:
+    p = sub.add_parser("advance", help="one more business day: a day of CRM changes, the next billing month, "
+                                       "the next business date's broker files (deterministic per seed and round)")
+    p.add_argument("--seed", type=int, help="default: the seed the world was seeded with")
+    p.add_argument("--drop", type=Path, help="default: the drop folder the world was seeded into")
+    p.add_argument("--truth", type=Path, help="default: the truth folder the world was seeded with")
+    p.add_argument("--state", type=Path, help="sandbox state folder (default: settings)")
+    p.set_defaults(func=_run_advance)
+
+
 def _paths(args) -> tuple[Path, Path, Path]:
     from northstar.settings import settings
 
@@ -60,6 +70,16 @@ def _run_mutate(args) -> int:
     _, _, state = _paths(args)
     # default truth folder: the one the world was seeded into (world.json), so the log stays with it
     print(json.dumps(mutate_world(state, args.truth, seed=args.seed), indent=2))
+    return 0
+
+
+def _run_advance(args) -> int:
+    from northstar.settings import settings
+    from sandbox.world.advance import advance_world
+
+    state = args.state or settings().paths.sandbox_state
+    print(json.dumps(advance_world(state, args.drop, args.truth, seed=args.seed,
+                                   log=lambda msg: print(msg, file=sys.stderr, flush=True)), indent=2))
     return 0
 
 
@@ -117,7 +137,7 @@ def _run_faults(args) -> int:
     return 0
 
 
-SUBCOMMANDS = [add_seed, add_mutate, add_serve, add_faults]
+SUBCOMMANDS = [add_seed, add_mutate, add_advance, add_serve, add_faults]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,12 @@ of the open Cases close, about 1 % of households get a new call Task, and about 
 Tasks are soft-deleted. Like a real org, the changes are stamped with the current clock (never
 earlier than the newest stamp already in the org, so a SystemModstamp watermark always sees them).
 What was done is appended to ``truth/crm_mutations.parquet``.
+
+``full_day=True`` (what ``python -m sandbox advance`` runs) makes the round one business day of a
+firm's CRM: on top of the above, about 0.2 % new households (an Account with a primary Contact and a
+New Money Opportunity), about 1 % of Contacts updated (phone, mailing state), a third of the open
+Opportunities decided (won or lost), and about 0.1 % of households deleted with their Contacts,
+Opportunities, Cases, Tasks, Events and brokerage accounts (as Salesforce cascades an Account delete).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import polars as pl
 
 from sandbox.salesforce.store import SalesforceStore, format_datetime, parse_datetime, table_name
 from sandbox.world.config import STREAM_MUTATE, rng
-from sandbox.world.crm import SCHEMA
+from sandbox.world.crm import FIRST_NAMES, LAST_NAMES, OPEN_STAGES, REGION_STATES, SCHEMA
 from sandbox.world.households import AUM_BANDS, RISK_PROFILES
 
 MUTATION_COLUMNS = {
@@ -35,8 +41,101 @@ def _sample(r: np.random.Generator, ids: list[str], share: float) -> list[str]:
     return [ids[i] for i in np.sort(r.choice(len(ids), min(k, len(ids)), replace=False))]
 
 
+def _day_of_crm(store: SalesforceStore, conn, r: np.random.Generator, stamp: datetime, note,
+                next_household: int) -> int:
+    """The rest of a business day in the CRM (see the module docstring); returns the next household number."""
+    stamp_text = format_datetime(stamp)
+    day = stamp.date().isoformat()
+
+    # contacts: a new phone number or a move
+    contacts = [row[0] for row in conn.execute(
+        'select "Id" from "obj_Contact" where "IsDeleted" = 0 order by "Id"').fetchall()]
+    moving = _sample(r, contacts, 0.01)
+    states = REGION_STATES.ravel()
+    changes = []
+    for record_id in moving:
+        if r.random() < 0.5:
+            changes.append({"Id": record_id, "Phone": f"+1 555 {int(r.integers(0, 10**7)):07d}"})
+        else:
+            changes.append({"Id": record_id, "MailingState": str(states[r.integers(0, len(states))])})
+    store.update_records("Contact", changes, stamp=stamp)
+    for change in changes:
+        field = next(k for k in change if k != "Id")
+        note("Contact", change["Id"], "update", field)
+
+    # open opportunities: a third are decided today
+    open_opps = [row[0] for row in conn.execute(
+        'select "Id" from "obj_Opportunity" where "IsDeleted" = 0 and "IsClosed" = 0 order by "Id"').fetchall()]
+    decided = _sample(r, open_opps, 1 / 3)
+    won = r.random(len(decided)) < 0.55
+    store.update_records("Opportunity", [
+        {"Id": i, "StageName": "Closed Won" if w else "Closed Lost", "IsClosed": True, "IsWon": bool(w),
+         "CloseDate": day} for i, w in zip(decided, won, strict=True)], stamp=stamp)
+    for record_id, w in zip(decided, won, strict=True):
+        note("Opportunity", record_id, "update", "Closed Won" if w else "Closed Lost")
+
+    # households deleted, with what Salesforce deletes with an Account
+    accounts = [row[0] for row in conn.execute(
+        'select "Id" from "obj_Account" where "IsDeleted" = 0 order by "Id"').fetchall()]
+    leaving = _sample(r, accounts, 0.001)
+    children = {"Contact": "AccountId", "Opportunity": "AccountId", "Case": "AccountId", "Task": "WhatId",
+                "Event": "WhatId", "Brokerage_Account__c": "Household__c"}
+    for obj, field in children.items():
+        ids = [row[0] for account in leaving for row in conn.execute(
+            f'select "Id" from {table_name(obj)} where "IsDeleted" = 0 and "{field}" = ? order by "Id"',  # noqa: S608 - fixed names
+            [account]).fetchall()]
+        store.delete_records(obj, ids, stamp=stamp)
+        for record_id in ids:
+            note(obj, record_id, "delete", "with its household")
+    store.delete_records("Account", leaving, stamp=stamp)
+    for record_id in leaving:
+        note("Account", record_id, "delete", "household left")
+
+    # new households: an Account, its primary Contact, a New Money opportunity
+    n_new = max(1, int(round(0.002 * len(accounts))))
+    owners = [row[0] for row in conn.execute(
+        'select "Id" from "obj_User" where "IsDeleted" = 0 and "IsActive" = 1 order by "Id"').fetchall()]
+    account_ids = store.allocate_ids("Account", n_new)
+    contact_ids = store.allocate_ids("Contact", n_new)
+    opportunity_ids = store.allocate_ids("Opportunity", n_new)
+    standard = {"CreatedDate": stamp_text, "LastModifiedDate": stamp_text, "SystemModstamp": stamp_text}
+    new_accounts, new_contacts, new_opportunities = [], [], []
+    for k in range(n_new):
+        last = str(LAST_NAMES[r.integers(0, len(LAST_NAMES))])
+        owner = str(owners[r.integers(0, len(owners))])
+        state = str(states[r.integers(0, len(states))])
+        amount = round(float(10 ** r.uniform(5.0, 6.5)), 2)
+        new_accounts.append({
+            "Id": account_ids[k], **standard, "Name": f"{last} Household", "Type": "Household", "OwnerId": owner,
+            "Household_Id__c": f"HH{next_household + k:07d}", "AUM_Band__c": str(AUM_BANDS[0]),
+            "Fee_Schedule_Bps__c": 100.0, "Client_Since__c": day,
+            "Risk_Profile__c": str(RISK_PROFILES[r.integers(0, len(RISK_PROFILES))]),
+            "Marketing_Consent__c": bool(r.random() < 0.6), "Analytics_Consent__c": bool(r.random() < 0.8),
+            "BillingState": state,
+        })
+        new_contacts.append({
+            "Id": contact_ids[k], **standard, "AccountId": account_ids[k],
+            "FirstName": str(FIRST_NAMES[r.integers(0, len(FIRST_NAMES))]), "LastName": last,
+            "Email": f"{last.lower()}.{next_household + k}@example.com",
+            "Phone": f"+1 555 {int(r.integers(0, 10**7)):07d}",
+            "Birthdate": f"{int(r.integers(1945, 2000))}-{int(r.integers(1, 13)):02d}-{int(r.integers(1, 29)):02d}",
+            "MailingState": state, "Is_Primary__c": True,
+        })
+        new_opportunities.append({
+            "Id": opportunity_ids[k], **standard, "AccountId": account_ids[k], "OwnerId": owner,
+            "Name": f"{last} - New Money", "Type": "New Money", "Amount": amount,
+            "StageName": str(OPEN_STAGES[0]), "CloseDate": (stamp.date() + timedelta(days=60)).isoformat(),
+            "IsClosed": False, "IsWon": False,
+        })
+    for obj, records in (("Account", new_accounts), ("Contact", new_contacts), ("Opportunity", new_opportunities)):
+        store.insert_records(obj, records)
+        for record in records:
+            note(obj, record["Id"], "insert", "new household")
+    return next_household + n_new
+
+
 def mutate_world(state: Path, truth: Path | None = None, seed: int | None = None,
-                 now: datetime | None = None) -> dict:
+                 now: datetime | None = None, full_day: bool = False) -> dict:
     meta_path = state / "world.json"
     meta = json.loads(meta_path.read_text())
     truth = Path(truth or meta["truth"])
@@ -114,6 +213,9 @@ def mutate_world(state: Path, truth: Path | None = None, seed: int | None = None
         store.delete_records(obj, gone, stamp=stamp)
         for record_id in gone:
             note(obj, record_id, "delete")
+    if full_day:
+        meta["next_household"] = _day_of_crm(store, conn, r, stamp, note,
+                                             int(meta.get("next_household", meta["households"] + 1)))
     store.close()
 
     frame = pl.DataFrame(log, schema=MUTATION_COLUMNS)

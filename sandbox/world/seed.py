@@ -133,6 +133,35 @@ def _second_process(seed, scale, as_of, drop, truth, chunk_accounts, accounts, r
         raise
 
 
+def simulate_accounts(seed: int, scale: str, as_of: date, market: np.ndarray,
+                      on_chunk=None) -> tuple[list[np.ndarray], trading.TradingAccounts]:
+    """Pass 1 over every chunk of households: their brokerage account numbers (numbered in chunk
+    order) and what trading needs per account. ``on_chunk(hh, acct_numbers)`` sees each chunk."""
+    tier = SCALES[scale]
+    parts: dict[str, list[np.ndarray]] = {"number": [], "prime": [], "open": [], "habit": []}
+    next_account = 1
+    for chunk in range(-(-tier.households // tier.household_chunk)):
+        start = chunk * tier.household_chunk
+        n = min(tier.household_chunk, tier.households - start)
+        hh = simulate_chunk(seed, chunk, start, n, tier.advisors, as_of, market)
+        acct_numbers = np.char.add("BA", np.char.zfill((next_account + np.arange(hh.n_accounts)).astype(str), 8))
+        next_account += hh.n_accounts
+        if on_chunk is not None:
+            on_chunk(hh, acct_numbers)
+        a = hh.acct_household
+        parts["number"].append(acct_numbers)
+        parts["prime"].append(hh.acct_custodian)
+        parts["open"].append(hh.close_t[a] >= T_HIST)
+        habit = hh.mv[a, T_HIST - 1] * hh.acct_share
+        habit = np.where(habit > 0, habit, 10 ** hh.wealth_log10[a] * hh.acct_share)
+        parts["habit"].append(habit * np.exp(rng(seed, STREAM_CRM, 50_000 + chunk).normal(np.log(0.03), 0.5, len(a))))
+    accounts = trading.TradingAccounts(
+        number=np.concatenate(parts["number"]), prime=np.concatenate(parts["prime"]),
+        is_open=np.concatenate(parts["open"]), habit_usd=np.concatenate(parts["habit"]),
+    )
+    return parts["number"], accounts
+
+
 def seed_world(
     scale: str, seed: int, as_of: date, drop: Path, truth: Path, state: Path, hostile_inputs: bool = False,
     log=print,
@@ -155,35 +184,15 @@ def seed_world(
 
     # pass 1, households chunk by chunk: simulation, truth, what billing and trading need
     truth_frames = []
-    acct_parts: dict[str, list[np.ndarray]] = {"number": [], "prime": [], "open": [], "habit": []}
-    next_account = 1
-    n_chunks = -(-tier.households // tier.household_chunk)
-    for chunk in range(n_chunks):
-        start = chunk * tier.household_chunk
-        n = min(tier.household_chunk, tier.households - start)
-        hh = simulate_chunk(seed, chunk, start, n, tier.advisors, as_of, market)
-        acct_numbers = np.char.add("BA", np.char.zfill((next_account + np.arange(hh.n_accounts)).astype(str), 8))
-        next_account += hh.n_accounts
-        truth_frames.append(household_truth(hh))
-        a = hh.acct_household
-        acct_parts["number"].append(acct_numbers)
-        acct_parts["prime"].append(hh.acct_custodian)
-        acct_parts["open"].append(hh.close_t[a] >= T_HIST)
-        habit = hh.mv[a, T_HIST - 1] * hh.acct_share
-        habit = np.where(habit > 0, habit, 10 ** hh.wealth_log10[a] * hh.acct_share)
-        acct_parts["habit"].append(habit * np.exp(rng(seed, STREAM_CRM, 50_000 + chunk).normal(np.log(0.03), 0.5, len(a))))
+    chunk_accounts, accounts = simulate_accounts(seed, scale, as_of, market,
+                                                 on_chunk=lambda hh, _: truth_frames.append(household_truth(hh)))
     report.rows["households"] = write_parquet(truth_frames, truth / "households.parquet")
-    del truth_frames
+    truth_frames.clear()
     report.seconds["households"] = round(time.monotonic() - started, 1)
     log(f"households simulated ({time.monotonic() - started:.0f}s)")
+    n_chunks = len(chunk_accounts)
 
     # billing and trading need only the accounts: on a big world they run in a second process meanwhile
-    accounts = trading.TradingAccounts(
-        number=np.concatenate(acct_parts["number"]), prime=np.concatenate(acct_parts["prime"]),
-        is_open=np.concatenate(acct_parts["open"]), habit_usd=np.concatenate(acct_parts["habit"]),
-    )
-    chunk_accounts = acct_parts["number"]
-    del acct_parts
     job_args = (seed, scale, as_of, drop, truth, chunk_accounts, accounts)
     parallel = tier.households >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
     if parallel:

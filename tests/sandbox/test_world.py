@@ -322,3 +322,57 @@ def test_hostile_files_are_listed_and_really_bad(world):
     redelivery = drop / staged[0]["file"]
     assert redelivery.read_bytes() != (drop / staged[0]["file"].removeprefix("_redeliveries/")).read_bytes()
     assert not (drop / staged[1]["file"].removeprefix("_redeliveries/")).exists()  # the late file is not there yet
+
+
+# --- advance: one more business day -----------------------------------------------------------
+
+
+def test_advance_is_one_deterministic_business_day(tmp_path, clean_world):
+    import shutil
+
+    from sandbox.world.advance import advance_world
+
+    copies = []
+    for name in ("a", "b"):
+        base = tmp_path / name
+        for key in ("drop", "truth", "state"):
+            shutil.copytree(clean_world[key], base / key)
+        paths = {key: base / key for key in ("drop", "truth", "state")}
+        before = _hashes(paths["drop"])
+        result = advance_world(paths["state"], paths["drop"], paths["truth"],
+                               now=datetime(2026, 11, 2, 22, 0, tzinfo=UTC), log=lambda _msg: None)
+        copies.append((paths, before, result))
+    (paths, before, result), (other, _, other_result) = copies
+    after = _hashes(paths["drop"])
+    # the seed's files are untouched; one billing month and one business date's files are new
+    assert {k: after[k] for k in before} == before
+    added = sorted(set(after) - set(before))
+    assert added == sorted(["drop/billing/billing_202611.csv", "drop/oms/trade_book_20261102.csv",
+                            "drop/prime/atlas/ATLAS_CONF_20261102.csv",
+                            "drop/prime/meridian/meridian_confirms_2026-11-02.csv",
+                            *(f"drop/fix/{b}_20261102.fix" for b in ("BRKA", "BRKB", "BRKC"))])
+    assert result["business_date"] == "2026-11-02" and result["billing_month"] == "2026-11-30"
+    # deterministic for the seed and round: the same files, the same CRM changes
+    assert _hashes(other["drop"]) == after and other_result["crm"] == result["crm"]
+    billed = pl.read_csv(paths["drop"] / "billing" / "billing_202611.csv")
+    assert billed.columns == BILLING and set(billed["period_end"]) == {"2026-11-30"}
+    book = pl.read_csv(paths["drop"] / "oms" / "trade_book_20261102.csv")
+    assert book.columns == BOOK and 0.95 * SCALES["small"].trades_per_day < book.height <= SCALES["small"].trades_per_day
+    assert set(book["trade_date"]) == {"2026-11-02"} and book["trade_id"].is_unique().all()
+    breaks = pl.read_parquet(paths["truth"] / "breaks.parquet")
+    assert breaks.filter(pl.col("business_date").cast(pl.String) == "2026-11-02").height > 0
+    # a whole CRM day: households arrive and leave, contacts and opportunities change
+    changes = result["crm"]["changes"]
+    for kind in ("Account.insert", "Account.delete", "Account.update", "Contact.insert", "Contact.update",
+                 "Contact.delete", "Opportunity.insert", "Opportunity.update", "Task.insert", "Task.delete"):
+        assert changes.get(kind, 0) > 0, kind
+    store = SalesforceStore(paths["state"] / "salesforce.db")
+    left = pl.read_parquet(paths["truth"] / "crm_mutations.parquet").filter(
+        (pl.col("object") == "Account") & (pl.col("change") == "delete"))["record_id"][0]
+    assert store.get_record("Account", left) is None
+    assert not store.find_ids("Contact", "AccountId", left)
+    store.close()
+    # round 2 is the next business day and the next month
+    second = advance_world(paths["state"], paths["drop"], paths["truth"], log=lambda _msg: None)
+    assert second["round"] == 2 and second["business_date"] == "2026-11-03"
+    assert second["billing_month"] == "2026-12-31"

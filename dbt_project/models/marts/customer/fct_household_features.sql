@@ -5,11 +5,33 @@
 -- snapshot. Labels look at the 12 billed months after C and are null until all 12 are billed.
 -- The household x cutoff grid and its bounds come from int_household_cutoffs; the billing,
 -- label and interaction aggregations from their own int_household_cutoff_* tables.
+--
+-- Incremental by cutoff: a night rebuilds the cutoffs that are new or whose label window was still
+-- open, and every cutoff of a household whose CRM records changed (crm_state_key, from
+-- int_household_crm_states); a pre-hook first deletes those rows and the ones that left the cutoff grid
+-- (macros/household_features.sql), and the build adds every grid row the table lacks. `dbt build
+-- --full-refresh` (the nightly DAG's full_refresh param) rebuilds it whole, with the same rows.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_stale_household_features() }}",
+) }}
 
 with
 
 windows as (
     select * from {{ ref('int_household_cutoffs') }}
+    {% if is_incremental() %}
+        -- the grid rows the table lacks once the pre-hook has deleted what is stale
+        where
+            cutoff_on not in (select distinct cutoff_on from {{ this }})
+            or household_id not in (select distinct household_id from {{ this }})
+    {% endif %}
+),
+
+crm_states as (
+    select * from {{ ref('int_household_crm_states') }}
 ),
 
 household_months as (
@@ -174,9 +196,12 @@ final as (
             when billing_calendar.last_billed_on < windows.month_12_ahead_on then null
             when coalesce(billing_features.billed_open_accounts_at_cutoff, 0) = 0 then null
             else coalesce(labels.active_months_next_12m, 0) < 12
-        end as is_attrited_within_12m
+        end as is_attrited_within_12m,
+        crm_states.crm_state_key
     from windows
     cross join billing_calendar
+    inner join crm_states
+        on windows.household_id = crm_states.household_id
     left join billing_features
         on windows.household_id = billing_features.household_id and windows.cutoff_on = billing_features.cutoff_on
     left join labels

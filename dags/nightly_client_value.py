@@ -13,6 +13,8 @@ Wiring only: each task calls a stage function that has its own CLI and tests. Da
 the landing folder and the warehouse; XCom carries run ids, counts and the dbt invocation id.
 A failed gate fails its task, so nothing after it runs and nothing reaches Salesforce.
 Models retrain on Sundays (firm time), or when a model has no champion or drift marked it.
+The warehouse builds incrementally (a night rebuilds what changed); trigger with the param
+``full_refresh`` true to rebuild the customer side from scratch (the same rows).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 
 import pendulum
-from airflow.sdk import DAG, CronTriggerTimetable, get_current_context, task
+from airflow.sdk import DAG, CronTriggerTimetable, Param, get_current_context, task
 
 from northstar.dag_defaults import DEFAULT_ARGS, FIRM_TIMEZONE, WAREHOUSE_POOL, deadline, run_ids, small
 
@@ -37,6 +39,11 @@ with DAG(
     dagrun_timeout=pendulum.duration(hours=3),
     deadline=deadline("nightly_client_value"),  # None under `airflow dags test` (dag_defaults.deadline)
     tags=["northstar", "nightly", "client-value"],
+    params={
+        "full_refresh": Param(False, type="boolean", title="Full refresh",
+                              description="Rebuild the customer side of the warehouse from scratch (dbt --full-refresh) "
+                                          "instead of only what changed; gives the same rows."),
+    },
     doc_md=__doc__,
 ) as dag:
 
@@ -76,11 +83,12 @@ with DAG(
     @task(pool=WAREHOUSE_POOL)
     def build_warehouse() -> dict:
         """Everything: the customer side and, over what has landed so far, the trade side."""
-        from northstar.dbt import observed_at_vars, run_dbt
+        from northstar.dbt import build_nightly
 
         # breaks seen by this build carry the run's logical time, so a rerun writes the same rows
-        ids = run_ids(get_current_context())
-        return run_dbt("build", ["--selector", "nightly_all"], dbt_vars=observed_at_vars(ids.logical_date)).as_dict()
+        context = get_current_context()
+        ids = run_ids(context)
+        return build_nightly(ids.logical_date, full_refresh=bool(context["params"].get("full_refresh"))).as_dict()
 
     @task(pool=WAREHOUSE_POOL)
     def marts_gate() -> dict:

@@ -39,6 +39,8 @@ DAGBAG_PROBE = textwrap.dedent(
             "dagrun_timeout": str(dag.dagrun_timeout),
             "has_doc": bool(dag.doc_md),
             "deadlines": [alert.name for alert in dag.deadline or []],
+            "params": {name: {"default": dag.params[name], "type": dag.params.get_param(name).schema.get("type")}
+                       for name in dag.params},
             "tasks": {
                 t.task_id: {
                     "owner": t.owner,
@@ -120,6 +122,14 @@ def test_nightly_runs_on_a_cron_in_the_firm_timezone(dagbag):
     assert dag["timetable"] == "CronTriggerTimetable"
     assert dag["timezone"] == "America/New_York"
     assert dag["cron"] == "30 1 * * *"
+
+
+def test_nightly_offers_a_full_refresh_param(dagbag):
+    """Incremental by default; a run triggered with full_refresh rebuilds the customer side (issue 22)."""
+    assert dagbag["dags"]["nightly_client_value"]["params"] == {"full_refresh": {"default": False, "type": "boolean"}}
+    assert dagbag["dags"]["intraday_trade_recon"]["params"] == {}
+    source = (REPO_ROOT / "dags" / "nightly_client_value.py").read_text()
+    assert 'build_nightly(ids.logical_date, full_refresh=bool(context["params"].get("full_refresh")))' in source
 
 
 def test_intraday_every_15_minutes_in_market_hours_or_on_files(dagbag):

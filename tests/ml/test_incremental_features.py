@@ -4,8 +4,9 @@ full rebuild row for row, and each incremental night rebuilt only part of it.
 On a copy of the session's small ml world (its night 1, the full build, is the fixture's own), two
 more nights each advance the sandbox one business day (a CRM day with new, updated and deleted
 households, contacts, opportunities, cases and tasks; the next billing month; broker files), extract
-the Salesforce delta, land the new billing month and build the customer side incrementally. Then
-`--full-refresh` rebuilds the mart from scratch over the same warehouse.
+the Salesforce delta, land the new billing month and build the customer side incrementally. Then the
+nightly DAG's full refresh (``northstar.dbt.build_nightly(full_refresh=True)``) rebuilds the customer
+side from scratch over the same warehouse.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def test_incremental_nights_equal_a_full_rebuild(ml_world, tmp_path, monkeypatch
     from nights import night
 
     from northstar import settings as settings_module
-    from northstar.dbt import run_dbt
+    from northstar.dbt import build_nightly
 
     root = tmp_path / "world"
     for name in ("state", "drop", "truth", "landing"):
@@ -71,7 +72,8 @@ def test_incremental_nights_equal_a_full_rebuild(ml_world, tmp_path, monkeypatch
             assert after["cutoff_on"].max() > before["cutoff_on"].max()  # the new billing month's cutoff
             before = after
         incremental = before
-        run_dbt("run", ["--select", "fct_household_features", "--full-refresh"], cfg=cfg)
+        # the nightly DAG's full_refresh param: the customer side rebuilt from scratch, the trade side built
+        build_nightly(full_refresh=True, cfg=cfg)
         northstar.warehouse.release_dbt_handles()
         full = _features(cfg)
         assert_frame_equal(incremental, full, check_exact=False, rel_tol=1e-9)

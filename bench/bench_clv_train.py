@@ -10,7 +10,7 @@ MLflow store times
   drivers, drift, write ``scores.*``).
 
 Bench configuration: every 3rd training cutoff, at most 4 (4 x households rows), at most 400 rounds (the CLV
-model's depth and rounds are selected inside the training cutoffs on a sample of at most 400,000 rows), no
+model's depth and rounds are selected inside the training cutoffs on a sample of at most 200,000 rows), no
 BG/NBD baseline (its fit is evaluation, not training). Exit 1 at ``large`` if CLV training takes 5 minutes or
 more, or scoring 1,000,000 households 60 seconds or more. Other tiers print the figures only.
 ``python bench/bench_clv_train.py [--scale large] [--dir DIR] [--reuse]``

@@ -51,7 +51,7 @@ class TrainingConfig:
     score_psi_ceiling: float = 0.50
     # CLV selection fits its candidates on a seeded sample of at most this many rows (fit and validation each):
     # it compares candidates, so a sample serves, and it keeps training at 1,000,000 households in budget.
-    clv_selection_max_rows: int = 400_000
+    clv_selection_max_rows: int = 200_000
 
     def xgb_params(self, kind: str) -> dict:
         params = {"eta": self.learning_rate, "max_depth": self.max_depth, "min_child_weight": self.min_child_weight,

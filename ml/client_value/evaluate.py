@@ -209,7 +209,7 @@ def model_card(kind: str, name: str, data: TrainingData, metrics: dict, baseline
         lines += ["", "## Model selection (inside the training cutoffs; the holdout is not read)", "",
                   f"- Validation cutoff {selection.validation_cutoff.date() if selection.validation_cutoff is not None else 'none'}"
                   f"; candidates fitted on {len(selection.fit_cutoffs)} cutoffs "
-                  f"({', '.join(str(c.date()) for c in selection.fit_cutoffs[:1] + selection.fit_cutoffs[-1:])})"
+                  f"({' .. '.join(str(c.date()) for c in selection.fit_cutoffs[:1] + selection.fit_cutoffs[-1:])})"
                   + (f", whose label windows end {selection.gap_months} months after theirs"
                      + ("" if selection.gap_months == 12 else
                         f" (the mart is too short for a 12-month gap: their labels overlap the validation "

@@ -100,13 +100,14 @@ def baseline_check(kind: str, metrics: dict, baselines: dict, y: np.ndarray) -> 
 
 # How the CLV promotion gate weighs every metric the model card reports (the card prints this table).
 CLV_GATE_POLICY = {
-    "gini": "gated: >= floor, above every baseline on the same holdout, >= champion + margin",
-    "spearman": "gated: above every baseline on the same holdout",
+    "gini": "gated: >= floor, no lower than every baseline on the same holdout, >= champion + margin",
+    "spearman": "gated: no lower than every baseline on the same holdout",
     "abs_aggregate_error": "gated: <= ceiling",
     "aggregate_error": "gated through abs_aggregate_error",
     "rmse": "gated: no worse than the champion's by more than the tolerance. Not held against carry-forward: "
             "squared error is dominated by a few households with one-off liquidity events that no billing "
-            "history predicts, and carry-forward's lower RMSE comes from not chasing them; the card states the gap",
+            "history predicts, and where carry-forward's RMSE is lower it comes from not chasing them; the card "
+            "states both figures and the gap",
     "mae": "gated like rmse (no worse than the champion's by more than the tolerance)",
     "top_decile_capture": "waived as a gate: one point of the gain curve that the gated Gini integrates whole; "
                           "reported against the baselines",

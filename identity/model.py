@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 ACCEPT_THRESHOLD = 0.95  # a pair at or above joins one cluster
 REVIEW_THRESHOLD = 0.50  # a pair in [review, accept) goes to the clerical review queue
 U_SAMPLE_PAIRS = 2_000_000
+PROBABILITY_FLOOR = 1e-5  # the least m or u a comparison level gets (see ``floored``)
 SEED = 7
 # a deterministic key held by more records than this is a placeholder (000-00-00000, a shared inbox),
 # not one person: it is left out of the deterministic rules and its blocking rule
@@ -125,6 +126,21 @@ def _tax_id() -> cl.CustomComparison:
     ])
 
 
+def _address() -> cl.CustomComparison:
+    """Street and postcode as one comparison: they describe one address, and two comparisons would count a
+    shared address twice (a spouse or a child at home would look like the same person)."""
+    both_null = "(street_l is null or street_r is null) and (postcode_l is null or postcode_r is null)"
+    return cl.CustomComparison(output_column_name="address", comparison_levels=[
+        cll.CustomLevel(both_null, "no address to compare").configure(is_null_level=True),
+        cll.And(cll.ExactMatchLevel("street"), cll.ExactMatchLevel("postcode")),
+        cll.Or(cll.ExactMatchLevel("street"),
+               cll.And(cll.ExactMatchLevel("postcode"), cll.ArrayIntersectLevel("street_tokens", 2))),
+        cll.ExactMatchLevel("postcode"),
+        cll.ArrayIntersectLevel("street_tokens", 2),
+        cll.ElseLevel(),
+    ])
+
+
 COMPARISONS = {
     "first_name": _first_name, "last_name": _last_name, "birth_date": _birth_date, "postcode": _postcode,
     "street": _street, "email_norm": _email, "phone": _phone, "tax_id_hash": _tax_id,
@@ -167,7 +183,11 @@ def deterministic_rules(columns: tuple[str, ...]) -> list[str]:
 
 
 def settings_for(columns: tuple[str, ...]) -> SettingsCreator:
-    comparisons = [make() for column, make in COMPARISONS.items() if column in columns]
+    combined = {"street", "postcode"} <= set(columns)
+    comparisons = [make() for column, make in COMPARISONS.items()
+                   if column in columns and not (combined and column in ("street", "postcode"))]
+    if combined:
+        comparisons.append(_address())
     if not comparisons:
         raise ValueError("no column the model can compare")
     return SettingsCreator(
@@ -211,4 +231,21 @@ def train(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) 
             linker.training.estimate_parameters_using_expectation_maximisation(blocking)
         except Exception as error:  # noqa: BLE001 - e.g. no pairs in this block: the other session still trains
             log.warning("EM session skipped: %s", error)
-    return linker
+    return Linker(table, floored(linker.misc.save_model_to_json()), DuckDBAPI(connection=con))
+
+
+def floored(model: dict, floor: float = PROBABILITY_FLOOR) -> dict:
+    """The trained model with every m and u at least ``floor``.
+
+    A level EM never saw among the matches (or random sampling among the non-matches) has no estimate, and
+    Splink would fall back to a generic default: an unseen level such as "same birth year" would then count
+    *for* a match. Never seen means rare: the floor says so, and also keeps one disagreeing field from
+    weighing minus ninety bits (a ZIP typo must not veto everything else)."""
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            for key in ("m_probability", "u_probability"):
+                value = level.get(key)
+                level[key] = max(value if value is not None else 0.0, floor)
+    return model

@@ -31,3 +31,21 @@
         else '75_plus'
     end
 {%- endmacro %}
+
+{#- A tax id as a salted hash of its digits and letters only, so 912-34-5678 and 912345678 are one key
+    (identity resolution's deterministic rule compares these hashes). -#}
+{% macro hash_tax_id(expr) -%}
+    {{ hash_pii("nullif(" ~ alnum_only("cast(" ~ expr ~ " as " ~ dbt.type_string() ~ ")") ~ ", '')") }}
+{%- endmacro %}
+
+{% macro alnum_only(expr) -%}
+    {{ return(adapter.dispatch('alnum_only', 'northstar')(expr)) }}
+{%- endmacro %}
+
+{% macro default__alnum_only(expr) -%}
+    regexp_replace({{ expr }}, '[^0-9A-Za-z]', '')
+{%- endmacro %}
+
+{% macro duckdb__alnum_only(expr) -%}
+    regexp_replace({{ expr }}, '[^0-9A-Za-z]', '', 'g')
+{%- endmacro %}

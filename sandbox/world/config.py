@@ -48,6 +48,7 @@ STREAM_TRADES = 5
 STREAM_HOSTILE = 6
 STREAM_MUTATE = 7
 STREAM_ADVISORS = 8
+STREAM_PERSONS = 9  # addresses, tax ids, duplicate Contacts, custodian owners (sandbox/world/persons.py)
 
 
 def rng(seed: int, stream: int, chunk: int = 0) -> np.random.Generator:

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from sandbox.salesforce.store import FieldSpec, SalesforceStore, quote, table_name
+from sandbox.world import persons
 from sandbox.world.households import (
     ACCOUNT_TYPES,
     AUM_BAND_EDGES,
@@ -74,6 +75,7 @@ CALL_SUBJECTS = np.array(["Call: portfolio review", "Call: market update", "Call
 EMAIL_SUBJECTS = np.array(["Email: quarterly letter", "Email: follow-up", "Email: documents", "Email: market note"])
 MEETING_SUBJECTS = np.array(["Annual review", "Financial plan meeting", "Estate planning review", "Portfolio review"])
 OPEN_STAGES = np.array(["Qualification", "Needs Analysis", "Proposal"])
+IDENTITY_TRUTH = "_identity_truth"  # household_frames' key for who is who (goes to truth/, not the org)
 
 KEY_PREFIX = {
     "User": "005", "Account": "001", "Contact": "003", "Case": "500", "Task": "00T", "Event": "00U",
@@ -117,6 +119,10 @@ SCHEMA: dict[str, list[FieldSpec]] = {
         _f("AccountId", "reference", reference_to="Account"), _f("FirstName", "string"),
         _f("LastName", "string", nillable=False), _f("Email", "email"), _f("Phone", "phone"),
         _f("Birthdate", "date"), _f("MailingState", "string"), _f("Is_Primary__c", "boolean"),
+        _f("MailingStreet", "textarea"), _f("MailingCity", "string"), _f("MailingPostalCode", "string"),
+        # the client's tax id as the advisor typed it (staging hashes it: it never reaches a mart)
+        _f("Tax_Id__c", "string", length=11),
+        _f("HasOptedOutOfEmail", "boolean"),
     ],
     "Case": [
         _f("AccountId", "reference", reference_to="Account"),
@@ -173,6 +179,10 @@ SCHEMA: dict[str, list[FieldSpec]] = {
         _f("Status__c", "picklist", picklist_values=("Open", "Closed")),
         _f("Opened_Date__c", "date"),
         _f("Closed_Date__c", "date"),
+        # the owner as the custodian's feed spells them ("SMITH, WILLIAM J", MM/DD/YYYY, upper-case street)
+        _f("Owner_Name__c", "string"), _f("Owner_Birthdate__c", "string", length=10),
+        _f("Owner_Street__c", "string"), _f("Owner_Postal_Code__c", "string", length=10),
+        _f("Owner_Tax_Id__c", "string", length=11),
     ],
 }
 
@@ -283,8 +293,14 @@ def household_frames(
     user_region: np.ndarray,
     acct_numbers: np.ndarray,
     clock: WorldClock,
+    identity_rng: np.random.Generator | None = None,
+    hostile: bool = False,
 ) -> dict[str, pl.DataFrame]:
-    """Every CRM record one household chunk produces, as one frame per object."""
+    """Every CRM record one household chunk produces, as one frame per object.
+
+    With ``identity_rng``, people also get addresses, tax ids and e-mail opt-outs, some get duplicate
+    Contacts, brokerage accounts their custodian-formatted owner (``sandbox.world.persons``), and the
+    truth of who is who comes back under ``IDENTITY_TRUTH`` (not an object: the caller writes it to truth/)."""
     n = hh.n
     frames: dict[str, pl.DataFrame] = {}
     owner = pl.Series(user_ids).gather(hh.advisor)
@@ -332,6 +348,7 @@ def household_frames(
         "MailingState": state[c_hh], "Is_Primary__c": c_kind == 0,
     })
     primary_contact = contact_ids.gather(np.flatnonzero(c_kind == 0))  # one per household, in order
+    contact_household, contact_kind = c_hh, c_kind
 
     # brokerage accounts
     a_hh = hh.acct_household
@@ -453,6 +470,10 @@ def household_frames(
         "Name": np.char.add(np.char.add(last_name[oh], " - "), kind), "Type": kind, "Amount": amount,
         "StageName": stage, "CloseDate": sf_date(close_date), "IsClosed": ~is_open, "IsWon": outcome == 1,
     })
+    if identity_rng is not None:
+        frames[IDENTITY_TRUTH] = persons.add_identities(
+            identity_rng, frames, hh_ids[contact_household], contact_kind, hh.marketing_consent[contact_household],
+            lambda k: ids.take("Contact", k), LAST_NAMES, FIRST_NAMES, start_person=hh.start * 10, hostile=hostile)
     return frames
 
 

@@ -153,8 +153,9 @@ def duplicate_people(r: np.random.Generator, people: pl.DataFrame, last_names: n
         if r.random() < 0.5:  # a second advisor rarely copies the tax id
             row["tax_id"] = None
         row["variant"] = "+".join(applied)
+        row["copied_from"] = row["person_id"]
         out.append(row)
-    schema = {**{c: people.schema[c] for c in people.columns}, "variant": pl.String}
+    schema = {**{c: people.schema[c] for c in people.columns}, "variant": pl.String, "copied_from": pl.String}
     return pl.DataFrame(out, schema=schema) if out else pl.DataFrame(schema=schema)
 
 
@@ -167,6 +168,7 @@ def hostile_people(r: np.random.Generator, people: pl.DataFrame, first_names: np
     n = people.height
     picks = r.choice(n, max(1, n // 50), replace=False)
     twins = people[picks].with_columns(
+        pl.col("person_id").alias("copied_from"),
         pl.Series("first_name", first_names[r.integers(0, len(first_names), len(picks))]),
         pl.Series("person_id", [f"PX{start_person + k:09d}" for k in range(len(picks))]),
         pl.Series("email", [None] * len(picks), dtype=pl.String),
@@ -176,7 +178,7 @@ def hostile_people(r: np.random.Generator, people: pl.DataFrame, first_names: np
     twins = twins.filter(pl.col("first_name") != people[picks]["first_name"])
     # namesakes: the commonest names, different people, one postcode
     k = max(1, n // 100)
-    hosts = people[r.choice(n, k, replace=False)]
+    hosts = people[r.choice(n, k, replace=False)].with_columns(pl.col("person_id").alias("copied_from"))
     base = len(picks) + start_person
     birth = (np.datetime64("1950-01-01") + r.integers(0, 365 * 50, k).astype("timedelta64[D]")).astype(str)
     namesakes = hosts.with_columns(
@@ -191,9 +193,9 @@ def hostile_people(r: np.random.Generator, people: pl.DataFrame, first_names: np
     sparse = people[r.choice(n, max(1, n // 100), replace=False)].with_columns(
         *[pl.lit(None, dtype=pl.String).alias(c) for c in ("email", "phone", "street", "city", "postcode", "tax_id",
                                                            "birth_date")],
-        pl.lit("almost_empty").alias("variant"))
+        pl.lit("almost_empty").alias("variant"), pl.col("person_id").alias("copied_from"))
     return pl.concat([twins.with_columns(pl.lit("twin").alias("variant")),
-                      namesakes.with_columns(pl.lit("namesake").alias("variant"))]), sparse
+                      namesakes.with_columns(pl.lit("namesake").alias("variant"))], how="diagonal_relaxed"), sparse
 
 
 def custodian_owner(people: pl.DataFrame) -> pl.DataFrame:
@@ -253,8 +255,101 @@ def generated_records(r: np.random.Generator, n_people: int, rate: float = DUPLI
     dupes = duplicate_people(r, people, LAST_NAMES, rate)
     records = pl.concat([
         people.with_columns(pl.format("R{}", pl.col("person_id")).alias("record_id"), pl.lit("crm").alias("source")),
-        dupes.drop("variant").with_row_index("k").with_columns(
+        dupes.drop("variant", "copied_from").with_row_index("k").with_columns(
             pl.format("D{}", pl.col("k")).alias("record_id"), pl.lit("crm_duplicate").alias("source")).drop("k"),
     ])
     truth = records.select("record_id", pl.col("person_id").alias("entity_id"))
     return records.drop("person_id", "household_id"), truth
+
+
+def _contact_people(contacts: pl.DataFrame, person_ids: np.ndarray, household_ids: np.ndarray) -> pl.DataFrame:
+    return contacts.select(
+        pl.Series("person_id", person_ids), pl.Series("household_id", household_ids),
+        pl.col("FirstName").alias("first_name"), pl.col("LastName").alias("last_name"),
+        pl.col("Birthdate").alias("birth_date"), pl.col("Email").alias("email"), pl.col("Phone").alias("phone"),
+        pl.col("MailingStreet").alias("street"), pl.col("MailingCity").alias("city"),
+        pl.col("MailingPostalCode").alias("postcode"), pl.col("Tax_Id__c").alias("tax_id"),
+    )
+
+
+def _as_contacts(people: pl.DataFrame, template: pl.DataFrame, ids: pl.Series, opted_out: np.ndarray) -> pl.DataFrame:
+    """People rows as Contact records, stamped and placed like the Contact each one copies (``template``)."""
+    return template.select(
+        pl.Series("Id", ids), "CreatedDate", "LastModifiedDate", "SystemModstamp", "AccountId",
+        pl.Series("FirstName", people["first_name"]), pl.Series("LastName", people["last_name"]),
+        pl.Series("Email", people["email"]), pl.Series("Phone", people["phone"]),
+        pl.Series("Birthdate", people["birth_date"]), "MailingState",
+        pl.lit(False).alias("Is_Primary__c"),
+        pl.Series("MailingStreet", people["street"]), pl.Series("MailingCity", people["city"]),
+        pl.Series("MailingPostalCode", people["postcode"]), pl.Series("Tax_Id__c", people["tax_id"]),
+        pl.Series("HasOptedOutOfEmail", opted_out),
+    )
+
+
+def add_identities(r: np.random.Generator, frames: dict[str, pl.DataFrame], household_ids: np.ndarray,
+                   contact_kind: np.ndarray, marketing_consent: np.ndarray, take_contact_ids, last_names: np.ndarray,
+                   first_names: np.ndarray, start_person: int, hostile: bool = False) -> pl.DataFrame:
+    """Addresses, tax ids and e-mail opt-outs on the chunk's Contacts, duplicate Contacts, custodian owners.
+
+    Changes ``frames`` in place (Contact, Brokerage_Account__c) and returns the identity truth: one row per
+    Contact and per brokerage account (record_id, record_type, person_id, household_id, variant).
+    ``household_ids`` is per Contact (the household it belongs to); ``contact_kind`` 0 primary, 1 spouse,
+    2 adult child; ``take_contact_ids(n)`` hands out new Contact ids."""
+    contacts = frames["Contact"]
+    account_ids = contacts["AccountId"].to_numpy()
+    n = contacts.height
+    # one address per household (its Account), shared by everybody in it
+    first_of_account = np.r_[True, account_ids[1:] != account_ids[:-1]]
+    group = np.cumsum(first_of_account) - 1
+    where = addresses(r, int(group[-1]) + 1 if n else 0)
+    person_ids = np.char.add(np.char.add(household_ids.astype(str), "-"), contact_kind.astype(str))
+    known = r.random(n) < TAX_ID_KNOWN
+    taxes = tax_ids(start_person + np.arange(n))
+    # a household that gave no marketing consent has opted its people out of e-mail
+    opted_out = ~marketing_consent
+    contacts = contacts.with_columns(
+        pl.Series("MailingStreet", where["street"][group]), pl.Series("MailingCity", where["city"][group]),
+        pl.Series("MailingPostalCode", where["postcode"][group]),
+        pl.when(pl.Series(known)).then(pl.Series(taxes)).otherwise(None).alias("Tax_Id__c"),
+        pl.Series("HasOptedOutOfEmail", opted_out),
+    )
+    people = _contact_people(contacts, person_ids, household_ids)
+    truth = [pl.DataFrame({"record_id": contacts["Id"], "record_type": "contact", "person_id": person_ids,
+                           "household_id": household_ids, "variant": "original"})]
+
+    dupes = duplicate_people(r, people, last_names)
+    extra = [dupes.with_columns(pl.col("household_id").cast(pl.String))]
+    if hostile:
+        new_people, sparse = hostile_people(r, people, first_names, start_person + n)
+        extra += [new_people, sparse]
+    added = pl.concat(extra, how="diagonal_relaxed")
+    if added.height:
+        index = {pid: k for k, pid in enumerate(person_ids.tolist())}
+        # a duplicate sits in its person's Account; a twin or namesake in the Account of the person it was
+        # made from (a twin is that person's sibling, in their household)
+        template_rows = np.array([index[pid] for pid in added["copied_from"].to_list()], dtype=np.int64)
+        new_ids = take_contact_ids(added.height)
+        # a duplicate sometimes carries an opt-out the original does not: the strictest record must win
+        extra_opt_out = opted_out[template_rows] | (r.random(added.height) < 0.05)
+        made = _as_contacts(added, contacts[template_rows], new_ids, extra_opt_out)
+        contacts = pl.concat([contacts, made], how="vertical_relaxed")
+        truth.append(pl.DataFrame({"record_id": new_ids, "record_type": "contact",
+                                   "person_id": added["person_id"], "household_id": added["household_id"],
+                                   "variant": added["variant"]}))
+    frames["Contact"] = contacts
+
+    # brokerage accounts: the owner as the custodian spells them (the household's primary)
+    accounts = frames["Brokerage_Account__c"]
+    primary = np.flatnonzero(contact_kind == 0)
+    primary_of_account = dict(zip(account_ids[primary].tolist(), primary.tolist(), strict=True))
+    owner_rows = np.array([primary_of_account[a] for a in accounts["Household__c"].to_list()], dtype=np.int64)
+    # the custodian always holds the owner's tax id, whether or not the CRM does
+    owners = custodian_owner(people[owner_rows].with_columns(pl.Series("tax_id", taxes[owner_rows])))
+    frames["Brokerage_Account__c"] = accounts.with_columns(
+        owners["owner_name"].alias("Owner_Name__c"), owners["owner_birth_date"].alias("Owner_Birthdate__c"),
+        owners["owner_street"].alias("Owner_Street__c"), owners["owner_postal_code"].alias("Owner_Postal_Code__c"),
+        owners["owner_tax_id"].alias("Owner_Tax_Id__c"))
+    truth.append(pl.DataFrame({"record_id": accounts["Id"], "record_type": "brokerage_owner",
+                               "person_id": person_ids[owner_rows], "household_id": household_ids[owner_rows],
+                               "variant": "custodian"}))
+    return pl.concat(truth)

@@ -30,6 +30,7 @@ from sandbox.world.config import (
     SCALES,
     STREAM_ADVISORS,
     STREAM_CRM,
+    STREAM_PERSONS,
     TRADING_DAYS,
     business_days_ending,
     rng,
@@ -40,7 +41,7 @@ from sandbox.world.truth import ANOMALY_COLUMNS, BREAK_COLUMNS, household_truth,
 PARALLEL_FROM = 50_000  # households: from here on trading runs in its own process
 DROP_SUBFOLDERS = ("oms", "fix", "prime", "billing", "_redeliveries")
 TRUTH_FILES = ("households.parquet", "breaks.parquet", "anomalies.parquet", "hostile_files.csv",
-               "crm_mutations.parquet")
+               "crm_mutations.parquet", "identity.parquet")
 
 
 @dataclass
@@ -207,18 +208,23 @@ def seed_world(
 
     # pass 2, the CRM org (the simulation is deterministic per chunk, so it is re-run, not kept)
     t = time.monotonic()
+    identity_truth = []
     for chunk in range(n_chunks):
         start = chunk * tier.household_chunk
         n = min(tier.household_chunk, tier.households - start)
         hh = simulate_chunk(seed, chunk, start, n, tier.advisors, as_of, market)
         frames = crm.household_frames(rng(seed, STREAM_CRM, chunk), hh, ids, user_ids, user_region,
-                                      chunk_accounts[chunk], clock)
+                                      chunk_accounts[chunk], clock, identity_rng=rng(seed, STREAM_PERSONS, chunk),
+                                      hostile=hostile_inputs)
+        identity_truth.append(frames.pop(crm.IDENTITY_TRUTH))
         for name, frame in frames.items():
             writer.write(name, frame)
         if n_chunks > 1:
             log(f"CRM chunk {chunk + 1}/{n_chunks} done ({time.monotonic() - started:.0f}s)")
     writer.finish(ids)
     report.rows.update({f"crm.{k}": v for k, v in writer.rows.items()})
+    report.rows["truth.identity"] = write_parquet(identity_truth, truth / "identity.parquet")
+    del identity_truth
     report.seconds["crm"] = round(time.monotonic() - t, 1)
 
     if parallel:

@@ -399,7 +399,8 @@ SF_FIELDS = {
                 ("Fee_Schedule_Bps__c", F), ("Client_Since__c", D), ("Risk_Profile__c", S),
                 ("Marketing_Consent__c", B), ("Analytics_Consent__c", B), ("BillingState", S)],
     "Contact": [("AccountId", S), ("FirstName", S), ("LastName", S), ("Email", S), ("Phone", S), ("Birthdate", D),
-                ("MailingState", S), ("Is_Primary__c", B)],
+                ("MailingState", S), ("Is_Primary__c", B), ("MailingStreet", S), ("MailingCity", S),
+                ("MailingPostalCode", S), ("Tax_Id__c", S), ("HasOptedOutOfEmail", B)],
     "Case": [("AccountId", S), ("ContactId", S), ("Subject", S), ("Type", S), ("Priority", S), ("Status", S),
              ("Origin", S), ("IsClosed", B), ("ClosedDate", DT)],
     "Task": [("WhatId", S), ("WhoId", S), ("OwnerId", S), ("Subject", S), ("Type", S), ("TaskSubtype", S),
@@ -410,7 +411,8 @@ SF_FIELDS = {
                     ("CloseDate", D), ("IsClosed", B), ("IsWon", B)],
     "Brokerage_Account__c": [("Name", S), ("Account_Number__c", S), ("Household__c", S), ("Custodian__c", S),
                              ("Account_Type__c", S), ("Status__c", S), ("Opened_Date__c", D),
-                             ("Closed_Date__c", D)],
+                             ("Closed_Date__c", D), ("Owner_Name__c", S), ("Owner_Birthdate__c", S),
+                             ("Owner_Street__c", S), ("Owner_Postal_Code__c", S), ("Owner_Tax_Id__c", S)],
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -376,3 +377,51 @@ def test_advance_is_one_deterministic_business_day(tmp_path, clean_world):
     second = advance_world(paths["state"], paths["drop"], paths["truth"], log=lambda _msg: None)
     assert second["round"] == 2 and second["business_date"] == "2026-11-03"
     assert second["billing_month"] == "2026-12-31"
+# --- people: duplicates, custodian owners, identity truth -------------------------------------------
+
+
+def test_people_are_duplicated_with_truth_and_custodian_owners(clean_world):
+    truth = pl.read_parquet(clean_world["truth"] / "identity.parquet")
+    contacts = truth.filter(pl.col("record_type") == "contact")
+    store = SalesforceStore(clean_world["state"] / "salesforce.db")
+    assert contacts.height == store.count("Contact") and contacts["record_id"].is_unique().all()
+    # 3-8 % of people appear as two or more Contacts, each variant kind the issue names among them
+    per_person = contacts.group_by("person_id").len()
+    share = per_person.filter(pl.col("len") > 1).height / per_person.height
+    assert 0.03 <= share <= 0.08, share
+    kinds = {kind for variant in contacts["variant"].to_list() for kind in variant.split("+")}
+    assert kinds >= {"original", "nickname", "typo", "transposed_birth_date", "maiden_name", "old_address",
+                     "email_alias", "missing_fields"}
+    # a duplicate sits in its person's household Account, so truth's household is the Account's
+    rows = store.select("Contact", ["Id", "AccountId", "MailingPostalCode", "Tax_Id__c", "HasOptedOutOfEmail"])
+    by_id = {row["Id"]: row for row in rows}
+    accounts = {row["Id"]: row["Household_Id__c"] for row in store.select("Account", ["Id", "Household_Id__c"])}
+    assert all(accounts[by_id[rid]["AccountId"]] == household
+               for rid, household in zip(contacts["record_id"].to_list(), contacts["household_id"].to_list(), strict=True))
+    assert 0.4 < sum(row["Tax_Id__c"] is not None for row in rows) / len(rows) < 0.8
+    assert any(row["HasOptedOutOfEmail"] for row in rows) and not all(row["HasOptedOutOfEmail"] for row in rows)
+    # brokerage owners as the custodian spells them, one truth row per brokerage account
+    owners = store.select("Brokerage_Account__c", ["Id", "Owner_Name__c", "Owner_Birthdate__c", "Owner_Tax_Id__c"])
+    assert truth.filter(pl.col("record_type") == "brokerage_owner").height == len(owners)
+    assert all(re.fullmatch(r"[A-Z' -]+, [A-Z' -]+ [A-Z]", row["Owner_Name__c"]) for row in owners)
+    assert all(re.fullmatch(r"\d\d/\d\d/\d{4}", row["Owner_Birthdate__c"]) for row in owners)
+    assert all(re.fullmatch(r"9\d\d-\d\d-\d{4}", row["Owner_Tax_Id__c"]) for row in owners)
+    store.close()
+
+
+def test_hostile_world_adds_twins_namesakes_and_almost_empty_records(world):
+    truth = pl.read_parquet(world["truth"] / "identity.parquet")
+    variants = set(truth["variant"].to_list())
+    assert {"twin", "namesake", "almost_empty"} <= variants
+    store = SalesforceStore(world["state"] / "salesforce.db")
+    rows = {row["Id"]: row for row in store.select("Contact", ["Id", "FirstName", "Birthdate", "MailingStreet"])}
+    store.close()
+    twins = truth.filter(pl.col("variant") == "twin")
+    siblings = truth.filter(pl.col("variant") == "original").select("record_id", "person_id")
+    # a twin shares the address and the birth date of someone in their household, but is another person
+    for twin in twins.head(10).iter_rows(named=True):
+        row = rows[twin["record_id"]]
+        same = [r for r in rows.values() if r["Birthdate"] == row["Birthdate"] and r["MailingStreet"] == row["MailingStreet"]
+                and r["Id"] != row["Id"]]
+        assert same and all(r["FirstName"] != row["FirstName"] for r in same)
+    assert twins["person_id"].is_in(siblings["person_id"]).not_().all()

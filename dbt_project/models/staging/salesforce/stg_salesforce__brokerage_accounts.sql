@@ -15,6 +15,12 @@ renamed as (
         coalesce(cast(status__c as varchar) = 'Open', false) as is_open,
         cast(opened_date__c as date) as opened_on,
         cast(closed_date__c as date) as closed_on,
+        -- the owner as the custodian spells them: "LAST, FIRST M", MM/DD/YYYY, upper-case street
+        cast(owner_name__c as varchar) as owner_name,
+        {{ parse_date('owner_birthdate__c') }} as owner_birth_on,
+        cast(owner_street__c as varchar) as owner_street,
+        cast(owner_postal_code__c as varchar) as owner_postal_code,
+        {{ hash_tax_id('owner_tax_id__c') }} as owner_tax_id_hash,
         {{ to_utc_timestamp('createddate') }} as created_at,
         {{ to_utc_timestamp('systemmodstamp') }} as system_modstamp_at,
         {{ to_utc_timestamp('_extracted_at') }} as extracted_at

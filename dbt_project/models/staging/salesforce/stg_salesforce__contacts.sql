@@ -14,6 +14,12 @@ renamed as (
         cast(phone as varchar) as phone,
         cast(birthdate as date) as birth_on,
         cast(mailingstate as varchar) as mailing_state,
+        cast(mailingstreet as varchar) as mailing_street,
+        cast(mailingcity as varchar) as mailing_city,
+        cast(mailingpostalcode as varchar) as mailing_postal_code,
+        -- the tax id never leaves staging raw: digits and letters only, then the salted hash
+        {{ hash_tax_id('tax_id__c') }} as tax_id_hash,
+        coalesce(cast(hasoptedoutofemail as boolean), false) as has_opted_out_of_email,
         coalesce(cast(is_primary__c as boolean), false) as is_primary,
         {{ to_utc_timestamp('createddate') }} as created_at,
         {{ to_utc_timestamp('systemmodstamp') }} as system_modstamp_at,

@@ -137,3 +137,26 @@ def test_scores_publish_builds_the_score_marts(trained, world_env, helpers):
     assert len(published) == result.rows and set(published["scoring_run_id"]) == {"publish-run"}
     assert published["account_id"].notna().all() and published["has_analytics_consent"].notna().all()
     assert breaks >= 0
+
+
+def test_carry_forward_fallback_is_logged_registered_and_loads_as_carry_forward(trained, world_env, helpers):
+    import mlflow
+
+    from ml.client_value.features import load_features
+    from ml.client_value.model import predict
+    from ml.client_value.score import scoring_cutoff
+
+    # A 0.1 % ceiling on the validation total leaves no booster eligible, so the validation ships carry-forward.
+    config = helpers.fast_config(clv_abs_aggregate_error_ceiling=0.001, run_baselines=False)
+    result = train("clv", config=config)["clv"]
+    selection = result.extra["selection"]
+    assert selection.is_fallback and "carry-forward shipped" in selection.reason
+    client = MlflowClient()
+    assert client.get_run(result.run_id).data.params["selected"] == "carry_forward"
+    card = open(client.download_artifacts(result.run_id, "model_card.md")).read()
+    assert "The shipped model IS carry-forward" in card and "Chosen: **carry_forward**" in card
+    model = mlflow.xgboost.load_model(f"models:/{registry.CLV_MODEL}/{result.version}")
+    frame = load_features([scoring_cutoff()])
+    np.testing.assert_allclose(predict(model, frame), frame["fees_12m"].fillna(0.0), rtol=1e-5)
+    # Its holdout total is outside the same 0.1 % ceiling: the gate keeps the champion.
+    assert not result.decision.promoted

@@ -10,6 +10,7 @@ from northstar.cli import stage_main
 PROG, DESCRIPTION = "python -m identity", "Northstar identity resolution stage"
 VERBS = {
     "link": ("identity.cli", "cluster your own records (CSV or Parquet) into persons"),
+    "resolve": ("identity.cli", "resolve the warehouse's CRM people into persons (schema identity)"),
 }
 
 

@@ -34,6 +34,23 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--accept", type=float, default=None, help="accept threshold (default 0.95)")
     parser.add_argument("--review", type=float, default=None, help="review threshold (default 0.50)")
     parser.set_defaults(handler=run)
+    resolve_parser = subparsers.add_parser(
+        "resolve", help="resolve the warehouse's CRM people into persons (schema identity), log the model")
+    resolve_parser.add_argument("--run-id", help="the resolution run's id (default: manual-<UTC time>)")
+    resolve_parser.add_argument("--no-mlflow", action="store_true", help="do not log the model to MLflow")
+    resolve_parser.set_defaults(handler=run_resolve)
+
+
+def run_resolve(args) -> int:
+    from datetime import UTC, datetime
+
+    from identity.resolve import resolve
+
+    run_id = args.run_id or f"manual-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    resolution = resolve(run_id, log_to_mlflow=not args.no_mlflow)
+    json.dump(resolution.summary, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+    return 0
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:

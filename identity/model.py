@@ -15,8 +15,8 @@ The comparisons (only those whose columns the input has):
 Blocking keeps the candidate pairs near-linear: each rule joins records on a key that few records
 share (a tax-id hash, an e-mail, a phone, name plus birth year, name plus birth date, postcode plus
 name). Training: the prior from the deterministic rules, u by random sampling, m by expectation
-maximisation in two sessions (blocked on names, then on birth date), each estimating what the other
-holds fixed. Thresholds are design choices fixed here, never tuned against a truth.
+maximisation in two sessions blocked on rare keys (tax id, e-mail, phone, birth date + last name,
+names: the first two the input has), each estimating what the other holds fixed. Thresholds are design choices fixed here, never tuned against a truth.
 """
 
 from __future__ import annotations
@@ -203,16 +203,17 @@ def settings_for(columns: tuple[str, ...]) -> SettingsCreator:
 
 
 def _training_blocks(columns: tuple[str, ...]) -> list:
+    """EM sessions, each blocked on a key that few strangers share, so most pairs in a session are matches
+    and EM's "match" class is the real one (blocked on names alone, EM latched on to whatever else the
+    same-name pairs share, e.g. an e-mail address that spells the name). Each session estimates every
+    comparison but its own key; the next one estimates that key."""
     has = set(columns)
     sessions = []
-    if {"first_name", "last_name"} <= has:
-        sessions.append(block_on("first_name_canon", "last_name"))
-    if "birth_date" in has:
-        sessions.append(block_on("birth_date"))
-    elif "postcode" in has:
-        sessions.append(block_on("postcode"))
-    if "email_norm" in has and len(sessions) < 2:
-        sessions.append(block_on("email_norm"))
+    for needs, rule in ((("tax_id_hash",), block_on("tax_id_hash")), (("email_norm",), block_on("email_norm")),
+                        (("phone",), block_on("phone")), (("birth_date",), block_on("birth_date", "last_name")),
+                        (("first_name", "last_name"), block_on("first_name_canon", "last_name"))):
+        if len(sessions) < 2 and set(needs) <= has and not (needs == ("birth_date",) and "last_name" not in has):
+            sessions.append(rule)
     return sessions
 
 

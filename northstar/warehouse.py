@@ -192,6 +192,7 @@ ENGINE_SCHEMAS: dict[str, dict[str, str]] = {
         "reference": "reference",  # seeds
         "snapshots": "snapshots",
         "scores": "scores",  # written by ml/, read by dbt as the source `scores`
+        "identity": "identity",  # written by identity/, read by dbt as the source `identity`
     },
 }
 
@@ -213,9 +214,12 @@ TABLES: dict[str, str] = {
     # score marts (dbt's view of what ml/ scored)
     "fct_household_scores": "marts",
     "fct_break_scores": "marts",
+    # persons resolved from the CRM's duplicates (dbt's view of what identity/ wrote)
+    "dim_persons": "marts",
     # staging read directly (no public mart carries these columns yet)
     "stg_salesforce__accounts": "staging",
     "stg_salesforce__brokerage_accounts": "staging",
+    "stg_salesforce__contacts": "staging",  # identity/ links the people in it
     "stg_broker__internal_trades": "staging",
     "stg_broker__fix_executions": "staging",
     "stg_broker__pb_confirms": "staging",
@@ -225,6 +229,10 @@ TABLES: dict[str, str] = {
     "household_scores": "scores",
     "break_scores": "scores",
     "scoring_runs": "scores",
+    # what identity/ writes and dbt reads (source `identity`)
+    "person_records": "identity",
+    "review_queue": "identity",
+    "resolution_runs": "identity",
 }
 
 

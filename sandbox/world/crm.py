@@ -336,8 +336,11 @@ def household_frames(
     birth = clock.as_of - (age * 365.25).astype(np.int64).astype("timedelta64[D]")
     first = FIRST_NAMES[r.integers(0, len(FIRST_NAMES), nc)]
     c_last = last_name[c_hh]
+    # one mailbox per person: a spouse or child who shares the primary's first name still has their own
+    member = np.where(c_kind == 0, "", np.char.add("-", c_kind.astype(str)))
     email = np.char.add(np.char.add(np.char.add(np.char.lower(first), "."), np.char.lower(c_last)),
-                        np.char.add(np.char.add(".", (hh.start + c_hh + 1).astype(str)), "@example.com"))
+                        np.char.add(np.char.add(np.char.add(".", (hh.start + c_hh + 1).astype(str)), member),
+                                    "@example.com"))
     phone = np.char.add("+1-555-01", np.char.zfill(r.integers(0, 100_000, nc).astype(str), 5))
     c_created = created_ms[c_hh] + (r.integers(0, 3_600_000, nc)).astype("timedelta64[ms]")
     c_created_s, c_modified_s = _stamps(r, c_created, clock, 600.0)

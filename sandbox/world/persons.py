@@ -98,8 +98,9 @@ def _email_alias(r: np.random.Generator, email: str, first: str, last: str) -> s
     kind = r.integers(0, 3)
     if kind == 0:
         return f"{local}+advisor@{domain}"
-    if kind == 1:
-        return f"{first.lower()}.{last.lower()}@{['mail.example.net', 'inbox.example.org'][int(r.integers(0, 2))]}"
+    if kind == 1:  # another provider; the number keeps two namesakes' aliases apart
+        digits = "".join(ch for ch in local if ch.isdigit())
+        return f"{first.lower()}.{last.lower()}{digits}@{['mail.example.net', 'inbox.example.org'][int(r.integers(0, 2))]}"
     return f"{local.replace('.', '')}@{domain}"
 
 

@@ -1,0 +1,23 @@
+with
+
+source as (
+    select * from {{ source('identity', 'person_records') }}
+),
+
+renamed as (
+    select
+        cast(record_id as varchar) as record_id,
+        cast(record_type as varchar) as record_type,
+        cast(account_id as varchar) as account_id,
+        cast(person_id as varchar) as person_id,
+        cast(match_probability as double) as match_probability,
+        cast(resolution_run_id as varchar) as resolution_run_id,
+        cast(resolved_at as timestamp) as resolved_at
+    from source
+),
+
+final as (
+    select * from renamed
+)
+
+select * from final

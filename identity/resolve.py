@@ -1,0 +1,181 @@
+"""``python -m identity resolve``: the pipeline step between staging and the marts.
+
+Reads the CRM's people from staging (Contacts and the custodian's brokerage-account owners), links them
+(``identity.link``) with the previous run's person ids carried over, and writes schema ``identity`` of the
+warehouse (dbt reads it as the source ``identity``):
+
+- ``person_records``: one row per record: record id, kind, the household Account it sits in, the person
+  id (stable across runs), the record's strongest accepted link, the run;
+- ``review_queue``: the pairs between the review and accept thresholds, with each comparison's level
+  (no raw values: reviewers open the records in Salesforce by id);
+- ``resolution_runs``: one row per run: records, persons, merges and splits since the previous run,
+  review-queue size, the largest person, the thresholds and the MLflow run.
+
+The trained model (Splink's JSON), its parameters, the match-weight chart and the threshold choice are
+logged to MLflow in the experiment ``northstar-identity``. A run replaces the tables whole in one
+transaction, so a rerun on unchanged staging writes the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from identity.link import LinkResult, link
+from identity.model import Thresholds
+from identity.records import normalise
+from identity.sources import crm_records
+from northstar.reference import nicknames
+from northstar.settings import Settings, settings
+from northstar.warehouse import connect, relation, table_exists
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "northstar-identity"
+SCHEMA = "identity"
+DDL = f"""
+create schema if not exists {SCHEMA};
+create table if not exists {SCHEMA}.person_records (
+    record_id varchar not null, record_type varchar not null, account_id varchar,
+    person_id varchar not null, match_probability double, resolution_run_id varchar not null,
+    resolved_at timestamp not null
+);
+create table if not exists {SCHEMA}.review_queue (
+    record_id_l varchar not null, record_id_r varchar not null, match_probability double not null,
+    match_weight double not null, person_id_l varchar, person_id_r varchar, evidence varchar,
+    resolution_run_id varchar not null
+);
+create table if not exists {SCHEMA}.resolution_runs (
+    resolution_run_id varchar not null, resolved_at timestamp not null, records bigint, rejected_records bigint,
+    persons bigint, persons_with_duplicates bigint, largest_person bigint, person_merges bigint, person_splits bigint,
+    new_persons bigint, review_pairs bigint, accept_threshold double, review_threshold double,
+    mlflow_run_id varchar, reasons varchar
+);
+"""
+
+
+@dataclass
+class Resolution:
+    run_id: str
+    result: LinkResult
+    summary: dict
+
+
+def ensure_identity_schema(cfg: Settings | None = None) -> None:
+    """Create schema ``identity`` and its tables if missing (idempotent)."""
+    with connect(cfg=cfg) as con:
+        con.execute(DDL)
+
+
+def _staging(con) -> pl.DataFrame:
+    contacts = con.sql(
+        f"select contact_id, account_id, first_name, last_name, birth_on, email, phone, mailing_street, "  # noqa: S608
+        f"mailing_city, mailing_postal_code, tax_id_hash from {relation('stg_salesforce__contacts')}").pl()
+    accounts = con.sql(
+        f"select brokerage_account_id, account_id, owner_name, owner_birth_on, owner_street, owner_postal_code, "  # noqa: S608
+        f"owner_tax_id_hash from {relation('stg_salesforce__brokerage_accounts')}").pl()
+    records = crm_records(contacts, accounts)
+    homes = pl.concat([contacts.select(pl.col("contact_id").alias("record_id"), "account_id"),
+                       accounts.select(pl.col("brokerage_account_id").alias("record_id"), "account_id")])
+    return records.join(homes, on="record_id", how="left")
+
+
+def _previous(con) -> dict[str, str]:
+    if not table_exists(con, "person_records"):
+        return {}
+    rows = con.sql(f"select record_id, person_id from {relation('person_records')}").fetchall()  # noqa: S608
+    return dict(rows)
+
+
+def _log_model(result: LinkResult, thresholds: Thresholds, summary: dict, cfg: Settings) -> str | None:
+    import mlflow
+
+    from northstar.model_registry import configure
+
+    configure(cfg)
+    experiment = mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=summary["resolution_run_id"],
+                          tags={"northstar.model": EXPERIMENT}) as run:
+        model = result.model_json
+        mlflow.log_params({
+            "accept_threshold": thresholds.accept, "review_threshold": thresholds.review,
+            "probability_two_random_records_match": model.get("probability_two_random_records_match"),
+            "comparisons": ",".join(c["output_column_name"] for c in model.get("comparisons", [])),
+            "blocking_rules": len(model.get("blocking_rules_to_generate_predictions", [])),
+            "link_type": model.get("link_type"),
+        })
+        mlflow.log_metrics({k: float(summary[k]) for k in (
+            "records", "persons", "persons_with_duplicates", "largest_person", "merges", "splits", "review_pairs")})
+        mlflow.log_dict(model, "splink_model.json")
+        mlflow.log_dict({"accept": thresholds.accept, "review": thresholds.review,
+                         "why": "fixed before any truth was read: a pair joins a person at >= accept; "
+                                "[review, accept) goes to the clerical review queue"}, "threshold_choice.json")
+        with tempfile.TemporaryDirectory() as folder:
+            chart = Path(folder) / "match_weights_chart.html"
+            result.linker.visualisations.match_weights_chart().save(str(chart))
+            mlflow.log_artifact(str(chart))
+        return run.info.run_id
+
+
+def resolve(run_id: str, cfg: Settings | None = None, thresholds: Thresholds | None = None,
+            log_to_mlflow: bool = True) -> Resolution:
+    cfg = cfg or settings()
+    thresholds = thresholds or Thresholds()
+    started = time.monotonic()
+    with connect(read_only=True, cfg=cfg) as con:
+        frame = _staging(con)
+        previous = _previous(con)
+    records = normalise(frame.drop("account_id"), nicknames(cfg))
+    result = link(records, thresholds, previous)
+    homes = frame.select("record_id", "account_id")
+    people = (result.clusters.join(homes, on="record_id", how="left")
+              .select("record_id", pl.col("source").alias("record_type"), "account_id",
+                      pl.col("cluster_id").alias("person_id"), "match_probability"))
+    sizes = people.group_by("person_id").len()["len"]
+    evidence_columns = [c for c in result.review.columns if c.startswith("gamma_")]
+    review = result.review.select(
+        "record_id_l", "record_id_r", "match_probability", "match_weight",
+        pl.col("cluster_id_l").alias("person_id_l"), pl.col("cluster_id_r").alias("person_id_r"),
+        (pl.struct(evidence_columns).struct.json_encode() if evidence_columns else pl.lit("{}")).alias("evidence"))
+    summary = {
+        "resolution_run_id": run_id, "records": people.height, "rejected_records": records.rejected.height,
+        "persons": int(sizes.len()), "persons_with_duplicates": int((sizes > 1).sum()),
+        "largest_person": int(sizes.max() or 0), **result.changes.as_dict(), "review_pairs": review.height,
+        "reasons": dict(records.reasons),
+    }
+    summary["new_persons"] = summary.pop("new_clusters")
+    summary.pop("kept")
+    mlflow_run = _log_model(result, thresholds, summary, cfg) if log_to_mlflow else None
+    with connect(cfg=cfg) as con:
+        con.execute(DDL)
+        con.execute("begin transaction")
+        try:
+            stamp = con.execute("select cast(now() as timestamp)").fetchall()[0][0]
+            con.execute(f"delete from {SCHEMA}.person_records")  # noqa: S608
+            con.execute(f"delete from {SCHEMA}.review_queue")  # noqa: S608
+            con.register("people_in", people.with_columns(pl.lit(run_id).alias("resolution_run_id"),
+                                                          pl.lit(stamp).alias("resolved_at")).to_arrow())
+            con.execute(f"insert into {SCHEMA}.person_records by name select * from people_in")  # noqa: S608
+            con.register("review_in", review.with_columns(pl.lit(run_id).alias("resolution_run_id")).to_arrow())
+            con.execute(f"insert into {SCHEMA}.review_queue by name select * from review_in")  # noqa: S608
+            con.execute(f"delete from {SCHEMA}.resolution_runs where resolution_run_id = ?", [run_id])  # noqa: S608
+            con.execute(
+                f"insert into {SCHEMA}.resolution_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                [run_id, stamp, summary["records"], summary["rejected_records"], summary["persons"],
+                 summary["persons_with_duplicates"], summary["largest_person"], summary["merges"], summary["splits"],
+                 summary["new_persons"], summary["review_pairs"], thresholds.accept, thresholds.review, mlflow_run,
+                 json.dumps(summary["reasons"], sort_keys=True)])
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    summary["mlflow_run_id"] = mlflow_run
+    summary["seconds"] = {**result.seconds, "total": round(time.monotonic() - started, 2)}
+    log.info("identity resolved: %s", summary)
+    return Resolution(run_id, result, summary)

@@ -165,6 +165,24 @@ def _scores_section(cfg: Settings) -> list[str]:
     return lines
 
 
+def _identity_section(cfg: Settings) -> list[str]:
+    lines = ["Identity  (identity.resolution_runs; python -m identity resolve)"]
+    if not cfg.paths.warehouse.exists():
+        return [*lines, "  not resolved yet"]
+    with northstar.warehouse.connect(read_only=True, path=cfg.paths.warehouse) as con:
+        if not northstar.warehouse.table_exists(con, "resolution_runs"):
+            return [*lines, "  not resolved yet (python -m identity resolve; dbt build --selector identity_publish)"]
+        latest = con.execute(northstar.warehouse.render(
+            "select resolution_run_id, records, persons, persons_with_duplicates, largest_person, person_merges, "
+            "person_splits, review_pairs from {resolution_runs} order by resolved_at desc limit 1")).fetchall()
+    for run, records, persons, duplicated, largest, merges, splits, review in latest:
+        lines.append(f"  {run}: {records:,} CRM records are {persons:,} persons ({duplicated:,} with duplicates, "
+                     f"largest {largest} records)")
+        lines.append(f"  since the previous run: {merges:,} merges, {splits:,} splits; "
+                     f"clerical review queue {review:,} pairs")
+    return lines
+
+
 def _activation_section(cfg: Settings) -> list[str]:
     lines = ["Activation  (activation.outbox; python -m activate status)"]
     if not cfg.paths.warehouse.exists():
@@ -193,6 +211,7 @@ def render_summary(cfg: Settings | None = None) -> str:
         _recon_section(cfg),
         _models_section(cfg),
         _scores_section(cfg),
+        _identity_section(cfg),
         _activation_section(cfg),
         [
             "Where to look  (make ui starts them; the Airflow login is printed there)",

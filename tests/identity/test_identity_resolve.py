@@ -91,6 +91,11 @@ def test_resolve_writes_stable_persons_logs_the_model_and_dbt_binds_consent(nort
     assert after["003NEW"] == holder[0]
     assert all(after[record] == person for record, person in before.items())
     assert [row[0] for row in runs] == ["run-1", "run-2"] and second.summary["splits"] == 0
+    from northstar.summary import render_summary
+
+    summary = render_summary(cfg)
+    assert f"run-2: {second.summary['records']:,} CRM records are {second.summary['persons']:,} persons" in summary
+    assert f"{second.summary['merges']:,} merges, 0 splits; clerical review queue" in summary
 
     # dbt: dim_persons over the identity source, the consent unit test, the identity gates
     ensure_pii_salt(cfg)

@@ -23,3 +23,14 @@
 {% macro exact_sum(expression, scale=10) -%}
     cast(sum(cast({{ expression }} as decimal(38, {{ scale }}))) as double)
 {%- endmacro %}
+
+{#- money_sum / money_avg as window functions over `window` (a named window or a parenthesised
+    specification): the same exact decimal arithmetic, so a windowed feature has the bits of the
+    aggregate it replaces. -#}
+{% macro money_sum_over(expression, window) -%}
+    cast(sum(cast({{ expression }} as decimal(18, 2))) over {{ window }} as double)
+{%- endmacro %}
+
+{% macro money_avg_over(expression, window) -%}
+    cast(avg(cast({{ expression }} as decimal(18, 2))) over {{ window }} as double)
+{%- endmacro %}

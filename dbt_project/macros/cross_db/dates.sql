@@ -92,3 +92,9 @@
 {% macro duckdb__to_firm_time(expr) -%}
     timezone('{{ var("firm_timezone") }}', {{ expr }} at time zone 'UTC')
 {%- endmacro %}
+
+{#- Months since year 0 (year * 12 + month): consecutive months differ by 1, so window frames can
+    count months with RANGE offsets (see int_household_cutoff_billing). -#}
+{% macro month_number(expr) -%}
+    (extract(year from {{ expr }}) * 12 + extract(month from {{ expr }}))
+{%- endmacro %}

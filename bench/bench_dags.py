@@ -297,9 +297,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     home = (args.home or REPO_ROOT / "var" / "bench" / f"dags-{args.scale}").resolve()
-    if not args.skip_seed and home.exists():
+    marker = home / ".bench-dags"  # only a folder this script made is ever emptied
+    if not args.skip_seed and home.exists() and any(home.iterdir()):
+        if not marker.exists():
+            parser.error(f"{home} is not empty and was not made by bench_dags: choose another --home, "
+                         "or --skip-seed to run on the world seeded there")
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True)
+    if not args.skip_seed:
+        marker.touch()
     os.environ["NORTHSTAR_HOME"] = str(home)
     os.environ["NORTHSTAR_SALESFORCE_PORT"] = str(_free_port())
     os.environ["NORTHSTAR_SERVICENOW_PORT"] = str(_free_port())

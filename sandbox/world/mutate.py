@@ -81,9 +81,12 @@ def _day_of_crm(store: SalesforceStore, conn, r: np.random.Generator, stamp: dat
     children = {"Contact": "AccountId", "Opportunity": "AccountId", "Case": "AccountId", "Task": "WhatId",
                 "Event": "WhatId", "Brokerage_Account__c": "Household__c"}
     for obj, field in children.items():
-        ids = [row[0] for account in leaving for row in conn.execute(
-            f'select "Id" from {table_name(obj)} where "IsDeleted" = 0 and "{field}" = ? order by "Id"',  # noqa: S608 - fixed names
-            [account]).fetchall()]
+        ids = []  # one pass over each object per 500 households (a large org's Task table is tens of millions)
+        for start in range(0, len(leaving), 500):
+            part = leaving[start:start + 500]
+            ids += [row[0] for row in conn.execute(
+                f'select "Id" from {table_name(obj)} where "IsDeleted" = 0 and "{field}" in '  # noqa: S608 - fixed names
+                f'({", ".join("?" * len(part))}) order by "Id"', part).fetchall()]
         store.delete_records(obj, ids, stamp=stamp)
         for record_id in ids:
             note(obj, record_id, "delete", "with its household")

@@ -82,7 +82,7 @@ with DAG(
 
     @task(pool=WAREHOUSE_POOL)
     def build_warehouse() -> dict:
-        """Everything: the customer side and, over what has landed so far, the trade side."""
+        """The customer side, and the trade side over what has landed unless the intraday runs matched it all."""
         from northstar.dbt import build_nightly
 
         # breaks seen by this build carry the run's logical time, so a rerun writes the same rows

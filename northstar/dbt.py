@@ -161,15 +161,23 @@ def run_dbt(
 
 
 def build_nightly(logical_date=None, full_refresh: bool = False, cfg: Settings | None = None) -> DbtResult:
-    """The nightly build (selector ``nightly_all``): incremental, or with ``full_refresh`` the customer side
+    """The nightly build: ``nightly_all``, or ``nightly_reconciled`` (no trade re-matching) when every landed
+    trade file is reconciled already; incremental, or with ``full_refresh`` the customer side
     rebuilt from scratch (``--full-refresh`` on selector ``nightly_customer``, e.g. fct_household_features)
     and then the trade side built as every night. The trade side's incremental tables are not refreshed:
     the break register's ``first_seen_at`` history cannot be rebuilt from the landing. Returns the
     customer build's result (its invocation id is the features' lineage)."""
+    from northstar.recon import trade_side_current
+
     dbt_vars = observed_at_vars(logical_date)
     if not full_refresh:
-        return run_dbt("build", ["--selector", "nightly_all"], dbt_vars=dbt_vars, cfg=cfg)
+        # the intraday runs re-match every business date that gets files; when they have matched all
+        # of them the night builds the customer side and the break-anomaly features only
+        selector = "nightly_reconciled" if trade_side_current(cfg) else "nightly_all"
+        log.info("nightly build: selector %s", selector)
+        return run_dbt("build", ["--selector", selector], dbt_vars=dbt_vars, cfg=cfg)
     customer = run_dbt("build", ["--selector", "nightly_customer", "--full-refresh"], dbt_vars=dbt_vars, cfg=cfg)
-    trading = run_dbt("build", ["--selector", "intraday_trading_scored"], dbt_vars=dbt_vars, cfg=cfg)
+    trading = run_dbt("build", ["--selector", "break_anomaly_features" if trade_side_current(cfg)
+                                else "intraday_trading_scored"], dbt_vars=dbt_vars, cfg=cfg)
     return DbtResult(customer.command, customer.invocation_id, customer.nodes + trading.nodes,
                      customer.failures + trading.failures, customer.warnings + trading.warnings)

@@ -82,6 +82,18 @@ def pending_files(cfg: Settings | None = None) -> pl.DataFrame:
     return landed.filter(~pl.col("sha256").is_in(list(done))) if done else landed
 
 
+def trade_side_current(cfg: Settings | None = None) -> bool:
+    """True when the trade marts exist and every landed trade file is reconciled: a nightly build then
+    has no business date to re-match (``northstar.dbt.build_nightly``)."""
+    cfg = cfg or settings()
+    if not cfg.paths.warehouse.exists():
+        return False
+    with northstar.warehouse.connect(read_only=True, cfg=cfg) as con:
+        if "fct_trade_breaks" not in northstar.warehouse.present_tables(con):
+            return False
+    return pending_files(cfg).height == 0
+
+
 def pending_dates(cfg: Settings | None = None) -> list[str]:
     """The business dates to re-match (ISO strings, sorted); empty when there is nothing to do."""
     files = pending_files(cfg)

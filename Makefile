@@ -29,9 +29,10 @@ uv:  ## install uv itself if it is missing (from PyPI)
 install: uv  ## create .venv from uv.lock (exact pins), with the deploy extra the stack test runs
 	$(UV) sync --frozen --extra deploy
 
-system-deps:  ## Debian packages the tests use: Chromium, docker-compose, and PostgreSQL + Redis for the local stack
+system-deps:  ## Debian packages the tests use: Chromium, docker-compose, PostgreSQL + Redis for the local stack, a Java runtime for Spark
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	{ command -v java >/dev/null 2>&1 && java -version >/dev/null 2>&1; } || missing="$$missing openjdk-17-jre-headless"; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from northstar.settings import Settings, pii_salt, settings
-from northstar.warehouse import restrict
+from northstar.warehouse import restrict, spark_environment
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,10 @@ def dbt_environment(cfg: Settings) -> dict[str, str]:
         "NORTHSTAR_DUCKDB_TEMP_DIR": str(cfg.paths.duckdb_temp),
         # the installation's secret salt of hash_pii (macros/pii.sql has no default on purpose)
         "NORTHSTAR_PII_SALT": pii_salt(cfg).reveal(),
+        # the engine's target (dev: DuckDB, spark: dbt-spark's session), and the Spark session's
+        # settings, the same the Python engine layer uses (northstar.warehouse.spark_conf)
+        "NORTHSTAR_DBT_TARGET": cfg.dbt_target,
+        **spark_environment(cfg),
     }
 
 

@@ -63,6 +63,11 @@ class Paths:
     dbt_target_dir: Path
     gx_root: Path
     duckdb_temp: Path
+    # The Spark engine's warehouse (NORTHSTAR_ENGINE=spark): table files under spark_warehouse, the
+    # catalog in an embedded Derby metastore in spark_metastore (one Spark driver at a time, as DuckDB
+    # has one writer). A cluster names its own (spark.sql.warehouse.dir, a Hive metastore).
+    spark_warehouse: Path = Path("var/spark/warehouse")
+    spark_metastore: Path = Path("var/spark/metastore")
 
     def ensure(self) -> None:
         fresh = {folder for folder in (self.warehouse.parent, self.duckdb_temp, self.mlflow_dir) if not folder.exists()}
@@ -138,6 +143,21 @@ class Settings:
     # Sub-requests per ServiceNow Batch API call (incident writes and lookups); 0 sends through the
     # Table API only, one call per write.
     servicenow_batch_size: int = 100
+    # Which engine holds the warehouse: "duckdb" (one file, the default) or "spark" (the same dbt
+    # project through dbt-spark; northstar.warehouse is the one place that acts on it).
+    engine: str = "duckdb"
+    # Spark's master and driver memory for the local session (dbt-spark's `session` method and the
+    # Python engine layer share one): local[2] in CI; on a cluster dbt reaches Spark by thrift/http.
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "2g"
+    # Shuffle partitions: Spark's default of 200 is meant for a cluster; on local[2] every tiny
+    # aggregation would schedule 200 tasks.
+    spark_shuffle_partitions: int = 4
+
+    @property
+    def dbt_target(self) -> str:
+        """The profiles.yml target of the engine (NORTHSTAR_DBT_TARGET overrides it, e.g. a cluster's)."""
+        return _env("DBT_TARGET", "spark" if self.engine == "spark" else "dev")
 
     @property
     def sandbox_ca_cert(self) -> Path:
@@ -177,6 +197,16 @@ def _incident_account_numbers(value: str) -> str:
     return value
 
 
+ENGINES = ("duckdb", "spark")
+
+
+def _engine(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ENGINES:
+        raise ValueError(f"NORTHSTAR_ENGINE must be one of {', '.join(ENGINES)}, not {value!r}")
+    return value
+
+
 def _batch_size(value: str) -> int:
     try:
         size = int(value)
@@ -204,6 +234,8 @@ def load_settings() -> Settings:
         dbt_target_dir=_path("DBT_TARGET_PATH", var / "dbt" / "target"),
         gx_root=_path("GX_ROOT", var / "gx"),
         duckdb_temp=_path("DUCKDB_TEMP_DIR", var / "warehouse" / "duckdb-tmp"),
+        spark_warehouse=_path("SPARK_WAREHOUSE", var / "spark" / "warehouse"),
+        spark_metastore=_path("SPARK_METASTORE", var / "spark" / "metastore"),
     )
     mlflow_dir = paths.mlflow_dir
     return Settings(
@@ -227,6 +259,10 @@ def load_settings() -> Settings:
         data_docs_port=int(_env("DATA_DOCS_PORT", "8082")),
         dashboard_port=int(_env("DASHBOARD_PORT", "8083")),
         servicenow_batch_size=_batch_size(_env("SERVICENOW_BATCH_SIZE", "100")),
+        engine=_engine(_env("ENGINE", "duckdb")),
+        spark_master=_env("SPARK_MASTER", "local[2]"),
+        spark_driver_memory=_env("SPARK_DRIVER_MEMORY", "2g"),
+        spark_shuffle_partitions=int(_env("SPARK_SHUFFLE_PARTITIONS", "4")),
     )
 
 

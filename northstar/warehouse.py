@@ -48,6 +48,65 @@ def engine_config(cfg: Settings | None = None) -> dict[str, str]:
     return {"memory_limit": cfg.duckdb_memory_limit, "temp_directory": str(cfg.paths.duckdb_temp)}
 
 
+_SPARK_LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
+
+
+def spark_conf(cfg: Settings | None = None) -> dict[str, str]:
+    """The settings of the Spark session on the ``spark`` engine: dbt-spark's ``session`` target
+    (profiles.yml reads them from ``spark_environment``) and the Python engine layer get the same, so
+    both see one catalog and one warehouse folder."""
+    cfg = cfg or settings()
+    metastore = cfg.paths.spark_metastore
+    return {
+        "spark.master": cfg.spark_master,
+        "spark.driver.memory": cfg.spark_driver_memory,
+        "spark.sql.warehouse.dir": str(cfg.paths.spark_warehouse),
+        # the catalog survives the process (embedded Derby, one driver at a time)
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore / 'metastore_db'};create=true",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore} -Dlog4j2.configurationFile={_SPARK_LOG_CONFIG}",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": str(cfg.spark_shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        # insert_overwrite replaces only the partitions a run writes (a business date), not the table
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        # landing files of different runs may differ in columns: read their union (DuckDB's union_by_name)
+        "spark.sql.parquet.mergeSchema": "true",
+        "spark.ui.enabled": "false",
+        # dbt-spark turns ANSI mode off for its session; the engine layer reads with the same semantics
+        "spark.sql.ansi.enabled": "false",
+        "spark.pyspark.python": sys.executable,
+    }
+
+
+def spark_session(cfg: Settings | None = None):
+    """The process's Spark session on the ``spark`` engine (started on first use, then shared: dbt-spark's
+    ``session`` method gets the same one through ``SparkSession.builder.getOrCreate``)."""
+    from pyspark.sql import SparkSession
+
+    cfg = cfg or settings()
+    for folder in (cfg.paths.spark_warehouse, cfg.paths.spark_metastore):
+        folder.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in spark_conf(cfg).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def spark_environment(cfg: Settings | None = None) -> dict[str, str]:
+    """The variables profiles.yml's ``spark`` target reads (``NORTHSTAR_SPARK_*``), and PYSPARK_PYTHON."""
+    conf = spark_conf(cfg)
+    return {
+        "NORTHSTAR_SPARK_MASTER": conf["spark.master"],
+        "NORTHSTAR_SPARK_DRIVER_MEMORY": conf["spark.driver.memory"],
+        "NORTHSTAR_SPARK_WAREHOUSE": conf["spark.sql.warehouse.dir"],
+        "NORTHSTAR_SPARK_METASTORE_URL": conf["spark.hadoop.javax.jdo.option.ConnectionURL"],
+        "NORTHSTAR_SPARK_DRIVER_JAVA_OPTIONS": conf["spark.driver.extraJavaOptions"],
+        "NORTHSTAR_SPARK_SHUFFLE_PARTITIONS": conf["spark.sql.shuffle.partitions"],
+        "PYSPARK_PYTHON": sys.executable,
+    }
+
+
 def _holder(message: str) -> str:
     match = _HOLDER.search(message)
     if not match:
@@ -193,6 +252,15 @@ ENGINE_SCHEMAS: dict[str, dict[str, str]] = {
         "snapshots": "snapshots",
         "scores": "scores",  # written by ml/, read by dbt as the source `scores`
         "identity": "identity",  # written by identity/, read by dbt as the source `identity`
+    },
+    # Spark: a schema is a database of the metastore; the marts sit in the `spark` target's schema
+    "spark": {
+        "marts": "northstar",
+        "staging": "staging",
+        "intermediate": "intermediate",
+        "reference": "reference",
+        "snapshots": "snapshots",
+        "scores": "scores",
     },
 }
 

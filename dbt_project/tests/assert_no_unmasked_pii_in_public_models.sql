@@ -48,8 +48,8 @@ findings as (
         union all
     {% endfor %}
     select
-        cast(null as varchar) as model_name,
-        cast(null as varchar) as column_name
+        cast(null as string) as model_name,
+        cast(null as string) as column_name
     where 1 = 0
 ),
 

@@ -43,3 +43,26 @@ def test_the_checks_find_what_they_look_for(manifest):
             ("fct_downstream_models_dependent_on_source", "fct_recon_summary"),
             ("fct_unused_sources", "billing"),
             ("fct_root_models", "stg_broker__billing_statements")} <= found
+
+
+def constrained_columns_without_a_not_null_test(manifest) -> list[str]:
+    """``model.column`` of every contract not_null constraint with no not_null data test on the column:
+    Spark's Parquet tables do not enforce the constraint (no Delta here), so the test is what holds it."""
+    tests = project_rules._tests_by_model(manifest)
+    missing = []
+    for uid, model in project_rules._models(manifest).items():
+        tested = {(t.get("column_name") or ((t.get("test_metadata") or {}).get("kwargs") or {}).get("column_name"))
+                  for t in tests.get(uid, []) if (t.get("test_metadata") or {}).get("name") == "not_null"}
+        for column, spec in (model.get("columns") or {}).items():
+            if any(c.get("type") == "not_null" for c in spec.get("constraints") or []) and column not in tested:
+                missing.append(f"{model['name']}.{column}")
+    return missing
+
+
+def test_every_not_null_constraint_has_a_not_null_test_for_spark(manifest):
+    assert constrained_columns_without_a_not_null_test(manifest) == []
+    broken = copy.deepcopy(manifest)
+    broken["nodes"] = {uid: n for uid, n in broken["nodes"].items()
+                       if not ((n.get("test_metadata") or {}).get("name") == "not_null"
+                               and n.get("attached_node") == "model.northstar.fct_trade_breaks")}
+    assert "fct_trade_breaks.break_key" in constrained_columns_without_a_not_null_test(broken)

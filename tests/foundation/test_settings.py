@@ -64,3 +64,19 @@ def test_servicenow_batch_size(monkeypatch):
         monkeypatch.setenv("NORTHSTAR_SERVICENOW_BATCH_SIZE", bad)
         with pytest.raises(ValueError, match="NORTHSTAR_SERVICENOW_BATCH_SIZE"):
             load_settings()
+
+
+def test_engine_choice_and_its_dbt_target(monkeypatch):
+    for name in ("NORTHSTAR_ENGINE", "NORTHSTAR_DBT_TARGET"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = load_settings()
+    assert (cfg.engine, cfg.dbt_target) == ("duckdb", "dev")  # DuckDB is the default
+    monkeypatch.setenv("NORTHSTAR_ENGINE", " Spark ")
+    cfg = load_settings()
+    assert (cfg.engine, cfg.dbt_target, cfg.spark_master) == ("spark", "spark", "local[2]")
+    assert cfg.paths.spark_warehouse.is_relative_to(cfg.paths.var)  # under NORTHSTAR_HOME, like the DuckDB file
+    monkeypatch.setenv("NORTHSTAR_DBT_TARGET", "cluster")  # a thrift/http target of the installation's profile
+    assert load_settings().dbt_target == "cluster"
+    monkeypatch.setenv("NORTHSTAR_ENGINE", "snowflake")
+    with pytest.raises(ValueError, match="NORTHSTAR_ENGINE must be one of duckdb, spark"):
+        load_settings()

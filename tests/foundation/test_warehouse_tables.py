@@ -145,9 +145,14 @@ def test_table_exists_sees_the_warehouse_and_an_attached_one(tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_every_registered_table_is_a_dbt_node_in_the_schema_the_seam_gives_it(northstar_home):
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_every_registered_table_is_a_dbt_node_in_the_schema_the_seam_gives_it(northstar_home, monkeypatch, engine):
+    from northstar import settings as settings_module
     from northstar.dbt import run_dbt
 
+    monkeypatch.setenv("NORTHSTAR_ENGINE", engine)  # the engine's dbt target (parse needs no Spark session)
+    settings_module.reset_cache()
+    northstar_home = settings_module.settings()
     run_dbt("parse", cfg=northstar_home)
     manifest = json.loads((northstar_home.paths.dbt_target_dir / "manifest.json").read_text())
     schemas: dict[str, set[str]] = {}
@@ -156,7 +161,8 @@ def test_every_registered_table_is_a_dbt_node_in_the_schema_the_seam_gives_it(no
             schemas.setdefault(node["name"], set()).add(node["schema"])
     missing = sorted(name for name in TABLES if name not in schemas)
     assert missing == [], "registered in northstar.warehouse.TABLES but not a dbt node"
-    moved = {name: (schema_of(name), sorted(schemas[name])) for name in TABLES if schema_of(name) not in schemas[name]}
+    moved = {name: (schema_of(name, engine), sorted(schemas[name])) for name in TABLES
+             if schema_of(name, engine) not in schemas[name]}
     assert moved == {}, "the seam resolves these to another schema than dbt builds them in"
 
 

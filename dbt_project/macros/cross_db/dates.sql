@@ -98,3 +98,28 @@
 {% macro month_number(expr) -%}
     (extract(year from {{ expr }}) * 12 + extract(month from {{ expr }}))
 {%- endmacro %}
+
+{#- Spark: the same, in Spark SQL (the session's timezone is UTC, see profiles.yml). -#}
+
+{% macro spark__parse_date(expr) -%}
+    coalesce(
+        cast(cast({{ expr }} as string) as date),
+        cast(try_to_timestamp(cast({{ expr }} as string), 'MM/dd/yyyy') as date),
+        cast(try_to_timestamp(cast({{ expr }} as string), 'dd.MM.yyyy') as date)
+    )
+{%- endmacro %}
+
+{% macro spark__month_end_series(start_date, end_date) -%}
+    select last_day(generated) as month_end_on
+    from (
+        select explode(sequence(
+            trunc(cast({{ start_date }} as date), 'MM'),
+            trunc(cast({{ end_date }} as date), 'MM'),
+            interval 1 month
+        )) as generated
+    ) as months
+{%- endmacro %}
+
+{% macro spark__days_between(start_date, end_date) -%}
+    datediff(cast({{ end_date }} as date), cast({{ start_date }} as date))
+{%- endmacro %}

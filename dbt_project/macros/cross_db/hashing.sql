@@ -40,3 +40,8 @@
         {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 {%- endmacro %}
+
+{#- Spark's hash() is a signed 32-bit int: pmod keeps the bucket in [0, buckets). -#}
+{% macro spark__hash_bucket(expr, buckets) -%}
+    pmod(hash({{ expr }}), {{ buckets }})
+{%- endmacro %}

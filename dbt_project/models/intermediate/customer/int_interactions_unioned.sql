@@ -32,7 +32,7 @@ unioned as (
         cast(null as timestamp) as closed_at,
         false as is_open,
         cast(call_duration_seconds as double) / 60 as duration_minutes,
-        cast(null as varchar) as priority,
+        cast(null as string) as priority,
         status
     from tasks
     -- Northstar's own Tasks are not advisor activity: counting them would feed the model its output
@@ -50,8 +50,8 @@ unioned as (
         ended_at as closed_at,
         false as is_open,
         cast(duration_minutes as double) as duration_minutes,
-        cast(null as varchar) as priority,
-        cast(null as varchar) as status
+        cast(null as string) as priority,
+        cast(null as string) as status
     from events
     union all
     select
@@ -59,7 +59,7 @@ unioned as (
         'case' as source_object,
         account_id,
         contact_id,
-        cast(null as varchar) as owner_user_id,
+        cast(null as string) as owner_user_id,
         case when is_complaint then 'complaint' else 'case' end as interaction_type,
         created_at as occurred_at,
         cast(created_at as date) as occurred_on,

@@ -202,8 +202,8 @@ final as (
     select
         'internal_trades' as source_table,
         repeated_trade_ids.trade_id,
-        cast(null as varchar) as executing_broker,
-        cast(null as varchar) as exec_id,
+        cast(null as string) as executing_broker,
+        cast(null as string) as exec_id,
         repeated_trade_ids.deliveries,
         first_bookings.first_row_id,
         booking_attributes.business_date,
@@ -221,12 +221,12 @@ final as (
     select
         'pb_confirms' as source_table,
         repeated_confirm_ids.trade_id,
-        cast(null as varchar) as executing_broker,
-        cast(null as varchar) as exec_id,
+        cast(null as string) as executing_broker,
+        cast(null as string) as exec_id,
         repeated_confirm_ids.deliveries,
         first_confirms.first_row_id,
         confirm_attributes.business_date,
-        cast(null as varchar) as order_id,
+        cast(null as string) as order_id,
         confirm_attributes.broker,
         confirm_attributes.asset_class,
         confirm_attributes.instrument_id,
@@ -239,7 +239,7 @@ final as (
     union all
     select
         'fix_executions' as source_table,
-        cast(null as varchar) as trade_id,
+        cast(null as string) as trade_id,
         repeated_exec_ids.executing_broker,
         repeated_exec_ids.exec_id,
         repeated_exec_ids.deliveries,
@@ -249,7 +249,7 @@ final as (
         repeated_exec_ids.executing_broker as broker,
         report_attributes.asset_class,
         report_attributes.instrument_id,
-        cast(null as varchar) as account_number
+        cast(null as string) as account_number
     from repeated_exec_ids
     inner join first_reports
         on

@@ -47,13 +47,13 @@ order_breaks as (
             '{{ break_type }}' as break_type,
             'order' as break_level,
             order_id,
-            cast(null as varchar) as trade_id,
+            cast(null as string) as trade_id,
             executing_broker as broker,
             asset_class,
             instrument_id,
-            cast(null as varchar) as account_number,
-            cast({{ internal_value }} as varchar) as internal_value,
-            cast({{ broker_value }} as varchar) as broker_value,
+            cast(null as string) as account_number,
+            cast({{ internal_value }} as string) as internal_value,
+            cast({{ broker_value }} as string) as broker_value,
             cast({{ difference }} as double) as difference
         from orders
         where {{ flag }}
@@ -85,8 +85,8 @@ allocation_breaks as (
             asset_class,
             instrument_id,
             coalesce(internal_account_number, confirm_account_number) as account_number,
-            cast({{ internal_value }} as varchar) as internal_value,
-            cast({{ broker_value }} as varchar) as broker_value,
+            cast({{ internal_value }} as string) as internal_value,
+            cast({{ broker_value }} as string) as broker_value,
             cast({{ difference }} as double) as difference
         from allocations
         where {{ flag }}
@@ -108,11 +108,11 @@ duplicate_breaks as (
         repeated_deliveries.account_number,
         case
             when repeated_deliveries.source_table = 'internal_trades'
-                then cast(repeated_deliveries.deliveries as varchar)
+                then cast(repeated_deliveries.deliveries as string)
         end as internal_value,
         case
             when repeated_deliveries.source_table != 'internal_trades'
-                then cast(repeated_deliveries.deliveries as varchar)
+                then cast(repeated_deliveries.deliveries as string)
         end as broker_value,
         cast(repeated_deliveries.deliveries - 1 as double) as difference
     from repeated_deliveries

@@ -1,9 +1,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='business_date',
         on_schema_change='append_new_columns',
+        **replace_by_key('business_date')
     )
 }}
 

@@ -125,8 +125,8 @@ instrument_days as (
         count(*) as order_count,
         sum(log_price) as log_price_sum,
         sum(log_price * log_price) as log_price_sumsq,
-        max(log_price, 2) as top_two,
-        min(log_price, 2) as bottom_two,
+        {{ top_values('log_price', 2) }} as top_two,
+        {{ bottom_values('log_price', 2) }} as bottom_two,
         median(log_price) as median_log_price
     from order_prices
     group by business_date, instrument_id
@@ -161,15 +161,15 @@ order_price_features as (
                 - pow((instrument_days.log_price_sum - order_prices.log_price) / (instrument_days.order_count - 1), 2)
         end as peer_log_price_variance,
         case when instrument_days.order_count > 1 then
-                case when order_prices.log_price >= instrument_days.top_two[1]
-                        then instrument_days.top_two[2]
-                    else instrument_days.top_two[1]
+                case when order_prices.log_price >= {{ list_item('instrument_days.top_two', 1) }}
+                        then {{ list_item('instrument_days.top_two', 2) }}
+                    else {{ list_item('instrument_days.top_two', 1) }}
                 end
         end as peer_max_log_price,
         case when instrument_days.order_count > 1 then
-                case when order_prices.log_price <= instrument_days.bottom_two[1]
-                        then instrument_days.bottom_two[2]
-                    else instrument_days.bottom_two[1]
+                case when order_prices.log_price <= {{ list_item('instrument_days.bottom_two', 1) }}
+                        then {{ list_item('instrument_days.bottom_two', 2) }}
+                    else {{ list_item('instrument_days.bottom_two', 1) }}
                 end
         end as peer_min_log_price,
         cast(order_prices.log_price - instrument_history.history_log_price as double) as price_dev_log_vs_history
@@ -238,7 +238,7 @@ trade_breaks as (
         max(abs(difference)) as break_max_abs_difference,
         max(abs(difference) / nullif(abs(try_cast(coalesce(internal_value, broker_value) as double)), 0))
             as break_max_relative_difference,
-        list_sort(list_distinct(list(break_type))) as break_types
+        {{ sorted_distinct_agg('break_type') }} as break_types
     from {{ ref('fct_trade_breaks') }}
     where trade_id is not null
     group by trade_id
@@ -309,7 +309,7 @@ features as (
             false
         ) as double) as is_account_closed,
         case when brokerage_accounts.closed_on <= sized.business_date then
-                cast(sized.business_date - brokerage_accounts.closed_on as double)
+                cast({{ days_between('brokerage_accounts.closed_on', 'sized.business_date') }} as double)
         end as days_since_account_closed,
         cast(brokerage_accounts.account_number is null as double) as is_account_unknown,
         cast(coalesce(brokerage_accounts.opened_on > sized.business_date, false) as double)
@@ -340,10 +340,10 @@ features as (
         ln(1 + trade_breaks.break_max_abs_difference) as break_max_abs_difference_log,
         trade_breaks.break_max_relative_difference,
         -- the break types on the trade, and an order-level missing_broker on its order
-        list_sort(list_distinct(list_concat(
-            coalesce(trade_breaks.break_types, []),
-            case when order_breaks.has_order_missing_broker then ['missing_broker'] else [] end
-        ))) as break_types
+        {{ sorted_distinct_union(
+            'trade_breaks.break_types',
+            "case when order_breaks.has_order_missing_broker then " ~ string_list(["'missing_broker'"]) ~ " end",
+        ) }} as break_types
     from sized
     left join order_price_features
         on sized.business_date = order_price_features.business_date

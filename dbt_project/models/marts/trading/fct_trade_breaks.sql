@@ -1,9 +1,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='break_key',
         on_schema_change='append_new_columns',
+        **replace_by_key('break_key', partition='business_date')
     )
 }}
 
@@ -113,15 +112,55 @@ still_open as (
             and earlier.age_business_days
             != {{ business_days_between('earlier.business_date', 'recon_calendar.as_of_date') }}
     ),
+
+    -- the other rows of those dates (cleared breaks), unchanged with the age they had: a run replaces
+    -- whole business dates on Spark (insert_overwrite by partition), so a date it re-ages is written
+    -- whole; on DuckDB (delete+insert by break_key) they replace themselves with the same values
+    carried_with_aged as (
+        select
+            earlier.break_key,
+            earlier.business_date,
+            earlier.break_type,
+            earlier.break_level,
+            earlier.order_id,
+            earlier.trade_id,
+            earlier.broker,
+            earlier.asset_class,
+            earlier.instrument_id,
+            earlier.account_number,
+            earlier.internal_value,
+            earlier.broker_value,
+            earlier.difference,
+            earlier.status,
+            earlier.first_seen_at,
+            earlier.last_seen_at,
+            earlier.cleared_at,
+            earlier.age_business_days as kept_age_business_days
+        from {{ this }} as earlier
+        where
+            earlier.status != 'open'
+            and earlier.business_date in (select aged_elsewhere.business_date from aged_elsewhere)
+    ),
 {% endif %}
 
 register as (
-    select * from still_open
+    select
+        still_open.*,
+        cast(null as integer) as kept_age_business_days
+    from still_open
     {% if is_incremental() %}
         union all
-        select * from cleared
+        select
+            cleared.*,
+            cast(null as integer) as kept_age_business_days
+        from cleared
         union all
-        select * from aged_elsewhere
+        select
+            aged_elsewhere.*,
+            cast(null as integer) as kept_age_business_days
+        from aged_elsewhere
+        union all
+        select * from carried_with_aged
     {% endif %}
 ),
 
@@ -149,9 +188,12 @@ final as (
         register.first_seen_at,
         register.last_seen_at,
         register.cleared_at,
-        cast(
-            {{ business_days_between('register.business_date', 'recon_calendar.as_of_date') }}
-            as integer
+        coalesce(
+            register.kept_age_business_days,
+            cast(
+                {{ business_days_between('register.business_date', 'recon_calendar.as_of_date') }}
+                as integer
+            )
         ) as age_business_days,
         {{ dbt.concat(['incident_rules.correlation_prefix', 'register.break_key']) }} as incident_correlation_id
     from register

@@ -1,9 +1,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='business_date',
         on_schema_change='append_new_columns',
+        **replace_by_key('business_date')
     )
 }}
 
@@ -31,7 +30,7 @@ break_reasons as (
         break_level,
         coalesce(trade_id, order_id) as item_id,
         broker,
-        {{ dbt.listagg('break_type', "', '", 'order by break_type') }} as break_types
+        {{ sorted_string_agg('break_type', "', '") }} as break_types
     from breaks
     group by break_level, coalesce(trade_id, order_id), broker
 ),
@@ -41,7 +40,7 @@ items as (
         business_date,
         'order' as match_level,
         order_id,
-        cast(null as varchar) as trade_id,
+        cast(null as string) as trade_id,
         executing_broker as broker,
         asset_class,
         instrument_id,

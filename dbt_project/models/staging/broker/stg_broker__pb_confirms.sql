@@ -7,9 +7,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='business_date',
         on_schema_change='append_new_columns',
+        **replace_by_key('business_date')
     )
 }}
 
@@ -27,17 +26,17 @@ renamed as (
     select
         {{ surrogate_key(['source._source_file', 'source._source_line']) }}
             as confirm_id,
-        cast(source.trade_id as varchar) as trade_id,
-        lower(cast(source.prime_broker as varchar)) as prime_broker,
+        cast(source.trade_id as string) as trade_id,
+        lower(cast(source.prime_broker as string)) as prime_broker,
         cast(source.business_date as date) as business_date,
         {{ parse_date('source.trade_date') }} as trade_date,
         {{ parse_date('source.settle_date') }} as settle_date,
-        cast(source.account_number as varchar) as account_number,
-        cast(source.instrument_id as varchar) as instrument_id,
-        upper(cast(source.asset_class as varchar)) as asset_class,
-        upper(cast(source.side as varchar)) as side,
+        cast(source.account_number as string) as account_number,
+        cast(source.instrument_id as string) as instrument_id,
+        upper(cast(source.asset_class as string)) as asset_class,
+        upper(cast(source.side as string)) as side,
         cast(source.quantity as double) as quantity,
-        case lower(cast(source.price_convention as varchar))
+        case lower(cast(source.price_convention as string))
             when 'fraction_of_par' then cast(source.price as double) * 100
             when
                 'per_contract'
@@ -45,18 +44,18 @@ renamed as (
             else cast(source.price as double)
         end as price,
         cast(source.price as double) as price_as_delivered,
-        lower(cast(source.price_convention as varchar)) as price_convention,
+        lower(cast(source.price_convention as string)) as price_convention,
         coalesce(cast(source.contract_multiplier as double), 1) as contract_multiplier,
-        upper(cast(source.currency as varchar)) as currency,
+        upper(cast(source.currency as string)) as currency,
         cast(source.gross_amount as double) as gross_amount,
         cast(source.commission as double) as commission,
         cast(source.fees as double) as fees,
-        upper(cast(source.executing_broker as varchar)) as executing_broker,
-        cast(source._source_file as varchar) as source_file,
+        upper(cast(source.executing_broker as string)) as executing_broker,
+        cast(source._source_file as string) as source_file,
         cast(source._source_line as integer) as source_line,
-        cast(source._file_sha256 as varchar) as file_sha256,
+        cast(source._file_sha256 as string) as file_sha256,
         cast(source._file_version as integer) as file_version,
-        cast(source._run_id as varchar) as run_id,
+        cast(source._run_id as string) as run_id,
         {{ to_utc_timestamp('source._landed_at') }} as landed_at
     from source
 ),

@@ -6,12 +6,12 @@ source as (
 
 renamed as (
     select
-        cast(record_id as varchar) as record_id,
-        cast(record_type as varchar) as record_type,
-        cast(account_id as varchar) as account_id,
-        cast(person_id as varchar) as person_id,
+        cast(record_id as string) as record_id,
+        cast(record_type as string) as record_type,
+        cast(account_id as string) as account_id,
+        cast(person_id as string) as person_id,
         cast(match_probability as double) as match_probability,
-        cast(resolution_run_id as varchar) as resolution_run_id,
+        cast(resolution_run_id as string) as resolution_run_id,
         cast(resolved_at as timestamp) as resolved_at
     from source
 ),

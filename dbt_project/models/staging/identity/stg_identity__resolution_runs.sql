@@ -6,7 +6,7 @@ source as (
 
 renamed as (
     select
-        cast(resolution_run_id as varchar) as resolution_run_id,
+        cast(resolution_run_id as string) as resolution_run_id,
         cast(resolved_at as timestamp) as resolved_at,
         cast(records as bigint) as resolved_records,
         cast(persons as bigint) as persons,

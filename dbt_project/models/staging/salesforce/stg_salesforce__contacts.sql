@@ -6,17 +6,17 @@ source as (
 
 renamed as (
     select
-        cast(id as varchar) as contact_id,
-        cast(accountid as varchar) as account_id,
-        cast(firstname as varchar) as first_name,
-        cast(lastname as varchar) as last_name,
-        cast(email as varchar) as email,
-        cast(phone as varchar) as phone,
+        cast(id as string) as contact_id,
+        cast(accountid as string) as account_id,
+        cast(firstname as string) as first_name,
+        cast(lastname as string) as last_name,
+        cast(email as string) as email,
+        cast(phone as string) as phone,
         cast(birthdate as date) as birth_on,
-        cast(mailingstate as varchar) as mailing_state,
-        cast(mailingstreet as varchar) as mailing_street,
-        cast(mailingcity as varchar) as mailing_city,
-        cast(mailingpostalcode as varchar) as mailing_postal_code,
+        cast(mailingstate as string) as mailing_state,
+        cast(mailingstreet as string) as mailing_street,
+        cast(mailingcity as string) as mailing_city,
+        cast(mailingpostalcode as string) as mailing_postal_code,
         -- the tax id never leaves staging raw: digits and letters only, then the salted hash
         {{ hash_tax_id('tax_id__c') }} as tax_id_hash,
         coalesce(cast(hasoptedoutofemail as boolean), false) as has_opted_out_of_email,

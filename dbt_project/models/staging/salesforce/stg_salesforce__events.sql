@@ -6,12 +6,12 @@ source as (
 
 renamed as (
     select
-        cast(id as varchar) as event_id,
-        cast(whatid as varchar) as account_id,
-        cast(whoid as varchar) as contact_id,
-        cast(ownerid as varchar) as owner_user_id,
-        cast(subject as varchar) as subject,
-        cast(type as varchar) as event_type,
+        cast(id as string) as event_id,
+        cast(whatid as string) as account_id,
+        cast(whoid as string) as contact_id,
+        cast(ownerid as string) as owner_user_id,
+        cast(subject as string) as subject,
+        cast(type as string) as event_type,
         cast(durationinminutes as integer) as duration_minutes,
         {{ to_utc_timestamp('startdatetime') }} as started_at,
         {{ to_utc_timestamp('enddatetime') }} as ended_at,

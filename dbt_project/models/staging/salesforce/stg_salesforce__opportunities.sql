@@ -6,13 +6,13 @@ source as (
 
 renamed as (
     select
-        cast(id as varchar) as opportunity_id,
-        cast(accountid as varchar) as account_id,
-        cast(ownerid as varchar) as owner_user_id,
-        cast(name as varchar) as opportunity_name,
-        cast(type as varchar) as opportunity_type,
+        cast(id as string) as opportunity_id,
+        cast(accountid as string) as account_id,
+        cast(ownerid as string) as owner_user_id,
+        cast(name as string) as opportunity_name,
+        cast(type as string) as opportunity_type,
         cast(amount as double) as amount,
-        cast(stagename as varchar) as stage_name,
+        cast(stagename as string) as stage_name,
         cast(closedate as date) as close_on,
         coalesce(cast(isclosed as boolean), false) as is_closed,
         coalesce(cast(iswon as boolean), false) as is_won,

@@ -6,19 +6,19 @@ source as (
 
 renamed as (
     select
-        cast(id as varchar) as task_id,
-        cast(whatid as varchar) as account_id,
-        cast(whoid as varchar) as contact_id,
-        cast(ownerid as varchar) as owner_user_id,
-        cast(subject as varchar) as subject,
-        cast(type as varchar) as task_type,
-        cast(tasksubtype as varchar) as task_subtype,
-        cast(status as varchar) as status,
+        cast(id as string) as task_id,
+        cast(whatid as string) as account_id,
+        cast(whoid as string) as contact_id,
+        cast(ownerid as string) as owner_user_id,
+        cast(subject as string) as subject,
+        cast(type as string) as task_type,
+        cast(tasksubtype as string) as task_subtype,
+        cast(status as string) as status,
         cast(activitydate as date) as activity_on,
         cast(calldurationinseconds as integer) as call_duration_seconds,
         -- Northstar's own retention Tasks carry its external id: tagged here so that no feature
         -- counts them as advisor activity (the model must not learn from its own output)
-        cast(northstar_key__c as varchar) as northstar_key,
+        cast(northstar_key__c as string) as northstar_key,
         northstar_key__c is not null as is_created_by_northstar,
         {{ to_utc_timestamp('createddate') }} as created_at,
         {{ to_utc_timestamp('systemmodstamp') }} as system_modstamp_at,

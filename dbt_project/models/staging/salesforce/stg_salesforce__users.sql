@@ -6,13 +6,13 @@ source as (
 
 renamed as (
     select
-        cast(id as varchar) as user_id,
-        cast(username as varchar) as username,
-        cast(firstname as varchar) as first_name,
-        cast(lastname as varchar) as last_name,
-        cast(email as varchar) as email,
-        cast(title as varchar) as title,
-        cast(region__c as varchar) as region,
+        cast(id as string) as user_id,
+        cast(username as string) as username,
+        cast(firstname as string) as first_name,
+        cast(lastname as string) as last_name,
+        cast(email as string) as email,
+        cast(title as string) as title,
+        cast(region__c as string) as region,
         cast(isactive as boolean) as is_active,
         {{ to_utc_timestamp('createddate') }} as created_at,
         {{ to_utc_timestamp('systemmodstamp') }} as system_modstamp_at,

@@ -6,13 +6,13 @@ source as (
 
 renamed as (
     select
-        cast(scoring_run_id as varchar) as scoring_run_id,
+        cast(scoring_run_id as string) as scoring_run_id,
         cast(scored_at as timestamp) as scored_at,
-        cast(break_key as varchar) as break_key,
+        cast(break_key as string) as break_key,
         cast(anomaly_score as double) as anomaly_score,
         cast(anomaly_rank as integer) as anomaly_rank,
-        cast(model_version as varchar) as model_version,
-        cast(mlflow_run_id as varchar) as mlflow_run_id,
+        cast(model_version as string) as model_version,
+        cast(mlflow_run_id as string) as mlflow_run_id,
         cast(notional_usd as double) as notional_usd
     from source
 ),

@@ -6,8 +6,8 @@ source as (
 
 renamed as (
     select
-        cast(scoring_run_id as varchar) as scoring_run_id,
-        cast(kind as varchar) as scoring_kind,
+        cast(scoring_run_id as string) as scoring_run_id,
+        cast(kind as string) as scoring_kind,
         cast(scored_at as timestamp) as scored_at,
         cast(rows as bigint) as scored_rows
     from source

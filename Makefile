@@ -18,7 +18,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export SCARF_ANALYTICS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install uv system-deps demo test test-stack lint format bench ui clean distclean
+.PHONY: help install uv system-deps java demo test test-stack lint format bench ui clean distclean
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,7 +65,17 @@ format: install  ## apply ruff's formatter and sqlfluff's fixes
 	.venv/bin/ruff check --fix .
 	cd dbt_project && NORTHSTAR_WAREHOUSE=:memory: NORTHSTAR_PII_SALT=lint-only ../.venv/bin/sqlfluff fix .
 
-bench: install  ## performance figures (large world; takes a while)
+java:  ## a Java runtime for the Spark engine (Debian's openjdk-17-jre-headless when java is missing)
+	@{ command -v java >/dev/null 2>&1 && java -version >/dev/null 2>&1; } || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian packages: openjdk-17-jre-headless"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+		else \
+			echo "error: no Java runtime (run as root or: apt-get install openjdk-17-jre-headless)" >&2; exit 1; \
+		fi; \
+	}
+
+bench: install java  ## performance figures (large world; takes a while; bench_engines needs Java for Spark)
 	$(PY) -m bench
 
 ui: install  ## Airflow :8080 (login printed), MLflow :5000, dbt docs :8081, Data Docs :8082, KPI dashboard :8083 on 127.0.0.1 (Ctrl-C stops all)

@@ -5,8 +5,8 @@
     of a household whose CRM state (int_household_crm_states.crm_state_key) is not the one its rows
     were built from. A failed build after the delete heals itself: the next build adds what is missing.
     Nothing on a full build or a --full-refresh (the table is rebuilt whole).
-    Engines without row deletes (Spark on plain Parquet tables) overwrite by cutoff partition
-    instead (issue 20): the rows to rebuild are the same. -#}
+    Engines without row deletes (Spark on plain Parquet tables) rebuild the table whole instead
+    (household_features_materialization in macros/cross_db/incremental.sql): the same rows. -#}
 {% macro delete_stale_household_features() -%}
     {{ return(adapter.dispatch('delete_stale_household_features', 'northstar')()) }}
 {%- endmacro %}

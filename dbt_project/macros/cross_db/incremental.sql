@@ -17,3 +17,20 @@
 {% macro spark__replace_by_key(key, partition) -%}
     {{ return({'incremental_strategy': 'insert_overwrite', 'partition_by': [partition], 'file_format': 'parquet'}) }}
 {%- endmacro %}
+
+{#- How fct_household_features is kept: DuckDB deletes the stale rows (its pre-hook,
+    macros/household_features.sql) and appends the missing grid rows. Spark's Parquet tables have no
+    row delete, and the stale rows of a night span every cutoff (a household whose CRM state moved),
+    so a partition overwrite by cutoff would rewrite nearly the whole table anyway: Spark rebuilds it
+    whole every night (a table), with the same rows. -#}
+{% macro household_features_materialization() -%}
+    {{ return(adapter.dispatch('household_features_materialization', 'northstar')()) }}
+{%- endmacro %}
+
+{% macro default__household_features_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__household_features_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}

@@ -12,7 +12,7 @@
 -- (macros/household_features.sql), and the build adds every grid row the table lacks. `dbt build
 -- --full-refresh` (the nightly DAG's full_refresh param) rebuilds it whole, with the same rows.
 {{ config(
-    materialized='incremental',
+    materialized=household_features_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ delete_stale_household_features() }}",

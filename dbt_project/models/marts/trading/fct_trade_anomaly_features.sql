@@ -127,7 +127,7 @@ instrument_days as (
         sum(log_price * log_price) as log_price_sumsq,
         {{ top_values('log_price', 2) }} as top_two,
         {{ bottom_values('log_price', 2) }} as bottom_two,
-        median(log_price) as median_log_price
+        {{ median_decimal("log_price") }} as median_log_price
     from order_prices
     group by business_date, instrument_id
 ),
@@ -137,7 +137,7 @@ instrument_history as (
     select
         today.business_date,
         today.instrument_id,
-        median(earlier.median_log_price) as history_log_price
+        {{ median_decimal("earlier.median_log_price") }} as history_log_price
     from instrument_days as today
     inner join instrument_days as earlier
         on today.instrument_id = earlier.instrument_id and today.business_date > earlier.business_date
@@ -208,8 +208,10 @@ account_history as (
         trade_count,
         log_notional_sum,
         coalesce(sum(trade_count) over earlier_days, 0) as history_count,
-        sum(log_notional_sum) over earlier_days as history_sum,
-        sum(log_notional_sumsq) over earlier_days as history_sumsq
+        -- exact sums, read as doubles: every use divides them, which DuckDB does in double arithmetic
+        -- (and Spark, dividing decimals, in decimals cut to fewer digits)
+        cast(sum(log_notional_sum) over earlier_days as double) as history_sum,
+        cast(sum(log_notional_sumsq) over earlier_days as double) as history_sumsq
     from account_days
     window earlier_days as (
         partition by account_number order by business_date rows between unbounded preceding and 1 preceding
@@ -220,7 +222,7 @@ asset_class_days as (
     select
         business_date,
         asset_class,
-        median(log_notional) as median_log_notional
+        {{ median_decimal("log_notional") }} as median_log_notional
     from sized
     group by business_date, asset_class
 ),

@@ -261,6 +261,7 @@ ENGINE_SCHEMAS: dict[str, dict[str, str]] = {
         "reference": "reference",
         "snapshots": "snapshots",
         "scores": "scores",
+        "identity": "identity",
     },
 }
 

@@ -61,12 +61,26 @@ billing_features as (
         from series
         where {{ bucket_filter }}
         window
-            household_series as (partition by series.household_id order by series.month_number),
-            this_month as (household_series range between current row and current row),
-            month_12_back as (household_series range between 12 preceding and 12 preceding),
-            months_3 as (household_series range between 2 preceding and current row),
-            months_12 as (household_series range between 11 preceding and current row),
-            months_13 as (household_series range between 12 preceding and current row)
+            this_month as (
+                partition by series.household_id order by series.month_number
+                range between current row and current row
+            ),
+            month_12_back as (
+                partition by series.household_id order by series.month_number
+                range between 12 preceding and 12 preceding
+            ),
+            months_3 as (
+                partition by series.household_id order by series.month_number
+                range between 2 preceding and current row
+            ),
+            months_12 as (
+                partition by series.household_id order by series.month_number
+                range between 11 preceding and current row
+            ),
+            months_13 as (
+                partition by series.household_id order by series.month_number
+                range between 12 preceding and current row
+            )
     {% endcall %}
 ),
 

@@ -85,10 +85,18 @@ interaction_features as (
         from series
         where {{ bucket_filter }}
         window
-            household_days as (partition by series.household_id order by series.day_number),
-            days_90 as (household_days range between 89 preceding and current row),
-            days_365 as (household_days range between 364 preceding and current row),
-            to_date as (household_days range between unbounded preceding and current row)
+            days_90 as (
+                partition by series.household_id order by series.day_number
+                range between 89 preceding and current row
+            ),
+            days_365 as (
+                partition by series.household_id order by series.day_number
+                range between 364 preceding and current row
+            ),
+            to_date as (
+                partition by series.household_id order by series.day_number
+                range between unbounded preceding and current row
+            )
     {% endcall %}
 ),
 

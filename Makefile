@@ -26,8 +26,9 @@ help:  ## list the verbs
 uv:  ## install uv itself if it is missing (from PyPI)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
 
+# NORTHSTAR_ENGINE=spark adds the spark extra (dbt-spark, pyspark); the default engine leaves it out.
 install: uv  ## create .venv from uv.lock (exact pins), with the deploy extra the stack test runs
-	$(UV) sync --frozen --extra deploy
+	$(UV) sync --frozen --extra deploy $(if $(filter spark,$(NORTHSTAR_ENGINE)),--extra spark)
 
 system-deps:  ## Debian packages the tests use: Chromium, docker-compose, PostgreSQL + Redis for the local stack, a Java runtime for Spark
 	@missing=""; \

@@ -81,7 +81,11 @@ def spark_conf(cfg: Settings | None = None) -> dict[str, str]:
 def spark_session(cfg: Settings | None = None):
     """The process's Spark session on the ``spark`` engine (started on first use, then shared: dbt-spark's
     ``session`` method gets the same one through ``SparkSession.builder.getOrCreate``)."""
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as missing:
+        raise RuntimeError("the spark engine needs the spark extra: NORTHSTAR_ENGINE=spark make install "
+                           "(or uv sync --extra deploy --extra spark)") from missing
 
     cfg = cfg or settings()
     for folder in (cfg.paths.spark_warehouse, cfg.paths.spark_metastore):

@@ -214,12 +214,19 @@ def parse_manifest(target: Path) -> dict:
 
     from dbt.cli.main import dbtRunner
 
-    os.environ.setdefault("NORTHSTAR_PII_SALT", "parse-only")
-    os.environ.setdefault("NORTHSTAR_WAREHOUSE", ":memory:")
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
-    result = dbtRunner().invoke(["parse", "--project-dir", str(REPO_ROOT / "dbt_project"), "--profiles-dir",
-                                 str(REPO_ROOT / "dbt_project"), "--target-path", str(target),
-                                 "--log-path", str(target / "logs"), "--quiet"])
+    # only for the parse: left in os.environ, the placeholder salt reached later tests in the same
+    # pytest worker (test_setup found NORTHSTAR_PII_SALT=parse-only written to the compose .env)
+    defaults = {"NORTHSTAR_PII_SALT": "parse-only", "NORTHSTAR_WAREHOUSE": ":memory:",
+                "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    added = [name for name in defaults if name not in os.environ]
+    os.environ.update({name: defaults[name] for name in added})
+    try:
+        result = dbtRunner().invoke(["parse", "--project-dir", str(REPO_ROOT / "dbt_project"), "--profiles-dir",
+                                     str(REPO_ROOT / "dbt_project"), "--target-path", str(target),
+                                     "--log-path", str(target / "logs"), "--quiet"])
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
     if not result.success:
         raise RuntimeError(f"dbt parse failed: {result.exception}")
     return json.loads((target / "manifest.json").read_text())

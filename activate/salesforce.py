@@ -1,6 +1,8 @@
 """Salesforce activation: household scores onto Account fields, retention Tasks for advisors.
 
-``plan_salesforce`` diffs the ``fct_household_scores`` mart (consented households only) against the
+``plan_salesforce`` diffs the ``fct_household_scores`` mart (consented households only: consent is bound
+to identity through ``dim_resolved_households``, so an opt-out on any record of any person of the
+resolved household stops every push to its Accounts) against the
 last acknowledged push (``activation.pushed_state``) and enqueues an Account upsert only where a
 value changed materially, plus an advisor Task when a household enters 'At-Risk Retention
 Priority' (at most one per household per 30 days of scoring time). ``send_salesforce`` drains the
@@ -63,12 +65,15 @@ DRIVER_FIGURES = r"[-+]?\$?[0-9][0-9,]*(\.[0-9]+)?%?"  # the figures dropped whe
 
 
 def _desired_sql() -> str:
+    # Consent is bound to identity: an Account is pushed to only when its resolved household consents
+    # (dim_resolved_households: every Account's analytics consent, and no opt-out on any record of any
+    # person in it). An Account identity has not placed (no row) is not pushed to.
     return f"""
         select
-            household_id,
-            account_id,
-            advisor_id,
-            coalesce(has_analytics_consent, false) as has_consent,
+            s.household_id,
+            s.account_id,
+            s.advisor_id,
+            coalesce(s.has_analytics_consent, false) and coalesce(r.has_push_consent, false) as has_consent,
             -- DECIMAL at the scale Salesforce shows: the same score always gives the same text in
             -- the payload (a rounded double could print as 948.50000000000011 one build and 948.5 the next)
             cast(round(predicted_revenue_12m, 2) as decimal(18, 2)) as value_12m,
@@ -83,7 +88,8 @@ def _desired_sql() -> str:
             dbt_invocation_id,
             scored_at,
             strftime(scored_at, '%Y-%m-%dT%H:%M:%S.000Z') as scored_at_text
-        from {relation("fct_household_scores")}
+        from {relation("fct_household_scores")} as s
+        left join {relation("dim_resolved_households")} as r on s.household_id = r.household_id
     """  # noqa: S608 - fixed identifiers, values bound as parameters
 
 
@@ -128,6 +134,10 @@ def plan_salesforce(run_id: str, cfg: Settings | None = None,
     try:
         if not table_exists(con, "fct_household_scores"):
             raise RuntimeError("fct_household_scores does not exist: run scoring and the scores_publish selector first")
+        if not table_exists(con, "dim_resolved_households"):
+            # fail closed: without identity's consent binding an opted-out duplicate could be pushed to
+            raise RuntimeError("dim_resolved_households does not exist: run python -m identity resolve and the "
+                               "identity_publish selector first (the push's consent comes from it)")
         con.execute("begin")
         con.execute(f"create or replace temp table _sf_desired as {_desired_sql()}")
         total, consented = con.execute(
@@ -235,16 +245,23 @@ class _Interrupted(Exception):
 
 
 def _cancel_without_consent(con: duckdb.DuckDBPyConnection) -> int:
-    """Consent may be withdrawn between plan and send: such rows are superseded, never sent."""
-    if not table_exists(con, "fct_household_scores"):
+    """Consent may be withdrawn between plan and send (on the Account, or an opt-out on any record of a
+    person of the resolved household): such rows are superseded, never sent."""
+    withdrawn = []
+    if table_exists(con, "fct_household_scores"):
+        withdrawn.append(  # fixed identifiers
+            f"select household_id from {relation('fct_household_scores')} where not coalesce(has_analytics_consent, false)")  # noqa: S608, E501
+    if table_exists(con, "dim_resolved_households"):
+        withdrawn.append(  # fixed identifiers
+            f"select household_id from {relation('dim_resolved_households')} where not coalesce(has_push_consent, false)")  # noqa: S608, E501
+    if not withdrawn:
         return 0
     con.execute("begin")
     n = con.execute(f"""
         update activation.outbox as o
-        set status = 'superseded', last_error = 'analytics consent withdrawn before send', updated_at = now()
-        from {relation("fct_household_scores")} as s
+        set status = 'superseded', last_error = 'consent withdrawn before send', updated_at = now()
         where o.target = '{TARGET}' and o.status in ('pending', 'sending', 'failed')
-          and s.household_id = o.source_ref and not coalesce(s.has_analytics_consent, false)
+          and o.source_ref in ({' union '.join(withdrawn)})
     """).fetchall()[0][0]  # noqa: S608 - fixed identifiers, values bound as parameters
     con.execute("commit")
     return int(n)

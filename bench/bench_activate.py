@@ -1,7 +1,8 @@
 """Activation throughput: Salesforce households and ServiceNow incidents pushed to the sandbox, then reruns.
 
 Salesforce: builds an org with N household Accounts (sandbox store, its own process), a warehouse with
-``fct_household_scores`` for every household (DuckDB, generated in SQL), then times
+``fct_household_scores`` (and the push's consent, ``dim_resolved_households``) for every household
+(DuckDB, generated in SQL), then times
 ``plan_salesforce`` + ``send_salesforce`` (Bulk API 2.0 upsert by Household_Id__c) and a no-change
 rerun. Prints the API calls the client made and the server counted, rows/s, and checks the org.
 
@@ -91,6 +92,14 @@ def build_scores(warehouse: Path, households: int, no_consent_every: int, bump: 
             'dbt-bench' as dbt_invocation_id, 'bench' as feature_snapshot_hash
         from range({households}) as t(i)
     """)  # noqa: S608 - numbers only
+    # the push's consent (identity's resolved households): each Account its own household, nobody opted out
+    con.execute(f"""
+        create or replace table {relation("dim_resolved_households")} as
+        select household_id, household_id as resolved_household_id, true as is_primary_account,
+            1::bigint as accounts_in_household, 2::bigint as persons, false as has_opted_out,
+            has_analytics_consent, has_analytics_consent as has_push_consent
+        from {relation("fct_household_scores")}
+    """)  # noqa: S608 - fixed identifiers
     con.close()
 
 

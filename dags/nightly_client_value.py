@@ -2,16 +2,21 @@
 
 ```text
 extract_salesforce ─┐
-land_billing_files ─┼─▶ landing_gate ─▶ build_warehouse ─▶ marts_gate ─▶ decide_training
-read_back_incidents ┘                                                    │   ├─▶ train_client_value_models ─┐
-                                                                         │   └─▶ train_break_anomaly_model ─┤
-                                                                         └──────────────────────────────────┴─▶ score_households
+land_billing_files ─┼─▶ landing_gate ─▶ build_warehouse ─▶ resolve_identities ─▶ publish_identities ─▶ marts_gate
+read_back_incidents ┘
+    ─▶ decide_training ─┬─▶ train_client_value_models ─┐
+                        ├─▶ train_break_anomaly_model  │
+                        └──────────────────────────────┴─▶ score_households
     ─▶ publish_scores ─▶ scores_gate ─▶ plan_salesforce_push ─▶ send_salesforce_push ─▶ refresh_dashboard
 ```
 
 Wiring only: each task calls a stage function that has its own CLI and tests. Data moves through
 the landing folder and the warehouse; XCom carries run ids, counts and the dbt invocation id.
 A failed gate fails its task, so nothing after it runs and nothing reaches Salesforce.
+Identity resolution sits between the staging the build leaves and the marts gate: the CRM's people are
+linked (``python -m identity resolve``) and ``dim_persons`` built (dbt selector ``identity_publish``, with
+its one-person-one-household and giant-person tests), so the gate, the scores and the push see the
+resolved persons and their consent.
 Models retrain on Sundays (firm time), or when a model has no champion or drift marked it.
 The warehouse builds incrementally (a night rebuilds what changed); trigger with the param
 ``full_refresh`` true to rebuild the customer side from scratch (the same rows).
@@ -89,6 +94,21 @@ with DAG(
         context = get_current_context()
         ids = run_ids(context)
         return build_nightly(ids.logical_date, full_refresh=bool(context["params"].get("full_refresh"))).as_dict()
+
+    @task(pool=WAREHOUSE_POOL)
+    def resolve_identities() -> dict:
+        """The CRM's people linked over staging; person ids carried over from the previous night."""
+        from identity.resolve import resolve
+
+        ids = run_ids(get_current_context())
+        # keyed on the interval: a rerun of the same night replaces its own resolution run
+        return small(resolve(f"identity-{ids.interval_key}").summary)
+
+    @task(pool=WAREHOUSE_POOL)
+    def publish_identities() -> dict:
+        from northstar.dbt import run_dbt
+
+        return run_dbt("build", ["--selector", "identity_publish"]).as_dict()
 
     @task(pool=WAREHOUSE_POOL)
     def marts_gate() -> dict:
@@ -170,7 +190,7 @@ with DAG(
     warehouse = build_warehouse()
     gate = marts_gate()
     branch = decide_training()
-    landed >> landing_gate() >> warehouse >> gate >> branch
+    landed >> landing_gate() >> warehouse >> resolve_identities() >> publish_identities() >> gate >> branch
     # The anomaly model is trained beside, not before, the household scores: a trade-side problem
     # must not hold back the advisors' numbers.
     client_value_models = train_client_value_models(warehouse)

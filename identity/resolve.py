@@ -5,7 +5,9 @@ Reads the CRM's people from staging (Contacts and the custodian's brokerage-acco
 warehouse (dbt reads it as the source ``identity``):
 
 - ``person_records``: one row per record: record id, kind, the household Account it sits in, the person
-  id (stable across runs), the record's strongest accepted link, the run;
+  id (stable across runs), the record's strongest accepted link, the run, and the resolved household
+  (``household_account_id``): Accounts that share a person are one household (a household split across
+  two Accounts by two advisors), named by the smallest Account id among them;
 - ``review_queue``: the pairs between the review and accept thresholds, with each comparison's level
   (no raw values: reviewers open the records in Salesforce by id);
 - ``resolution_runs``: one row per run: records, persons, merges and splits since the previous run,
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
+from identity.clusters import components
 from identity.link import LinkResult, link
 from identity.model import Thresholds
 from identity.records import normalise
@@ -44,8 +47,10 @@ create schema if not exists {SCHEMA};
 create table if not exists {SCHEMA}.person_records (
     record_id varchar not null, record_type varchar not null, account_id varchar,
     person_id varchar not null, match_probability double, resolution_run_id varchar not null,
-    resolved_at timestamp not null
+    resolved_at timestamp not null, household_account_id varchar
 );
+-- added after the first release: a warehouse resolved before it gains the column on its next run
+alter table {SCHEMA}.person_records add column if not exists household_account_id varchar;
 create table if not exists {SCHEMA}.review_queue (
     record_id_l varchar not null, record_id_r varchar not null, match_probability double not null,
     match_weight double not null, person_id_l varchar, person_id_r varchar, evidence varchar,
@@ -84,6 +89,27 @@ def _staging(con) -> pl.DataFrame:
     homes = pl.concat([contacts.select(pl.col("contact_id").alias("record_id"), "account_id"),
                        accounts.select(pl.col("brokerage_account_id").alias("record_id"), "account_id")])
     return records.join(homes, on="record_id", how="left")
+
+
+def resolved_households(people: pl.DataFrame) -> pl.Series:
+    """Per record of ``people`` (account_id, person_id): its resolved household, the smallest Account id
+    of the connected component of the Account-person graph. A person with records in two Accounts
+    joins those Accounts into one household; a record with no Account has none."""
+    placed = people.filter(pl.col("account_id").is_not_null())
+    if placed.height == 0:
+        return pl.Series("household_account_id", [None] * people.height, dtype=pl.String)
+    accounts = placed["account_id"].unique().sort()
+    persons = placed["person_id"].unique().sort()
+    account_index = dict(zip(accounts.to_list(), range(len(accounts)), strict=True))
+    person_index = dict(zip(persons.to_list(), range(len(accounts), len(accounts) + len(persons)), strict=True))
+    left = placed["account_id"].replace_strict(account_index, return_dtype=pl.Int64).to_numpy()
+    right = placed["person_id"].replace_strict(person_index, return_dtype=pl.Int64).to_numpy()
+    labels = components(len(accounts) + len(persons), left, right)[: len(accounts)]
+    named = (pl.DataFrame({"account_id": accounts, "label": labels})
+             .with_columns(pl.col("account_id").min().over("label").alias("household_account_id")))
+    return (people.select("account_id")
+            .join(named.select("account_id", "household_account_id"), on="account_id", how="left",
+                  maintain_order="left")["household_account_id"])
 
 
 def _previous(con) -> dict[str, str]:
@@ -137,6 +163,7 @@ def resolve(run_id: str, cfg: Settings | None = None, thresholds: Thresholds | N
     people = (result.clusters.join(homes, on="record_id", how="left")
               .select("record_id", pl.col("source").alias("record_type"), "account_id",
                       pl.col("cluster_id").alias("person_id"), "match_probability"))
+    people = people.with_columns(resolved_households(people).alias("household_account_id"))
     sizes = people.group_by("person_id").len()["len"]
     evidence_columns = [c for c in result.review.columns if c.startswith("gamma_")]
     review = result.review.select(

@@ -289,6 +289,7 @@ TABLES: dict[str, str] = {
     "fct_break_scores": "marts",
     # persons resolved from the CRM's duplicates (dbt's view of what identity/ wrote)
     "dim_persons": "marts",
+    "dim_resolved_households": "marts",  # the push's consent: the strictest of the resolved household
     # staging read directly (no public mart carries these columns yet)
     "stg_salesforce__accounts": "staging",
     "stg_salesforce__brokerage_accounts": "staging",

@@ -2,8 +2,9 @@
 
 The org holds advisors (User), households (Account, with the output fields from the sandbox seed's
 schema) and the Task object, defined from ``sandbox.world.crm.SCHEMA`` so the tests write to the
-same fields the seeded world has. ``main.fct_household_scores`` / ``main.fct_trade_breaks`` /
-``main.fct_break_scores`` are built directly in the warehouse with the marts' columns.
+same fields the seeded world has. ``main.fct_household_scores`` (with ``main.dim_resolved_households``,
+the push's consent) / ``main.fct_trade_breaks`` / ``main.fct_break_scores`` are built directly in the
+warehouse with the marts' columns.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def household_id(i: int) -> str:
     return f"HH{i:07d}"
 
 
-def seed_org(state: Path) -> None:
+def seed_org(state: Path, n: int = N_HOUSEHOLDS) -> None:
     store = SalesforceStore(state / "salesforce.db")
     for name in ("User", "Account", "Task"):
         store.define_object(name, SCHEMA[name], KEY_PREFIX[name])
@@ -51,7 +52,7 @@ def seed_org(state: Path) -> None:
         "OwnerId": users[i % N_ADVISORS]["Id"], "Household_Id__c": household_id(i + 1),
         "Analytics_Consent__c": i % 10 != 3, "CreatedDate": stamp, "LastModifiedDate": stamp,
         "SystemModstamp": stamp,
-    } for i in range(N_HOUSEHOLDS)]
+    } for i in range(n)]
     store.insert_records("Account", accounts)
     store.close()
 
@@ -142,13 +143,26 @@ def household_scores(seed: int = 1, scored_at: datetime = SCORED_AT, run: str = 
     return rows
 
 
-def write_household_scores(warehouse: Path, rows: list[dict]) -> None:
+def resolved_households(rows: list[dict]) -> list[dict]:
+    """Rows shaped like main.dim_resolved_households for scored ``rows``: each Account its own resolved
+    household, nobody opted out, so consent is the Account's analytics consent."""
+    return [{"household_id": r["household_id"], "resolved_household_id": r["household_id"], "is_primary_account": True,
+             "accounts_in_household": 1, "persons": 2, "has_opted_out": False,
+             "has_analytics_consent": r["has_analytics_consent"], "has_push_consent": r["has_analytics_consent"]}
+            for r in rows]
+
+
+def write_household_scores(warehouse: Path, rows: list[dict], resolved: list[dict] | None = None) -> None:
+    """``main.fct_household_scores`` from ``rows``, and the consent the push reads with it
+    (``main.dim_resolved_households``: ``resolved``, else each Account alone and nobody opted out)."""
     import polars as pl
 
     frame = pl.DataFrame(rows)  # noqa: F841 - read by DuckDB
+    households = pl.DataFrame(resolved if resolved is not None else resolved_households(rows))  # noqa: F841
     con = northstar.warehouse.connect(path=warehouse)
     try:
         con.execute("create or replace table main.fct_household_scores as select * from frame")
+        con.execute("create or replace table main.dim_resolved_households as select * from households")
     finally:
         con.close()
 

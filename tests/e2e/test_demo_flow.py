@@ -80,6 +80,26 @@ def test_warehouse_marts_built(demo_run):
     assert open_breaks > 0  # the world injects breaks on every business day
 
 
+def test_the_nightly_resolved_identities_and_published_persons(demo_run):
+    """The nightly's resolve_identities + publish_identities tasks: one resolution run keyed on the night,
+    dim_persons over it, linkage against the world's truth (the pipeline never reads it; the test does)."""
+    import polars as pl
+
+    from identity.evaluation import linkage_metrics
+
+    with northstar.warehouse.connect(path=demo_run.paths.warehouse, read_only=True) as con:
+        runs = con.execute("select resolution_run_id, persons, person_splits from identity.resolution_runs").fetchall()
+        persons = con.execute("select count(*), max(resolved_households_touched) from dim_persons").fetchall()[0]
+        predicted = con.sql("select record_id, person_id as cluster_id from identity.person_records").pl()
+    assert len(runs) == 1 and runs[0][0].startswith("identity-") and runs[0][2] == 0
+    assert persons == (runs[0][1], 1)  # one row per person, nobody in two households
+    truth = pl.read_parquet(demo_run.paths.truth / "identity.parquet").select(
+        "record_id", pl.col("person_id").alias("entity_id"))
+    metrics = linkage_metrics(predicted, truth)
+    assert metrics["records"] == predicted.height
+    assert metrics["pairwise_precision"] >= 0.99 and metrics["pairwise_recall"] >= 0.95, metrics
+
+
 def test_models_registered_with_champions(demo_run):
     from mlflow import MlflowClient
 
@@ -109,12 +129,17 @@ def test_salesforce_holds_the_scores_of_consenting_households_only(demo_run):
     from sandbox.salesforce.store import SalesforceStore
 
     store = SalesforceStore(demo_run.paths.sandbox_state / "salesforce.db")
-    accounts = store.select("Account", ["Household_Id__c", "Analytics_Consent__c", "Segment__c", "CLV__c",
+    accounts = store.select("Account", ["Id", "Household_Id__c", "Analytics_Consent__c", "Segment__c", "CLV__c",
                                         "Model_Version__c"])
+    # consent bound to identity: an opt-out on any Contact of the household (a duplicate's included)
+    # stops the push; the small world has no household split across Accounts, so the resolved household
+    # is the Account
+    opted_out = {c["AccountId"] for c in store.select("Contact", ["AccountId", "HasOptedOutOfEmail"])
+                 if c["HasOptedOutOfEmail"]}
     scored = [a for a in accounts if a["Segment__c"]]
-    assert scored and all(a["Analytics_Consent__c"] for a in scored)
+    assert scored and all(a["Analytics_Consent__c"] and a["Id"] not in opted_out for a in scored)
     assert all(a["Model_Version__c"] and a["CLV__c"] is not None for a in scored)
-    consenting = [a for a in accounts if a["Analytics_Consent__c"]]
+    consenting = [a for a in accounts if a["Analytics_Consent__c"] and a["Id"] not in opted_out]
     assert len(scored) >= 0.9 * len(consenting)
 
 

@@ -228,10 +228,7 @@ def test_dbt_docs_show_a_marts_columns_lineage_and_every_models_catalog(ui_stack
     base = ui_stack.urls["dbt docs"].rstrip("/")
     manifest = page.request.get(f"{base}/manifest.json").json()
     catalog = page.request.get(f"{base}/catalog.json").json()
-    # The identity stage's models are built by `python -m identity resolve` and the identity_publish
-    # selector, which the nightly DAG does not run yet (issue 19): a demo warehouse has no tables for them.
-    models = {key for key, node in manifest["nodes"].items() if node["resource_type"] == "model"
-              and "/identity/" not in node["original_file_path"]}
+    models = {key for key, node in manifest["nodes"].items() if node["resource_type"] == "model"}
     missing = sorted(models - set(catalog["nodes"]))
     assert not missing, f"models without a catalog entry (no column types): {missing}"
     reads = {name: {ref.split(".")[-1] for ref in exposure["depends_on"]["nodes"]}

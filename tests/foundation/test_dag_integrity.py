@@ -143,7 +143,8 @@ def test_intraday_every_15_minutes_in_market_hours_or_on_files(dagbag):
 def test_warehouse_writers_share_the_one_slot_pool(dagbag):
     writers = {
         ("nightly_client_value", task_id)
-        for task_id in ("landing_gate", "build_warehouse", "marts_gate", "train_client_value_models",
+        for task_id in ("landing_gate", "build_warehouse", "resolve_identities", "publish_identities",
+                        "marts_gate", "train_client_value_models",
                         "train_break_anomaly_model", "score_households", "publish_scores", "scores_gate",
                         "plan_salesforce_push", "send_salesforce_push", "refresh_dashboard")
     } | {
@@ -179,6 +180,9 @@ def test_gates_stand_between_the_stages(dagbag):
     # system before the scores gate.
     nightly = dagbag["dags"]["nightly_client_value"]["tasks"]
     assert "landing_gate" in _ancestors(nightly, "build_warehouse")
+    # identity resolution reads the staging the build leaves; the marts gate sees its persons
+    assert nightly["resolve_identities"]["upstream"] == ["build_warehouse"]
+    assert {"resolve_identities", "publish_identities"} <= _ancestors(nightly, "marts_gate")
     for task_id in ("train_client_value_models", "train_break_anomaly_model", "score_households"):
         assert "marts_gate" in _ancestors(nightly, task_id), task_id
     for task_id in ("plan_salesforce_push", "send_salesforce_push"):

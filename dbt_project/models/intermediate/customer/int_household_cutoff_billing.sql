@@ -7,16 +7,19 @@
 -- instead of cutoffs x months join rows (at `large`, 36M cutoffs x 13 months went through a hash
 -- aggregation that spilled tens of GB). RANGE frames include every row of the same month, as the
 -- join did, and the probes carry nulls, which no aggregate counts.
-{{ config(materialized='table') }}
+-- A large grid is built in batches of households, one statement each (macros/household_batches.sql).
+{{ config(materialized='table', post_hook="{{ insert_household_batches() }}") }}
 
 with
 
 windows as (
     select * from {{ ref('int_household_cutoffs') }}
+    where {{ household_batch('household_id') }}
 ),
 
 household_months as (
     select * from {{ ref('int_household_months_aggregated') }}
+    where {{ household_batch('household_id') }}
 ),
 
 series as (

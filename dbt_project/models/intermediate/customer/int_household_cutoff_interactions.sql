@@ -7,7 +7,8 @@
 -- ordered by day number; each probe counts the interactions of its last 90 and 365 days with RANGE
 -- frames, and the cases open at it as a running balance: +1 when a case opens (if it closes after
 -- that day, or is open with no close date), -1 on the day it closes.
-{{ config(materialized='table') }}
+-- A large grid is built in batches of households, one statement each (macros/household_batches.sql).
+{{ config(materialized='table', post_hook="{{ insert_household_batches() }}") }}
 
 {%- set kinds = ['call', 'email', 'meeting', 'case', 'complaint'] %}
 
@@ -15,6 +16,7 @@ with
 
 windows as (
     select * from {{ ref('int_household_cutoffs') }}
+    where {{ household_batch('household_id') }}
 ),
 
 interactions as (
@@ -24,6 +26,7 @@ interactions as (
         {{ days_between("'1970-01-01'", 'closed_at') }} as closed_day_number,
         interaction_type in ('case', 'complaint') as is_service_case
     from {{ ref('int_interactions_unioned') }}
+    where {{ household_batch('household_id') }}
 ),
 
 series as (

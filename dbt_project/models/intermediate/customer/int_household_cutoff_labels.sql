@@ -5,16 +5,19 @@
 -- As int_household_cutoff_billing: the cutoffs are probe rows in each household's month series and
 -- read the 12 months after their feature month with a RANGE frame, instead of a join of every cutoff
 -- to its 12 months.
-{{ config(materialized='table') }}
+-- A large grid is built in batches of households, one statement each (macros/household_batches.sql).
+{{ config(materialized='table', post_hook="{{ insert_household_batches() }}") }}
 
 with
 
 windows as (
     select * from {{ ref('int_household_cutoffs') }}
+    where {{ household_batch('household_id') }}
 ),
 
 household_months as (
     select * from {{ ref('int_household_months_aggregated') }}
+    where {{ household_batch('household_id') }}
 ),
 
 series as (

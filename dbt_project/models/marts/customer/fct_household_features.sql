@@ -11,27 +11,37 @@
 -- int_household_crm_states); a pre-hook first deletes those rows and the ones that left the cutoff grid
 -- (macros/household_features.sql), and the build adds every grid row the table lacks. `dbt build
 -- --full-refresh` (the nightly DAG's full_refresh param) rebuilds it whole, with the same rows.
+-- A large grid is built in batches of households, one statement each (macros/household_batches.sql).
 {{ config(
     materialized=household_features_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ delete_stale_household_features() }}",
+    post_hook="{{ insert_household_batches() }}",
 ) }}
 
 with
 
 windows as (
     select * from {{ ref('int_household_cutoffs') }}
+    where {{ household_batch('household_id') }}
     {% if is_incremental() %}
-        -- the grid rows the table lacks once the pre-hook has deleted what is stale
-        where
-            cutoff_on not in (select distinct cutoff_on from {{ this }})
-            or household_id not in (select distinct household_id from {{ this }})
+        -- the grid rows the table lacks once the pre-hook has deleted what is stale (row by row:
+        -- each batch's insert adds rows to cutoffs the next batch still lacks rows of)
+        and not exists (
+            select 1
+            from {{ this }} as built
+            where
+                {{ household_batch('built.household_id') }}
+                and built.household_id = int_household_cutoffs.household_id
+                and built.cutoff_on = int_household_cutoffs.cutoff_on
+        )
     {% endif %}
 ),
 
 crm_states as (
     select * from {{ ref('int_household_crm_states') }}
+    where {{ household_batch('household_id') }}
 ),
 
 household_months as (
@@ -45,14 +55,17 @@ billing_calendar as (
 
 billing_features as (
     select * from {{ ref('int_household_cutoff_billing') }}
+    where {{ household_batch('household_id') }}
 ),
 
 labels as (
     select * from {{ ref('int_household_cutoff_labels') }}
+    where {{ household_batch('household_id') }}
 ),
 
 interaction_features as (
     select * from {{ ref('int_household_cutoff_interactions') }}
+    where {{ household_batch('household_id') }}
 ),
 
 contacts as (
@@ -69,6 +82,7 @@ opportunities as (
 
 household_versions as (
     select * from {{ ref('households_snapshot') }}
+    where {{ household_batch('household_id') }}
 ),
 
 opportunity_features as (

@@ -170,40 +170,19 @@ def build_nightly(logical_date=None, full_refresh: bool = False, cfg: Settings |
     trade file is reconciled already; incremental, or with ``full_refresh`` the customer side
     rebuilt from scratch (``--full-refresh`` on selector ``nightly_customer``, e.g. fct_household_features)
     and then the trade side built as every night. The trade side's incremental tables are not refreshed:
-    the break register's ``first_seen_at`` history cannot be rebuilt from the landing.
+    the break register's ``first_seen_at`` history cannot be rebuilt from the landing. Returns the
+    customer build's result (its invocation id is the features' lineage)."""
+    from northstar.recon import trade_side_current
 
-    When the landed trade rows are more than one build should match at once (``recon_batch_rows``,
-    about a business date at `large`), the trade side is re-matched one batch of business dates per
-    build (``intraday_trading``, as an intraday run does), and the customer side and the break-anomaly
-    features are built after them (``nightly_reconciled``). Returns the customer build's result (its
-    invocation id is the features' lineage) with every build's nodes, failures and warnings."""
-    from northstar.recon import landed_date_batches, trade_side_current
-
-    cfg = cfg or settings()
     dbt_vars = observed_at_vars(logical_date)
-    current = trade_side_current(cfg)
-    batches = [] if current else landed_date_batches(cfg)
-    trading: list[DbtResult] = []
-    if len(batches) > 1:
-        for number, dates in enumerate(batches, start=1):
-            log.info("nightly build: re-matching trade batch %d of %d: %s", number, len(batches), dates)
-            trading.append(run_dbt("build", ["--selector", "intraday_trading"],
-                                   dbt_vars={"business_dates": dates, **dbt_vars}, cfg=cfg))
-        current = True
     if not full_refresh:
         # the intraday runs re-match every business date that gets files; when they have matched all
         # of them the night builds the customer side and the break-anomaly features only
-        selector = "nightly_reconciled" if current else "nightly_all"
+        selector = "nightly_reconciled" if trade_side_current(cfg) else "nightly_all"
         log.info("nightly build: selector %s", selector)
-        return _combined(run_dbt("build", ["--selector", selector], dbt_vars=dbt_vars, cfg=cfg), trading)
+        return run_dbt("build", ["--selector", selector], dbt_vars=dbt_vars, cfg=cfg)
     customer = run_dbt("build", ["--selector", "nightly_customer", "--full-refresh"], dbt_vars=dbt_vars, cfg=cfg)
-    trading.append(run_dbt("build", ["--selector", "break_anomaly_features" if current
-                                     else "intraday_trading_scored"], dbt_vars=dbt_vars, cfg=cfg))
-    return _combined(customer, trading)
-
-
-def _combined(customer: DbtResult, trading: list[DbtResult]) -> DbtResult:
-    """The customer build's command and invocation id, with the nodes, failures and warnings of all."""
-    return DbtResult(customer.command, customer.invocation_id, customer.nodes + sum(t.nodes for t in trading),
-                     customer.failures + [f for t in trading for f in t.failures],
-                     customer.warnings + [w for t in trading for w in t.warnings])
+    trading = run_dbt("build", ["--selector", "break_anomaly_features" if trade_side_current(cfg)
+                                else "intraday_trading_scored"], dbt_vars=dbt_vars, cfg=cfg)
+    return DbtResult(customer.command, customer.invocation_id, customer.nodes + trading.nodes,
+                     customer.failures + trading.failures, customer.warnings + trading.warnings)

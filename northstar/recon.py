@@ -48,14 +48,14 @@ def _landed_trade_files(cfg: Settings) -> pl.DataFrame:
     import polars as pl
 
     columns = {"run_id": pl.String, "sha256": pl.String, "table_name": pl.String, "status": pl.String,
-               "business_date": pl.Date, "rows_landed": pl.Int64}
+               "business_date": pl.Date}
     files = sorted((cfg.paths.landing / "_manifest" / BROKER_STAGE).glob("*.parquet"))
     manifest = (pl.concat([pl.read_parquet(f, columns=list(columns)) for f in files], how="vertical_relaxed")
                 if files else pl.DataFrame(schema=columns))
     return (
         manifest.filter(pl.col("status").eq("landed") & pl.col("table_name").is_in(TRADE_TABLES)
                         & pl.col("business_date").is_not_null())
-        .select("sha256", "table_name", "business_date", pl.col("run_id").alias("landed_run_id"), "rows_landed")
+        .select("sha256", "table_name", "business_date", pl.col("run_id").alias("landed_run_id"))
         .unique("sha256")
     )
 
@@ -92,27 +92,6 @@ def trade_side_current(cfg: Settings | None = None) -> bool:
         if "fct_trade_breaks" not in northstar.warehouse.present_tables(con):
             return False
     return pending_files(cfg).height == 0
-
-
-def landed_date_batches(cfg: Settings | None = None) -> list[list[str]]:
-    """Every business date with landed trade files (ISO strings), in date order, grouped into batches of
-    at most ``recon_batch_rows`` landed trade rows (a date above that is a batch of its own): a nightly
-    that re-matches the trade side builds one batch at a time, so at `large` (about 13M trade rows a
-    business date) no build matches more than a date or so at once (``northstar.dbt.build_nightly``)."""
-    import polars as pl
-
-    cfg = cfg or settings()
-    per_date = (_landed_trade_files(cfg).group_by("business_date").agg(pl.col("rows_landed").fill_null(0).sum())
-                .sort("business_date"))
-    batches: list[list[str]] = []
-    rows_in_batch = 0
-    for business_date, rows in per_date.iter_rows():
-        if not batches or rows_in_batch + rows > cfg.recon_batch_rows:
-            batches.append([])
-            rows_in_batch = 0
-        batches[-1].append(business_date.isoformat())
-        rows_in_batch += rows
-    return batches
 
 
 def pending_dates(cfg: Settings | None = None) -> list[str]:

@@ -144,12 +144,9 @@ class Settings:
     # Table API only, one call per write.
     servicenow_batch_size: int = 100
     # Memory discipline at scale: the household x cutoff tables are built in batches of about this many
-    # grid rows (dbt var household_batch_rows, macros/household_batches.sql), and a nightly that must
-    # re-match the trade side does it in builds of at most this many landed trade rows, a business date
-    # or more at a time (northstar.dbt.build_nightly). Both keep each statement inside the DuckDB
-    # memory limit; the small and demo worlds fit in one batch.
+    # grid rows (dbt var household_batch_rows, macros/household_batches.sql), so that each statement
+    # stays inside the DuckDB memory limit; the small and demo worlds fit in one batch.
     household_batch_rows: int = 4_000_000
-    recon_batch_rows: int = 15_000_000
     # Which engine holds the warehouse: "duckdb" (one file, the default) or "spark" (the same dbt
     # project through dbt-spark; northstar.warehouse is the one place that acts on it).
     engine: str = "duckdb"
@@ -277,7 +274,6 @@ def load_settings() -> Settings:
         dashboard_port=int(_env("DASHBOARD_PORT", "8083")),
         servicenow_batch_size=_batch_size(_env("SERVICENOW_BATCH_SIZE", "100")),
         household_batch_rows=_positive_int("HOUSEHOLD_BATCH_ROWS", _env("HOUSEHOLD_BATCH_ROWS", "4000000")),
-        recon_batch_rows=_positive_int("RECON_BATCH_ROWS", _env("RECON_BATCH_ROWS", "15000000")),
         engine=_engine(_env("ENGINE", "duckdb")),
         spark_master=_env("SPARK_MASTER", "local[2]"),
         spark_driver_memory=_env("SPARK_DRIVER_MEMORY", "2g"),

@@ -10,9 +10,7 @@ side from scratch over the same warehouse.
 
 The memory discipline of `large` is exercised at this size: the incremental nights build the household
 x cutoff tables in batches of 3,000 grid rows (about a dozen statements each, as `large` builds its
-33M rows in batches of 4M), the full refresh in one statement, and the two must agree; the full
-refresh re-matches the trade side one business date per build (``recon_batch_rows`` of 1), and those
-breaks must still equal the truth (precision and recall 1.0).
+33M rows in batches of 4M), the full refresh in one statement, and the two must agree.
 """
 
 from __future__ import annotations
@@ -44,30 +42,6 @@ def _mark(cfg, sql: str) -> int:
         con.execute(northstar.warehouse.render(sql))
         return con.execute(northstar.warehouse.render(
             "select count(*) from {fct_household_features} where feature_key like 'kept:%'")).fetchone()[0]
-
-
-def _assert_breaks_equal_the_truth(cfg, truth: Path, result) -> None:
-    """The open breaks of the batched re-match are exactly the injected ones (tests/dbt/test_dbt_build.py's
-    check on one build), and the build really went one business date at a time."""
-    from northstar.recon import landed_date_batches
-
-    # the nights advanced the world's broker files too but landed only billing: the truth of the
-    # landed business dates is what the re-match must find
-    landed = [day for batch in landed_date_batches(cfg) for day in batch]
-    with northstar.warehouse.connect(read_only=True, cfg=cfg) as con:
-        dates = con.execute(northstar.warehouse.render(
-            "select count(distinct business_date) from {fct_recon_summary}")).fetchone()[0]
-        found = set(con.execute(northstar.warehouse.render(
-            "select distinct business_date, break_type, coalesce(trade_id, order_id) from {fct_trade_breaks} "
-            "where status = 'open'")).fetchall())
-        expected = set(con.execute(
-            "select distinct business_date, break_type, coalesce(trade_id, order_id) "
-            f"from read_parquet('{truth}') where kind = 'break' and cast(business_date as varchar) in "
-            f"({', '.join(repr(day) for day in landed)})").fetchall())
-    assert dates == len(landed) > 1 and expected
-    assert found == expected, (len(found - expected), len(expected - found))
-    # a dbt build per business date, then the customer side: more nodes than one build of each selector
-    assert result.failures == [] and result.nodes > dates * 50, result.nodes
 
 
 def test_incremental_nights_equal_a_full_rebuild(ml_world, tmp_path, monkeypatch):
@@ -104,13 +78,12 @@ def test_incremental_nights_equal_a_full_rebuild(ml_world, tmp_path, monkeypatch
             assert after["cutoff_on"].max() > before["cutoff_on"].max()  # the new billing month's cutoff
             before = after
         incremental = before
-        # the nightly DAG's full_refresh param: the customer side rebuilt from scratch in one statement
-        # per table, the trade side (never built in this world) matched one business date per build
+        # the nightly DAG's full_refresh param: the customer side rebuilt from scratch, one statement per
+        # table, the trade side built
         monkeypatch.delenv("NORTHSTAR_HOUSEHOLD_BATCH_ROWS")
-        monkeypatch.setenv("NORTHSTAR_RECON_BATCH_ROWS", "1")
         settings_module.reset_cache()
         cfg = settings_module.settings()
-        result = build_nightly(full_refresh=True, cfg=cfg)
+        build_nightly(full_refresh=True, cfg=cfg)
         northstar.warehouse.release_dbt_handles()
         full = _features(cfg)
         assert_frame_equal(incremental, full, check_exact=False, rel_tol=1e-9)
@@ -118,7 +91,6 @@ def test_incremental_nights_equal_a_full_rebuild(ml_world, tmp_path, monkeypatch
         seeded = {f"HH{n:07d}" for n in range(1, 1001)}
         households = set(full["household_id"])
         assert households - seeded and seeded - households
-        _assert_breaks_equal_the_truth(cfg, root / "truth" / "breaks.parquet", result)
     finally:
         northstar.warehouse.release_dbt_handles()
         settings_module.reset_cache()

@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
                      help="landing: validate only these tables (broker tables and/or 'salesforce'; repeatable)")
     run.add_argument("--require-table", action="append", dest="required_tables",
                      help="landing: fail unless the run landed a file for this broker table (repeatable)")
-    run.add_argument("--domain", action="append", dest="domains", choices=["customer", "trading"],
+    run.add_argument("--domain", action="append", dest="domains", choices=["customer", "trading", "identity"],
                      help="marts: only these marts (default both)")
     run.add_argument("--scoring-run-id", help="scores: the scoring run to validate (default the latest)")
     run.add_argument("--as-of", help="the run's logical time, ISO 8601 (freshness; default now)")

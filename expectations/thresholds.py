@@ -49,6 +49,14 @@ class Thresholds:
     marts_trades_warn_after_hours: float = 4.0
     marts_billing_error_after_days: float = 62.0
     marts_billing_warn_after_days: float = 35.0
+    # identity (domain ``identity``): a person with more records than any real client has, or a resolved
+    # household spanning more Accounts than any real family's split, means the linker chained strangers
+    # (critical); the person-size distribution moving by more than this (total variation distance
+    # between the latest and the previous resolution run's shares of persons with 1, 2, 3, 4+ records)
+    # is a warning: a new source or a changed rule does it too
+    marts_identity_giant_person_records: int = 40
+    marts_identity_giant_household_accounts: int = 5
+    marts_identity_warn_size_shift: float = 0.05
     # --- scores ----------------------------------------------------------------------------
     # against the last pushed run (the latest earlier scoring run whose scores gate passed)
     scores_max_segment_share_shift: float = 0.10  # absolute, per segment

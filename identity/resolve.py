@@ -62,6 +62,11 @@ create table if not exists {SCHEMA}.resolution_runs (
     new_persons bigint, review_pairs bigint, accept_threshold double, review_threshold double,
     mlflow_run_id varchar, reasons varchar
 );
+-- the person-size distribution of each run (the marts gate compares the latest with the previous run)
+alter table {SCHEMA}.resolution_runs add column if not exists persons_of_size_1 bigint;
+alter table {SCHEMA}.resolution_runs add column if not exists persons_of_size_2 bigint;
+alter table {SCHEMA}.resolution_runs add column if not exists persons_of_size_3 bigint;
+alter table {SCHEMA}.resolution_runs add column if not exists persons_of_size_4_plus bigint;
 """
 
 
@@ -175,6 +180,8 @@ def resolve(run_id: str, cfg: Settings | None = None, thresholds: Thresholds | N
         "persons": int(sizes.len()), "persons_with_duplicates": int((sizes > 1).sum()),
         "largest_person": int(sizes.max() or 0), **result.changes.as_dict(), "review_pairs": review.height,
         "reasons": dict(records.reasons),
+        "persons_of_size": {"1": int((sizes == 1).sum()), "2": int((sizes == 2).sum()), "3": int((sizes == 3).sum()),
+                            "4_plus": int((sizes >= 4).sum())},
     }
     summary["new_persons"] = summary.pop("new_clusters")
     summary.pop("kept")
@@ -192,12 +199,19 @@ def resolve(run_id: str, cfg: Settings | None = None, thresholds: Thresholds | N
             con.register("review_in", review.with_columns(pl.lit(run_id).alias("resolution_run_id")).to_arrow())
             con.execute(f"insert into {SCHEMA}.review_queue by name select * from review_in")  # noqa: S608
             con.execute(f"delete from {SCHEMA}.resolution_runs where resolution_run_id = ?", [run_id])  # noqa: S608
-            con.execute(
-                f"insert into {SCHEMA}.resolution_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                [run_id, stamp, summary["records"], summary["rejected_records"], summary["persons"],
-                 summary["persons_with_duplicates"], summary["largest_person"], summary["merges"], summary["splits"],
-                 summary["new_persons"], summary["review_pairs"], thresholds.accept, thresholds.review, mlflow_run,
-                 json.dumps(summary["reasons"], sort_keys=True)])
+            row = {
+                "resolution_run_id": run_id, "resolved_at": stamp, "records": summary["records"],
+                "rejected_records": summary["rejected_records"], "persons": summary["persons"],
+                "persons_with_duplicates": summary["persons_with_duplicates"],
+                "largest_person": summary["largest_person"], "person_merges": summary["merges"],
+                "person_splits": summary["splits"], "new_persons": summary["new_persons"],
+                "review_pairs": summary["review_pairs"], "accept_threshold": thresholds.accept,
+                "review_threshold": thresholds.review, "mlflow_run_id": mlflow_run,
+                "reasons": json.dumps(summary["reasons"], sort_keys=True),
+                **{f"persons_of_size_{k}": v for k, v in summary["persons_of_size"].items()},
+            }
+            con.execute(f"insert into {SCHEMA}.resolution_runs by name select "  # noqa: S608 - fixed names
+                        + ", ".join(f"? as {column}" for column in row), list(row.values()))
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

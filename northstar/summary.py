@@ -175,11 +175,21 @@ def _identity_section(cfg: Settings) -> list[str]:
         latest = con.execute(northstar.warehouse.render(
             "select resolution_run_id, records, persons, persons_with_duplicates, largest_person, person_merges, "
             "person_splits, review_pairs from {resolution_runs} order by resolved_at desc limit 1")).fetchall()
+        households = None
+        if northstar.warehouse.table_exists(con, "dim_resolved_households"):
+            households = con.execute(northstar.warehouse.render(
+                "select count(*), count(distinct resolved_household_id), "
+                "count(distinct resolved_household_id) filter (where accounts_in_household > 1), "
+                "count(*) filter (where not has_push_consent) from {dim_resolved_households}")).fetchall()[0]
     for run, records, persons, duplicated, largest, merges, splits, review in latest:
         lines.append(f"  {run}: {records:,} CRM records are {persons:,} persons ({duplicated:,} with duplicates, "
                      f"largest {largest} records)")
         lines.append(f"  since the previous run: {merges:,} merges, {splits:,} splits; "
                      f"clerical review queue {review:,} pairs")
+    if households:
+        accounts, resolved, split, held_back = households
+        lines.append(f"  {accounts:,} Accounts are {resolved:,} households ({split:,} split across Accounts); "
+                     f"{held_back:,} Accounts held back from the push by consent (an opt-out anywhere wins)")
     return lines
 
 

@@ -6,7 +6,9 @@ present, referential integrity to ``dim_households``, value ranges (no negative 
 revenue; feature ranges), feature null rates (over all cutoffs: critical; at the latest cutoff, the
 one scoring uses: warning), freshness of each source against the run's logical time, and per
 business date the reconciliation match rate and the open-break volume. Domains: ``customer``
-(nightly) and ``trading`` (intraday); default both. The trading marts are checked for the run's
+(nightly) and ``trading`` (intraday); default both; ``identity`` (the nightly, after identity
+resolution): no person in two households, no giant person or household (critical), and the
+person-size distribution against the previous resolution run (warning). The trading marts are checked for the run's
 business dates (``business_dates``, e.g. the landing report's; default the latest business date in
 ``fct_recon_summary``: "the day"; ``"all"`` for every date), so the intraday gate costs one day of
 trades, not the whole history. Surrogate keys (``household_month_id``, ``feature_key``) are left to
@@ -21,8 +23,10 @@ from expectations.runner import GateContext, Plan
 from northstar.errors import WarehouseMissing
 from northstar.warehouse import relation
 
-DOMAINS = ("customer", "trading")
+DOMAINS = ("customer", "trading", "identity")
+DEFAULT_DOMAINS = ("customer", "trading")  # identity only where identity resolution ran (the nightly asks for it)
 CUSTOMER_TABLES = ("dim_households", "dim_advisors", "fct_interactions", "fct_household_months", "fct_household_features")
+IDENTITY_TABLES = ("dim_persons", "dim_resolved_households")
 TRADING_TABLES = ("fct_internal_executions", "fct_broker_executions", "fct_prime_broker_confirms",
                   "fct_trade_matches", "fct_trade_breaks", "fct_recon_summary")
 SEGMENT_FEATURES_COUNTS = ("calls_90d", "calls_365d", "emails_90d", "emails_365d", "meetings_90d", "meetings_365d",
@@ -36,11 +40,12 @@ def plan(ctx: GateContext) -> Plan:
     database = ctx.cfg.paths.warehouse
     if not database.exists():  # nothing built yet: one line for the operator, never a gate run on a stand-in
         raise WarehouseMissing(f"no warehouse at {database}: run the pipeline (or `python -m northstar demo`) first")
-    domains = list(ctx.options.get("domains") or DOMAINS)
+    domains = list(ctx.options.get("domains") or DEFAULT_DOMAINS)
     unknown = sorted(set(domains) - set(DOMAINS))
     if unknown:
         raise ValueError(f"unknown marts domains {unknown}; one of {DOMAINS}")
-    wanted = [*(CUSTOMER_TABLES if "customer" in domains else ()), *(TRADING_TABLES if "trading" in domains else ())]
+    wanted = [*(CUSTOMER_TABLES if "customer" in domains else ()), *(TRADING_TABLES if "trading" in domains else ()),
+              *(IDENTITY_TABLES if "identity" in domains else ())]
     present: set[str] = set()
     if database.exists():
         with northstar.warehouse.connect(read_only=True, path=database) as con:
@@ -65,7 +70,7 @@ def plan(ctx: GateContext) -> Plan:
         checks=[critical("tables_built", "ExpectColumnValuesToBeInSet", "every mart the gate covers exists",
                          column="is_built", value_set=[True])],
     )]
-    builders = {**_CUSTOMER, **_TRADING}
+    builders = {**_CUSTOMER, **_TRADING, **_IDENTITY}
     for name in wanted:
         if name in present:
             datasets.extend(builders[name](ctx))
@@ -378,4 +383,72 @@ _TRADING = {
     "fct_trade_matches": _fct_trade_matches,
     "fct_trade_breaks": _fct_trade_breaks,
     "fct_recon_summary": _fct_recon_summary,
+}
+
+
+# --- identity (after python -m identity resolve and dbt's identity_publish) -------------------------
+
+
+def _dim_persons(ctx: GateContext) -> list[Dataset]:
+    t = ctx.thresholds
+    records = relation("person_records")
+    # a person placed through their records' Accounts into the resolved households the push reads:
+    # more than one means the grouping the consent rule relies on is broken
+    placed = (f"select p.person_id, r.resolved_household_id from {records} as p "
+              f"join {relation('dim_households')} as h on p.account_id = h.account_id "
+              f"join {relation('dim_resolved_households')} as r on r.household_id = h.household_id")
+    return [
+        duplicate_keys("dim_persons_keys", relation("dim_persons"), ["person_id"], "person_id_unique",
+                       "the person key is unique: one row per person"),
+        offending_rows(
+            "identity_persons_in_two_households",
+            f"select person_id, count(distinct resolved_household_id) as households from ({placed}) as placed "
+            "group by person_id having count(distinct resolved_household_id) > 1",
+            "no_person_in_two_households", "no person belongs to two (resolved) households"),
+        offending_rows(
+            "identity_giant_persons",
+            f"select person_id, count(*) as records from {records} group by person_id "
+            f"having count(*) > {int(t.marts_identity_giant_person_records)}",
+            "no_giant_person",
+            f"no person holds more than {t.marts_identity_giant_person_records} records (a giant cluster: "
+            "the linker chained strangers)"),
+    ]
+
+
+def _dim_resolved_households(ctx: GateContext) -> list[Dataset]:
+    t = ctx.thresholds
+    runs = relation("resolution_runs")
+    shares = ", ".join(f"persons_of_size_{k} * 1.0 / nullif(persons, 0) as share_{k}" for k in ("1", "2", "3", "4_plus"))
+    shift = " + ".join(f"abs(latest.share_{k} - previous.share_{k})" for k in ("1", "2", "3", "4_plus"))
+    return [
+        duplicate_keys("dim_resolved_households_keys", relation("dim_resolved_households"), ["household_id"],
+                       "household_id_unique", "one row per CRM household"),
+        offending_rows(
+            "identity_giant_households",
+            f"select resolved_household_id, count(*) as accounts from {relation('dim_resolved_households')} "
+            f"group by resolved_household_id having count(*) > {int(t.marts_identity_giant_household_accounts)}",
+            "no_giant_household",
+            f"no resolved household spans more than {t.marts_identity_giant_household_accounts} Accounts"),
+        Dataset(
+            name="identity_person_sizes",
+            # the latest resolution run against the one before it (no row before a second run)
+            sql=(f"with runs as (select resolution_run_id, {shares}, row_number() over "
+                 "(order by resolved_at desc, resolution_run_id desc) as recency "
+                 f"from {runs} where persons_of_size_1 is not null), "
+                 "latest as (select * from runs where recency = 1), previous as (select * from runs where recency = 2) "
+                 "select latest.resolution_run_id, previous.resolution_run_id as previous_run_id, "
+                 f"({shift}) / 2 as size_shift from latest join previous on true"),
+            key_columns=("resolution_run_id", "previous_run_id"),
+            checks=[warning(
+                "person_size_distribution_stable", "ExpectColumnValuesToBeBetween",
+                f"the shares of persons with 1, 2, 3, 4+ records moved by at most "
+                f"{pct(t.marts_identity_warn_size_shift)} (total variation) since the previous resolution run",
+                column="size_shift", min_value=0, max_value=t.marts_identity_warn_size_shift)],
+        ),
+    ]
+
+
+_IDENTITY = {
+    "dim_persons": _dim_persons,
+    "dim_resolved_households": _dim_resolved_households,
 }

@@ -5,9 +5,11 @@ The warehouse holds the two staging relations identity/ reads (as tables, shaped
 and dim_households; the people are the world's generator's, with duplicates and custodian owners. One test
 covers the whole step so the warehouse and the dbt runs are built once: persons written, the model logged
 to MLflow, ids stable when a duplicate joins (a merge counted), dim_persons built with the consent rule,
-gates green, and the consent test: an opt-out on one duplicate, in a second Account of the same household,
-stops every push to the merged household (the rows already planned for it are cancelled at send time, and
-later runs plan nothing for it), while every other household's push goes through and a rerun is idempotent.
+the consent test: an opt-out on one duplicate, in a second Account of the same household, stops every push
+to the merged household (the rows already planned for it are cancelled at send time, and later runs plan
+nothing for it), while every other household's push goes through and a rerun is idempotent; and the
+gates: dbt's, and the marts gate's identity domain (Great Expectations), green on what resolve + dbt left,
+then failing on a person put in two households and a giant person, and warning on a jump of the person sizes.
 """
 
 from __future__ import annotations
@@ -222,6 +224,9 @@ def test_resolve_keeps_ids_binds_consent_and_the_push_honours_it(northstar_home,
         assert merged_household["accounts_in_household"].to_list() == [2, 2]
         consent_2 = _push_consent(cfg)
         assert not consent_2[house_a] and not consent_2[house_b]
+        held_back = sum(not ok for ok in consent_2.values())
+        assert (f"{N_HOUSEHOLDS:,} Accounts are {N_HOUSEHOLDS - 1:,} households (1 split across Accounts); "
+                f"{held_back:,} Accounts held back") in render_summary(cfg)
         assert {h for h, ok in consent_2.items() if ok != consent_1[h]} == {house_a, house_b}
 
         # the consent test: the rows planned for A and B before the opt-out are cancelled at send time;
@@ -252,3 +257,39 @@ def test_resolve_keeps_ids_binds_consent_and_the_push_honours_it(northstar_home,
         assert rerun.api_calls == 0 and rerun.sent == 0
     finally:
         handle.stop()
+
+    # the marts gate's identity domain (Great Expectations): green on what resolve + dbt left
+    from expectations import run_gate
+    from expectations.runner import GateFailed
+
+    good = run_gate("marts", "identity-good", cfg=cfg, domains=["identity"], build_docs=False)
+    checks = {o.expectation.split(".", 1)[1] for o in good.outcomes}
+    assert {"identity_persons_in_two_households.no_person_in_two_households", "identity_giant_persons.no_giant_person",
+            "identity_giant_households.no_giant_household",
+            "identity_person_sizes.person_size_distribution_stable"} <= checks
+    assert good.success and not good.warnings  # run-2 added two records to run-1: the sizes barely moved
+    # a person placed in two households, a giant person, and a run whose person sizes jumped
+    with connect(cfg=cfg) as con:
+        records = relation("person_records")
+        moved = con.execute(f"select record_id, person_id from {records} where person_id in (select person_id from "
+                            f"{records} group by person_id having count(distinct account_id) = 1 and count(*) >= 2) "
+                            f"and account_id not in (select account_id from {relation('dim_households')} "
+                            "where household_id in (?, ?)) order by record_id limit 1", [house_a, house_b]).fetchall()[0]
+        con.execute(f"update {records} set account_id = (select account_id from {relation('dim_households')} "
+                    f"where household_id = ?) where record_id = ?", [house_b, moved[0]])
+        con.execute(f"update {records} set person_id = 'PGIANT' where record_id in (select record_id from {records} "
+                    "where person_id <> ? order by record_id limit 41)", [moved[1]])
+        con.execute(f"insert into {relation('resolution_runs')} (resolution_run_id, resolved_at, persons, "
+                    "persons_of_size_1, persons_of_size_2, persons_of_size_3, persons_of_size_4_plus) "
+                    "select 'run-3', max(resolved_at) + interval 1 day, 100, 10, 10, 10, 70 from "
+                    f"{relation('resolution_runs')}")
+    with pytest.raises(GateFailed) as failed:
+        run_gate("marts", "identity-bad", cfg=cfg, domains=["identity"], build_docs=False)
+    report = failed.value.report
+    critical = {o.expectation.split(".", 1)[1]: o for o in report.critical_failures}
+    assert set(critical) == {"identity_persons_in_two_households.no_person_in_two_households",
+                             "identity_giant_persons.no_giant_person"}
+    assert moved[1] in {row["person_id"] for row in critical[
+        "identity_persons_in_two_households.no_person_in_two_households"].sample_rows}
+    assert [o.expectation.split(".", 1)[1] for o in report.warnings] == [
+        "identity_person_sizes.person_size_distribution_stable"]

@@ -26,9 +26,12 @@ help:  ## list the verbs
 uv:  ## install uv itself if it is missing (from PyPI)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
 
-# NORTHSTAR_ENGINE=spark adds the spark extra (dbt-spark, pyspark); the default engine leaves it out.
+# The spark extra (dbt-spark, pyspark): added when NORTHSTAR_ENGINE=spark, and always by `make test`
+# and `make bench` (the Spark equality test and bench_engines build on Spark); else left out.
+SPARK_EXTRA ?= $(filter spark,$(NORTHSTAR_ENGINE))
+test bench: SPARK_EXTRA := spark
 install: uv  ## create .venv from uv.lock (exact pins), with the deploy extra the stack test runs
-	$(UV) sync --frozen --extra deploy $(if $(filter spark,$(NORTHSTAR_ENGINE)),--extra spark)
+	$(UV) sync --frozen --extra deploy $(if $(SPARK_EXTRA),--extra spark)
 
 system-deps:  ## Debian packages the tests use: Chromium, docker-compose, PostgreSQL + Redis for the local stack, a Java runtime for Spark
 	@missing=""; \
@@ -49,7 +52,7 @@ system-deps:  ## Debian packages the tests use: Chromium, docker-compose, Postgr
 demo: install  ## seed the demo world, start the sandbox, run both DAGs, print a summary
 	$(PY) -m northstar demo --scale $(SCALE) --seed $(SEED) --runner $(RUNNER)
 
-test: install system-deps  ## the whole test suite (unit, integration, end-to-end, browser, stack), on $(TEST_WORKERS) workers
+test: install system-deps  ## the whole test suite (unit, integration, end-to-end, browser, stack, Spark = DuckDB), on $(TEST_WORKERS) workers
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 test-stack: install system-deps  ## the deployment suite: the compose topology as local processes, both DAGs via the REST API
@@ -76,7 +79,7 @@ java:  ## a Java runtime for the Spark engine (Debian's openjdk-17-jre-headless 
 		fi; \
 	}
 
-bench: install java  ## performance figures (large world; takes a while; bench_engines needs Java for Spark)
+bench: install java  ## performance figures (large world; takes a while; bench_engines builds on Spark too, so Java)
 	$(PY) -m bench
 
 ui: install  ## Airflow :8080 (login printed), MLflow :5000, dbt docs :8081, Data Docs :8082, KPI dashboard :8083 on 127.0.0.1 (Ctrl-C stops all)

@@ -52,15 +52,16 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group(group_of[item.nodeid]))
     # Longest first (`make test` passes --no-loadscope-reorder so xdist keeps this order): the demo
     # world's group is the critical path and starts at once on one worker, the stack suite on the other,
-    # and the many short groups fill in behind the stack. Within a group the file order stays (the e2e
-    # files depend on it).
+    # then the Spark build (tests/dbt/test_spark_equivalence.py: minutes of one JVM) as soon as a worker
+    # frees (xdist hands a worker its next group only when the current one is nearly done), and the many
+    # short groups fill in behind. Within a group the file order stays (the e2e files depend on it).
     size = {}
     for group in group_of.values():
         size[group] = size.get(group, 0) + 1
-    heavy = {group_of[item.nodeid]: rank for rank, marker in ((0, "e2e"), (1, "stack"))
+    heavy = {group_of[item.nodeid]: rank for rank, marker in ((0, "e2e"), (1, "stack"), (2, "spark"))
              for item in items if item.get_closest_marker(marker)}
     position = {item.nodeid: index for index, item in enumerate(items)}
-    items.sort(key=lambda item: (heavy.get(group_of[item.nodeid], 2), -size[group_of[item.nodeid]],
+    items.sort(key=lambda item: (heavy.get(group_of[item.nodeid], 3), -size[group_of[item.nodeid]],
                                  group_of[item.nodeid], position[item.nodeid]))
 
 

@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # the module's fixture builds the world twice (DuckDB ~30 s, Spark local[2] several minutes on 2 shared CPUs)
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.timeout(2400)]
 
 OBSERVED_AT = {"recon_observed_at": "2026-11-02 21:00:00"}
 REL_TOL = 1e-9

@@ -29,7 +29,7 @@ def outbox_status(cfg=None) -> dict:
 def trace(outbox_id: str, cfg=None) -> dict:
     """Audit: outbox row -> model version / MLflow run -> dbt invocation -> scoring run -> landing manifests."""
     from activate import outbox
-    from northstar.warehouse import render, table_exists
+    from northstar.warehouse import render, table_exists, warehouse_tables_in
 
     con = outbox.connect(cfg, read_only=True)
     try:
@@ -39,10 +39,11 @@ def trace(outbox_id: str, cfg=None) -> dict:
         if not row:
             raise KeyError(f"no outbox row {outbox_id}")
         result = {"outbox": row[0]}
-        if row[0].get("scoring_run_id") and table_exists(con, "scoring_runs"):
+        database = warehouse_tables_in(con, ["scoring_runs"], cfg) if row[0].get("scoring_run_id") else None
+        if row[0].get("scoring_run_id") and table_exists(con, "scoring_runs", database=database):
             result["scoring_run"] = outbox.frame(
-                con, render("select * from {scoring_runs} where scoring_run_id = ?"), [row[0]["scoring_run_id"]]
-            ).to_dicts()
+                con, render("select * from {scoring_runs} where scoring_run_id = ?", database),
+                [row[0]["scoring_run_id"]]).to_dicts()
         return result
     finally:
         con.close()

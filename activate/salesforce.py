@@ -40,7 +40,7 @@ from activate.config import SendLimits
 from connectors.retry import CallCounter, RetryPolicy
 from connectors.salesforce import SalesforceConnection, is_retryable, login
 from northstar.settings import Settings, kill_switch, salesforce_endpoint, settings
-from northstar.warehouse import relation, table_exists
+from northstar.warehouse import relation, table_exists, warehouse_tables_in
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ MATERIAL = {
 DRIVER_FIGURES = r"[-+]?\$?[0-9][0-9,]*(\.[0-9]+)?%?"  # the figures dropped when comparing drivers
 
 
-def _desired_sql() -> str:
+def _desired_sql(database: str | None = None) -> str:
     # Consent is bound to identity: an Account is pushed to only when its resolved household consents
     # (dim_resolved_households: every Account's analytics consent, and no opt-out on any record of any
     # person in it). An Account identity has not placed (no row) is not pushed to.
@@ -88,8 +88,8 @@ def _desired_sql() -> str:
             dbt_invocation_id,
             scored_at,
             strftime(scored_at, '%Y-%m-%dT%H:%M:%S.000Z') as scored_at_text
-        from {relation("fct_household_scores")} as s
-        left join {relation("dim_resolved_households")} as r on s.household_id = r.household_id
+        from {relation("fct_household_scores", database)} as s
+        left join {relation("dim_resolved_households", database)} as r on s.household_id = r.household_id
     """  # noqa: S608 - fixed identifiers, values bound as parameters
 
 
@@ -132,14 +132,16 @@ def plan_salesforce(run_id: str, cfg: Settings | None = None,
     con = con or outbox.connect(cfg)
     report = PlanReport(target=TARGET, run_id=run_id)
     try:
-        if not table_exists(con, "fct_household_scores"):
+        # the scores beside the outbox (on Spark copied into this connection; northstar.warehouse)
+        database = warehouse_tables_in(con, ["fct_household_scores", "dim_resolved_households"], cfg)
+        if not table_exists(con, "fct_household_scores", database=database):
             raise RuntimeError("fct_household_scores does not exist: run scoring and the scores_publish selector first")
-        if not table_exists(con, "dim_resolved_households"):
+        if not table_exists(con, "dim_resolved_households", database=database):
             # fail closed: without identity's consent binding an opted-out duplicate could be pushed to
             raise RuntimeError("dim_resolved_households does not exist: run python -m identity resolve and the "
                                "identity_publish selector first (the push's consent comes from it)")
         con.execute("begin")
-        con.execute(f"create or replace temp table _sf_desired as {_desired_sql()}")
+        con.execute(f"create or replace temp table _sf_desired as {_desired_sql(database)}")
         total, consented = con.execute(
             "select count(*), count(*) filter (where has_consent) from _sf_desired").fetchall()[0]
         report.considered, report.skipped_no_consent = int(total), int(total - consented)
@@ -244,16 +246,22 @@ class _Interrupted(Exception):
     """A transient fault outlasted the back-off; the rows go back to pending."""
 
 
-def _cancel_without_consent(con: duckdb.DuckDBPyConnection) -> int:
+def _cancel_without_consent(con: duckdb.DuckDBPyConnection, cfg: Settings | None = None) -> int:
     """Consent may be withdrawn between plan and send (on the Account, or an opt-out on any record of a
     person of the resolved household): such rows are superseded, never sent."""
+    # the households without consent, beside the outbox (on Spark copied into this connection)
+    database = warehouse_tables_in(con, ["fct_household_scores", "dim_resolved_households"], cfg, where={
+        "fct_household_scores": "not coalesce(has_analytics_consent, false)",
+        "dim_resolved_households": "not coalesce(has_push_consent, false)"})
     withdrawn = []
-    if table_exists(con, "fct_household_scores"):
+    if table_exists(con, "fct_household_scores", database=database):
         withdrawn.append(  # fixed identifiers
-            f"select household_id from {relation('fct_household_scores')} where not coalesce(has_analytics_consent, false)")  # noqa: S608, E501
-    if table_exists(con, "dim_resolved_households"):
+            f"select household_id from {relation('fct_household_scores', database)} "  # noqa: S608
+            "where not coalesce(has_analytics_consent, false)")
+    if table_exists(con, "dim_resolved_households", database=database):
         withdrawn.append(  # fixed identifiers
-            f"select household_id from {relation('dim_resolved_households')} where not coalesce(has_push_consent, false)")  # noqa: S608, E501
+            f"select household_id from {relation('dim_resolved_households', database)} "  # noqa: S608
+            "where not coalesce(has_push_consent, false)")
     if not withdrawn:
         return 0
     con.execute("begin")
@@ -439,7 +447,7 @@ def send_salesforce(
             report.kill_switch = True
             report.detail["kill_switch"] = switch.source
         else:
-            report.detail["cancelled_no_consent"] = _cancel_without_consent(con)
+            report.detail["cancelled_no_consent"] = _cancel_without_consent(con, cfg)
             rows = outbox.open_rows(con, TARGET)
             if rows.height:
                 counter = CallCounter()

@@ -54,7 +54,7 @@ from connectors.servicenow import (
 )
 from northstar.pii import mask_account_number
 from northstar.settings import Endpoint, Settings, kill_switch, servicenow_endpoint, settings
-from northstar.warehouse import render, table_exists
+from northstar.warehouse import render, table_exists, warehouse_tables_in
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +132,10 @@ def _material(fields: dict, b: dict) -> str:
     return hashlib.sha256(outbox.canonical_json(keyed).encode()).hexdigest()[:16]
 
 
-def _breaks(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    if not table_exists(con, "fct_trade_breaks"):
+def _breaks(con: duckdb.DuckDBPyConnection, database: str | None = None) -> list[dict]:
+    if not table_exists(con, "fct_trade_breaks", database=database):
         raise RuntimeError("fct_trade_breaks does not exist: run the intraday_trading dbt build first")
-    if table_exists(con, "fct_break_scores"):
+    if table_exists(con, "fct_break_scores", database=database):
         sql = """
             select b.*, s.anomaly_score, s.anomaly_rank, s.model_version, s.mlflow_run_id, s.notional_usd,
                    s.scoring_run_id as anomaly_scoring_run_id
@@ -148,7 +148,7 @@ def _breaks(con: duckdb.DuckDBPyConnection) -> list[dict]:
                    null::varchar as anomaly_scoring_run_id
             from {fct_trade_breaks} as b
         """
-    return outbox.frame(con, render(sql) + " order by break_key").to_dicts()
+    return outbox.frame(con, render(sql, database) + " order by break_key").to_dicts()
 
 
 def _known(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
@@ -170,9 +170,12 @@ def plan_servicenow(run_id: str, cfg: Settings | None = None) -> PlanReport:
     con = outbox.connect(cfg)
     report = PlanReport(target=TARGET, run_id=run_id)
     try:
-        breaks = _breaks(con)
+        # the break register beside the outbox (on Spark copied into this connection; northstar.warehouse)
+        database = warehouse_tables_in(con, ["fct_trade_breaks", "fct_break_scores", "scoring_runs"], cfg,
+                                       where={"scoring_runs": "kind = 'break'"})
+        breaks = _breaks(con, database)
         known = _known(con)
-        dbt_invocation = _dbt_invocation(con)
+        dbt_invocation = _dbt_invocation(con, database)
         candidates = []
         for b in breaks:
             key = b["break_key"]
@@ -228,11 +231,11 @@ def plan_servicenow(run_id: str, cfg: Settings | None = None) -> PlanReport:
         con.close()
 
 
-def _dbt_invocation(con: duckdb.DuckDBPyConnection) -> str | None:
+def _dbt_invocation(con: duckdb.DuckDBPyConnection, database: str | None = None) -> str | None:
     """The dbt invocation that built the break register, when dbt recorded it (scores.scoring_runs)."""
-    if table_exists(con, "scoring_runs"):
+    if table_exists(con, "scoring_runs", database=database):
         rows = outbox.frame(con, render("select dbt_invocation_id from {scoring_runs} where kind = 'break' "
-                                        "order by scored_at desc limit 1"))
+                                        "order by scored_at desc limit 1", database))
         if rows.height:
             return rows["dbt_invocation_id"][0]
     return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +35,9 @@ SNAPSHOT_FILE = "snapshot.duckdb"
 # more than 5 (an age of exactly 1, 3 or 5 falls in the lower bucket).
 # Every copy is `create table <name> as <select over the warehouse>`; a missing source table
 # (a world that has not run the nightly yet) leaves an empty table of the same shape instead.
-# `{<table>}` is a warehouse table by its dbt name, resolved by the seam in the attached `wh`.
+# `{<table>}` is a warehouse table by its dbt name, resolved by the seam: in the attached warehouse file
+# `wh` on DuckDB, in the engine's tables copied into this connection on Spark (`wh` is then the control
+# store alone: outbox, gate results).
 WAREHOUSE_COPIES: dict[str, str] = {
     "recon_daily": """
         select business_date, broker, items_compared, items_matched, match_rate, open_breaks
@@ -133,7 +136,7 @@ WAREHOUSE_COPIES: dict[str, str] = {
     """,
     "model_drift": """
         select d.scoring_run_id, r.scored_at, d.model, d.kind, d.name, d.psi, d.status
-        from wh.scores.model_drift as d
+        from {model_drift} as d
         left join {scoring_runs} as r on r.scoring_run_id = d.scoring_run_id
     """,
     "gate_results": """
@@ -204,7 +207,8 @@ def _table_exists(con, catalog: str, schema: str, table: str) -> bool:
 def _sources_present(con, sql: str) -> bool:
     import re
 
-    for catalog, schema, table in re.findall(r"\b(wh)\.(\w+)\.(\w+)\b", sql):
+    databases = "|".join(("wh", northstar.warehouse.ENGINE_DATABASE))
+    for catalog, schema, table in re.findall(rf"\b({databases})\.(\w+)\.(\w+)\b", sql):
         if not _table_exists(con, catalog, schema, table):
             return False
     return True
@@ -230,16 +234,21 @@ def take_snapshot(cfg: Settings | None = None, run_id: str | None = None) -> Sna
     with northstar.warehouse.connect(cfg=cfg, path=partial) as con:  # the one seam: memory and temp from settings
         # The warehouse is read under the pool; everything else (MLflow, Parquet) after letting go.
         _attach_warehouse(con, cfg.paths.warehouse)
+        database = "wh"
         try:
+            # the engine's tables: in `wh` itself on DuckDB, copied in from Spark
+            database = northstar.warehouse.warehouse_tables_in(con, _warehouse_tables(), cfg) or "wh"
             for table, sql in WAREHOUSE_COPIES.items():
-                sql = northstar.warehouse.render(sql, database="wh")
+                sql = northstar.warehouse.render(sql, database=database)
                 if _sources_present(con, sql):
                     con.execute(f"create table {table} as {sql}")  # noqa: S608 - fixed SQL above
                 else:
                     log.info("snapshot: %s has no source in the warehouse yet; left empty", table)
-            as_of = _warehouse_as_of(con)
+            as_of = _warehouse_as_of(con, database)
         finally:
             con.execute("detach wh")
+            if database != "wh":
+                con.execute(f"detach {database}")
         in_warehouse = time.monotonic() - started
         _create_missing_empty(con)
         for table, (pattern, sql) in LANDING_COPIES.items():
@@ -261,15 +270,21 @@ def take_snapshot(cfg: Settings | None = None, run_id: str | None = None) -> Sna
     return SnapshotReport(target, counts, in_warehouse, total, taken_at.isoformat(timespec="seconds"))
 
 
-def _warehouse_as_of(con) -> tuple:
+def _warehouse_tables() -> list[str]:
+    """The registered tables the copies read."""
+    named = {name for sql in WAREHOUSE_COPIES.values() for name in re.findall(r"\{([a-z][a-z0-9_]*)\}", sql)}
+    return sorted((named | {"fct_recon_summary", "scoring_runs"}) & set(northstar.warehouse.TABLES))
+
+
+def _warehouse_as_of(con, database: str = "wh") -> tuple:
     """The data's own as-of times: latest business date, scoring run, gate run and push."""
     def one(sql: str, source: str):
         schema, table = source.split(".")
         return con.execute(sql).fetchone()[0] if _table_exists(con, "wh", schema, table) else None
 
     def latest(column: str, table: str):
-        sql = f"select max({column}) from {northstar.warehouse.relation(table, database='wh')}"  # noqa: S608
-        return con.execute(sql).fetchone()[0] if northstar.warehouse.table_exists(con, table, database="wh") else None
+        sql = f"select max({column}) from {northstar.warehouse.relation(table, database=database)}"  # noqa: S608
+        return con.execute(sql).fetchone()[0] if northstar.warehouse.table_exists(con, table, database=database) else None
 
     return (
         latest("business_date", "fct_recon_summary"),

@@ -35,7 +35,7 @@ class Check:
 @dataclass(frozen=True)
 class Dataset:
     name: str  # the GX asset name, e.g. "internal_trades"
-    sql: str  # a select over the gate's DuckDB database
+    sql: str  # a select over the gate's database (DuckDB, or the warehouse's Spark catalog)
     key_columns: tuple[str, ...] = ()  # shown with each sample offending row
     checks: list[Check] = field(default_factory=list)
     label: str | None = None  # the <dataset> part of the checks' names, when it is not ``name``
@@ -65,6 +65,11 @@ def sql_literal(value: Any) -> str:
 
 def sql_list(values) -> str:
     return "[" + ", ".join(sql_literal(v) for v in values) + "]"
+
+
+def sql_dates(values) -> str:
+    """``(date '2026-10-29', ...)`` for an ``in`` list (ISO dates; both engines' SQL)."""
+    return "(" + ", ".join(f"date {sql_literal(v)}" for v in values) + ")"
 
 
 def offending_rows(name: str, sql: str, check: str, description: str, severity: str = CRITICAL,

@@ -148,8 +148,11 @@ class GateContext:
 
 @dataclass
 class Plan:
-    database: Path  # the DuckDB file GX connects to, read-only
+    database: Path | None  # the DuckDB file GX connects to, read-only (None on Spark)
     datasets: list[Dataset]
+    # where the datasets' SQL runs: "duckdb" (the file above, through GX's SQL datasource) or "spark"
+    # (the warehouse's Spark catalog, through GX's Spark datasource: each dataset a DataFrame)
+    engine: str = "duckdb"
 
 
 def _as_of(context: dict) -> datetime:
@@ -368,15 +371,11 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
     with _gx_lock(ctx.cfg):
         context = gx_context(ctx.cfg)
         _forget_previous_definitions(context, ctx.gate)
-        source = context.data_sources.add_or_update_sql(
-            name=f"{ctx.gate}_duckdb",
-            connection_string=f"duckdb:///{plan.database}",
-            kwargs={"connect_args": {"read_only": True, "config": northstar.warehouse.engine_config(ctx.cfg)}},
-            create_temp_table=False,
-        )
+        source = _SOURCES[plan.engine](context, ctx, plan)
         run_id = gx.RunIdentifier(run_name=ctx.run_id, run_time=datetime.now(UTC))
 
-        def validate(dataset: Dataset, batch_definition, group: list[Check], name: str, result_format: dict) -> None:
+        def validate(dataset: Dataset, batch, group: list[Check], name: str, result_format: dict) -> None:
+            batch_definition, batch_parameters = batch
             expectations = []
             for check in group:
                 expectation = _expectation(check, dataset, ctx.gate)
@@ -392,7 +391,7 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
                 gx.Checkpoint(name=name, validation_definitions=[definition], actions=[], result_format=result_format)
             )
             started = time.monotonic()
-            result = checkpoint.run(run_id=run_id)
+            result = checkpoint.run(run_id=run_id, batch_parameters=batch_parameters)
             seconds[name] = round(time.monotonic() - started, 2)
             for identifier, validation in result.run_results.items():
                 identifiers.append(identifier)
@@ -403,8 +402,7 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
 
         try:
             for dataset in plan.datasets:
-                asset = source.add_query_asset(name=dataset.name, query=_select(dataset.sql))
-                batch_definition = asset.add_batch_definition_whole_table("whole")
+                batch_definition = source.batch(dataset)
                 aggregate = [c for c in dataset.checks if _kind(c) == "aggregate"]
                 row_level = [c for c in dataset.checks if _kind(c) != "aggregate"]
                 if aggregate:
@@ -419,8 +417,9 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
                     if group:
                         validate(dataset, batch_definition, group, f"{ctx.gate}.{dataset.name}.{kind}_failures",
                                  _result_format(dataset, kind, samples=True))
+                source.done(dataset)
         finally:
-            _dispose(source)
+            source.close()
         _prune_history(ctx.cfg)
         if build_docs:
             # only this run's pages (and the index): re-rendering every stored result would grow with history
@@ -429,6 +428,57 @@ def _validate(ctx: GateContext, plan: Plan, build_docs: bool) -> tuple[list[Expe
     outcomes = [_outcome(result, checks) for result in results.values()]
     index = ctx.cfg.paths.gx_root / "data_docs" / "index.html"
     return outcomes, (index if build_docs and index.exists() else None), seconds
+
+
+class _SqlSource:
+    """GX's SQL datasource over a DuckDB file (read-only): each dataset a query asset."""
+
+    def __init__(self, context, ctx: GateContext, plan: Plan):
+        self.source = context.data_sources.add_or_update_sql(
+            name=f"{ctx.gate}_duckdb",
+            connection_string=f"duckdb:///{plan.database}",
+            kwargs={"connect_args": {"read_only": True, "config": northstar.warehouse.engine_config(ctx.cfg)}},
+            create_temp_table=False,
+        )
+
+    def batch(self, dataset: Dataset) -> tuple:
+        asset = self.source.add_query_asset(name=dataset.name, query=_select(dataset.sql))
+        return asset.add_batch_definition_whole_table("whole"), None
+
+    def done(self, dataset: Dataset) -> None:
+        pass
+
+    def close(self) -> None:
+        _dispose(self.source)
+
+
+class _SparkSource:
+    """GX's Spark datasource over the warehouse's Spark session: each dataset a DataFrame asset whose
+    DataFrame is the dataset's SQL run by Spark (cached while its expectations run, then released)."""
+
+    def __init__(self, context, ctx: GateContext, plan: Plan):
+        self.session = northstar.warehouse.spark_session(ctx.cfg)
+        self.source = context.data_sources.add_or_update_spark(name=f"{ctx.gate}_spark", persist=True)
+        self.frames: dict[str, object] = {}
+
+    def batch(self, dataset: Dataset) -> tuple:
+        asset = self.source.add_dataframe_asset(name=dataset.name)
+        frame = self.session.sql(dataset.sql)
+        self.frames[dataset.name] = frame
+        return asset.add_batch_definition_whole_dataframe("whole"), {"dataframe": frame}
+
+    def done(self, dataset: Dataset) -> None:
+        frame = self.frames.pop(dataset.name, None)
+        if frame is not None:
+            frame.unpersist()
+
+    def close(self) -> None:
+        for frame in self.frames.values():
+            frame.unpersist()
+        self.frames.clear()
+
+
+_SOURCES = {"duckdb": _SqlSource, "spark": _SparkSource}
 
 
 def _prune_history(cfg: Settings) -> None:
@@ -459,8 +509,9 @@ def _forget_previous_definitions(context, gate: str) -> None:
                 if stored.name.startswith(f"{gate}."):
                     with contextlib.suppress(Exception):
                         store.delete(stored.name)
-    with contextlib.suppress(Exception):
-        context.data_sources.delete(f"{gate}_duckdb")
+    for name in (f"{gate}_duckdb", f"{gate}_spark"):
+        with contextlib.suppress(Exception):
+            context.data_sources.delete(name)
 
 
 def _dispose(source) -> None:
@@ -565,16 +616,13 @@ def _attach_samples(plan: Plan, outcomes: list[ExpectationOutcome]) -> None:
     failed = [o for o in outcomes if not o.success and o.expectation.split(".", 1)[1] in wanted]
     if not failed:
         return
-    import duckdb
-
-    with northstar.warehouse.connect(read_only=True, path=plan.database) as con:
+    engine = northstar.warehouse.WAREHOUSES[plan.engine]
+    with engine(read_only=True, path=plan.database) as warehouse:
         for outcome in failed:
             sql = wanted[outcome.expectation.split(".", 1)[1]]
             try:
-                cursor = con.execute(f"select * from ({sql}) as offending limit {SAMPLE_ROWS}")  # noqa: S608 - suite SQL
-                columns = [d[0] for d in cursor.description]
-                outcome.sample_rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-            except duckdb.Error as exc:  # samples are for the reader; the verdict stands without them
+                outcome.sample_rows = warehouse.records(f"select * from ({sql}) as offending limit {SAMPLE_ROWS}")  # noqa: S608 - suite SQL
+            except Exception as exc:  # noqa: BLE001 - samples are for the reader; the verdict stands without them
                 outcome.sample_rows = [{"samples_unavailable": str(exc)}]
             outcome.unexpected_query = sql
 

@@ -29,12 +29,11 @@ NAME = "evaluate-truth"
 def evaluate_against_truth(scoring_run_id: str | None = None, cfg: Settings | None = None) -> dict:
     cfg = cfg or settings()
     truth = pd.read_parquet(cfg.paths.truth / "households.parquet")
-    with connect(cfg) as con:
+    with connect(cfg) as warehouse:
         if scoring_run_id is None:
-            scoring_run_id = con.execute("select scoring_run_id from scores.scoring_runs where kind = 'household' "
-                                         "order by scored_at desc limit 1").fetchone()[0]
-        scores = con.execute("select * from scores.household_scores where scoring_run_id = ?",
-                             [scoring_run_id]).df()
+            scoring_run_id = warehouse.scalar("select scoring_run_id from {scoring_runs} where kind = 'household' "
+                                              "order by scored_at desc limit 1")
+        scores = warehouse.frame("select * from {household_scores} where scoring_run_id = ?", [scoring_run_id])
     cutoff = pd.Timestamp(scores["as_of_date"].iloc[0])
     features = load_features([cutoff], cfg)[["household_id", "fees_12m", "is_active_at_cutoff"]]
     billing = household_months(cutoff, cfg)

@@ -4,7 +4,8 @@ What to re-match is decided from the landing manifest, not from what the current
 trade file landed but not yet reconciled counts, so a run that landed files and then failed (the
 warehouse lock, a crash) leaves them for the next run instead of stranding them. The ledger
 ``recon.reconciled_files`` records each file's hash once its dates were rebuilt; it is written in the
-same process right after dbt succeeds.
+same process right after dbt succeeds. The ledger is control state, not warehouse data: it lives in the
+control store (the DuckDB file ``northstar.warehouse.connect`` opens) on either engine.
 
 Scoring follows the same rule: the dates to score are the re-matched ones plus any date with a
 break the current champion has not scored (a champion trained since, a run that failed before
@@ -86,10 +87,10 @@ def trade_side_current(cfg: Settings | None = None) -> bool:
     """True when the trade marts exist and every landed trade file is reconciled: a nightly build then
     has no business date to re-match (``northstar.dbt.build_nightly``)."""
     cfg = cfg or settings()
-    if not cfg.paths.warehouse.exists():
+    if not northstar.warehouse.warehouse_built(cfg):
         return False
-    with northstar.warehouse.connect(read_only=True, cfg=cfg) as con:
-        if "fct_trade_breaks" not in northstar.warehouse.present_tables(con):
+    with northstar.warehouse.open_warehouse(read_only=True, cfg=cfg) as engine:
+        if not engine.exists("fct_trade_breaks"):
             return False
     return pending_files(cfg).height == 0
 
@@ -112,20 +113,17 @@ def unscored_dates(cfg: Settings | None = None) -> list[str]:
     champion): a champion trained since the last intraday run, or a run that failed before scoring."""
     cfg = cfg or settings()
     champion = _champion_label(cfg)
-    if champion is None or not cfg.paths.warehouse.exists():
+    if champion is None or not northstar.warehouse.warehouse_built(cfg):
         return []
-    with northstar.warehouse.connect(read_only=True, cfg=cfg) as con:
-        tables = northstar.warehouse.present_tables(con)
+    with northstar.warehouse.open_warehouse(read_only=True, cfg=cfg) as engine:
+        tables = engine.present()
         if "fct_trade_breaks" not in tables:
             return []
         scored = ("and not exists (select 1 from {break_scores} as s "
-                  "where s.break_key = b.break_key and s.model_version = $champion)"
+                  "where s.break_key = b.break_key and s.model_version = ?)"
                   if "break_scores" in tables else "")
-        rows = con.execute(
-            northstar.warehouse.render("select distinct b.business_date from {fct_trade_breaks} as b "  # noqa: S608
-                                       f"where b.status = 'open' {scored} order by 1"),
-            {"champion": champion} if scored else {},
-        ).fetchall()
+        rows = engine.rows("select distinct b.business_date from {fct_trade_breaks} as b "  # noqa: S608
+                           f"where b.status = 'open' {scored} order by 1", [champion] if scored else [])
     return [row[0].isoformat() for row in rows]
 
 

@@ -1,12 +1,11 @@
 """The end-of-demo report: what each stage produced and where a person looks at it.
 
-Everything is read, never written: the landing manifests, the warehouse (opened read-only), the
+Everything is read, never written: the landing manifests, the warehouse on its engine
+(``northstar.warehouse.open_warehouse``, read-only), the control store (gate results, outbox), the
 MLflow store and the sandbox servers' own counters.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import duckdb
 
@@ -46,21 +45,16 @@ def _landing_section(cfg: Settings) -> list[str]:
 
 
 def _warehouse_section(cfg: Settings) -> list[str]:
-    path: Path = cfg.paths.warehouse
-    lines = [f"Warehouse  ({path})"]
-    if not path.exists():
-        return [*lines, "  not built yet"]
-    with northstar.warehouse.connect(read_only=True, path=path) as con:
-        rows = con.execute(
-            "select table_schema, table_name, table_type from information_schema.tables "
-            "where table_schema not in ('information_schema', 'pg_catalog') order by 1, 2"
-        ).fetchall()
+    if not northstar.warehouse.warehouse_built(cfg):
+        return [f"Warehouse  ({cfg.paths.warehouse if cfg.engine == 'duckdb' else cfg.paths.spark_warehouse})",
+                "  not built yet"]
+    with northstar.warehouse.open_warehouse(read_only=True, cfg=cfg) as engine:
+        lines = [f"Warehouse  ({engine.location})"]
         by_schema: dict[str, list[str]] = {}
-        for schema, table, kind in rows:
+        for schema, table, kind in engine.catalog():
             if kind == "BASE TABLE" and (table.startswith(("fct_", "dim_")) or schema.endswith("marts")):
-                # Identifiers come from information_schema, quoted: not user input.
-                quoted = ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table))
-                count = con.execute(f"select count(*) from {quoted}").fetchone()[0]  # noqa: S608
+                # identifiers come from the catalog, quoted: not user input
+                count = engine.scalar(f"select count(*) from {engine.quote(schema, table)}")  # noqa: S608
                 by_schema.setdefault(schema, []).append(f"{table} ({count:,})")
             else:
                 by_schema.setdefault(schema, [])
@@ -71,24 +65,21 @@ def _warehouse_section(cfg: Settings) -> list[str]:
 
 
 def _recon_section(cfg: Settings) -> list[str]:
-    path: Path = cfg.paths.warehouse
     lines = ["Trade reconciliation"]
-    if not path.exists():
+    if not northstar.warehouse.warehouse_built(cfg):
         return [*lines, "  not built yet"]
-    with northstar.warehouse.connect(read_only=True, path=path) as con:
-        present = northstar.warehouse.present_tables(con)
+    with northstar.warehouse.open_warehouse(read_only=True, cfg=cfg) as engine:
+        present = engine.present()
         if not {"fct_recon_summary", "fct_trade_breaks"} <= present:
             return [*lines, "  not built yet"]
-        for business_date, compared, matched, breaks in con.execute(
-            northstar.warehouse.render("select business_date, sum(items_compared), sum(items_matched), sum(open_breaks) "
-                                       "from {fct_recon_summary} group by business_date order by business_date")
-        ).fetchall():
+        for business_date, compared, matched, breaks in engine.rows(
+            "select business_date, sum(items_compared), sum(items_matched), sum(open_breaks) "
+            "from {fct_recon_summary} group by business_date order by business_date"
+        ):
             rate = matched / compared if compared else 0.0
             lines.append(f"  {business_date}: {compared:,} items compared, match rate {rate:.2%}, {breaks} open breaks")
-        by_type = con.execute(
-            northstar.warehouse.render("select break_type, count(*) from {fct_trade_breaks} where status = 'open' "
-                                       "group by 1 order by 2 desc")
-        ).fetchall()
+        by_type = engine.rows("select break_type, count(*) from {fct_trade_breaks} where status = 'open' "
+                              "group by break_type order by 2 desc")
         if by_type:
             lines.append("  open breaks by type: " + ", ".join(f"{kind} {n}" for kind, n in by_type))
     return lines
@@ -140,25 +131,25 @@ def _models_section(cfg: Settings) -> list[str]:
 
 def _scores_section(cfg: Settings) -> list[str]:
     lines = ["Scores  (scores.household_scores, scores.break_scores)"]
-    if not cfg.paths.warehouse.exists():
+    if not northstar.warehouse.warehouse_built(cfg):
         return [*lines, "  not scored yet"]
-    with northstar.warehouse.connect(read_only=True, path=cfg.paths.warehouse) as con:
-        present = _tables(con)
-        if "scores.household_scores" in present:
-            latest = con.execute(
-                "select scoring_run_id, count(*), sum(clv) from scores.household_scores "
-                "where scored_at = (select max(scored_at) from scores.household_scores) group by 1"
-            ).fetchall()
+    with northstar.warehouse.open_warehouse(read_only=True, cfg=cfg) as engine:
+        present = engine.present()
+        if "household_scores" in present:
+            latest = engine.rows(
+                "select scoring_run_id, count(*), sum(clv) from {household_scores} "
+                "where scored_at = (select max(scored_at) from {household_scores}) group by scoring_run_id"
+            )
             for run, households, clv in latest:
                 lines.append(f"  households: {households:,} scored in {run}, total CLV {clv:,.0f}")
-            segments = con.execute(
-                "select segment, count(*) from scores.household_scores "
-                "where scored_at = (select max(scored_at) from scores.household_scores) group by 1 order by 2 desc"
-            ).fetchall()
+            segments = engine.rows(
+                "select segment, count(*) from {household_scores} "
+                "where scored_at = (select max(scored_at) from {household_scores}) group by segment order by 2 desc"
+            )
             if segments:
                 lines.append("  segments: " + ", ".join(f"{name} {n:,}" for name, n in segments))
-        if "scores.break_scores" in present:
-            n, runs = con.execute("select count(*), count(distinct scoring_run_id) from scores.break_scores").fetchone()
+        if "break_scores" in present:
+            n, runs = engine.rows("select count(*), count(distinct scoring_run_id) from {break_scores}")[0]
             lines.append(f"  breaks: {n:,} anomaly scores over {runs} scoring run(s)")
         if len(lines) == 1:
             lines.append("  not scored yet")
@@ -167,20 +158,20 @@ def _scores_section(cfg: Settings) -> list[str]:
 
 def _identity_section(cfg: Settings) -> list[str]:
     lines = ["Identity  (identity.resolution_runs; python -m identity resolve)"]
-    if not cfg.paths.warehouse.exists():
+    if not northstar.warehouse.warehouse_built(cfg):
         return [*lines, "  not resolved yet"]
-    with northstar.warehouse.connect(read_only=True, path=cfg.paths.warehouse) as con:
-        if not northstar.warehouse.table_exists(con, "resolution_runs"):
+    with northstar.warehouse.open_warehouse(read_only=True, cfg=cfg) as engine:
+        if not engine.exists("resolution_runs"):
             return [*lines, "  not resolved yet (python -m identity resolve; dbt build --selector identity_publish)"]
-        latest = con.execute(northstar.warehouse.render(
+        latest = engine.rows(
             "select resolution_run_id, records, persons, persons_with_duplicates, largest_person, person_merges, "
-            "person_splits, review_pairs from {resolution_runs} order by resolved_at desc limit 1")).fetchall()
+            "person_splits, review_pairs from {resolution_runs} order by resolved_at desc limit 1")
         households = None
-        if northstar.warehouse.table_exists(con, "dim_resolved_households"):
-            households = con.execute(northstar.warehouse.render(
+        if engine.exists("dim_resolved_households"):
+            households = engine.rows(
                 "select count(*), count(distinct resolved_household_id), "
                 "count(distinct resolved_household_id) filter (where accounts_in_household > 1), "
-                "count(*) filter (where not has_push_consent) from {dim_resolved_households}")).fetchall()[0]
+                "count(*) filter (where not has_push_consent) from {dim_resolved_households}")[0]
     for run, records, persons, duplicated, largest, merges, splits, review in latest:
         lines.append(f"  {run}: {records:,} CRM records are {persons:,} persons ({duplicated:,} with duplicates, "
                      f"largest {largest} records)")

@@ -23,12 +23,17 @@ import os
 import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from northstar.errors import ExpectedError, WarehouseMissing
 from northstar.settings import Settings, settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +308,8 @@ TABLES: dict[str, str] = {
     "household_scores": "scores",
     "break_scores": "scores",
     "scoring_runs": "scores",
+    "model_drift": "scores",
+    "trade_anomaly_scores": "scores",
     # what identity/ writes and dbt reads (source `identity`)
     "person_records": "identity",
     "review_queue": "identity",
@@ -314,16 +321,21 @@ class UnknownTable(KeyError):
     """A table name the seam does not know: register it in ``TABLES`` (and it must exist in dbt)."""
 
 
-def schema_of(name: str, engine: str = DEFAULT_ENGINE) -> str:
-    """The schema the registered table ``name`` lives in on ``engine``."""
+def current_engine(engine: str | None = None) -> str:
+    """``engine`` if given, else the configured one (``NORTHSTAR_ENGINE``, settings)."""
+    return engine or settings().engine
+
+
+def schema_of(name: str, engine: str | None = None) -> str:
+    """The schema the registered table ``name`` lives in on ``engine`` (default: the configured engine)."""
     try:
         layer = TABLES[name]
     except KeyError:
         raise UnknownTable(f"{name!r} is not a registered warehouse table (northstar.warehouse.TABLES)") from None
-    return ENGINE_SCHEMAS[engine][layer]
+    return ENGINE_SCHEMAS[current_engine(engine)][layer]
 
 
-def relation(name: str, database: str | None = None, engine: str = DEFAULT_ENGINE) -> str:
+def relation(name: str, database: str | None = None, engine: str | None = None) -> str:
     """``schema.name`` of a registered table (``database.schema.name`` for an attached database)."""
     qualified = f"{schema_of(name, engine)}.{name}"
     return f"{database}.{qualified}" if database else qualified
@@ -332,7 +344,7 @@ def relation(name: str, database: str | None = None, engine: str = DEFAULT_ENGIN
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
-def render(sql: str, database: str | None = None, engine: str = DEFAULT_ENGINE) -> str:
+def render(sql: str, database: str | None = None, engine: str | None = None) -> str:
     """``sql`` with every ``{<registered table>}`` replaced by its relation; other braces are left alone
     (a placeholder that looks like a dbt model but is not registered raises ``UnknownTable``)."""
     def replace(match: re.Match) -> str:
@@ -347,7 +359,7 @@ def render(sql: str, database: str | None = None, engine: str = DEFAULT_ENGINE) 
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str, database: str | None = None,
-                 engine: str = DEFAULT_ENGINE) -> bool:
+                 engine: str | None = None) -> bool:
     """Whether the registered table (or view) ``name`` exists in the warehouse (or attached ``database``)."""
     return bool(con.execute(
         "select count(*) from information_schema.tables "
@@ -356,8 +368,461 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str, database: str | None
     ).fetchall()[0][0])  # fetchall: a half-read result would block the caller's next statement
 
 
-def present_tables(con: duckdb.DuckDBPyConnection, engine: str = DEFAULT_ENGINE) -> set[str]:
+def present_tables(con: duckdb.DuckDBPyConnection, engine: str | None = None) -> set[str]:
     """The registered tables that exist in the warehouse, by their dbt names."""
     found = set(con.execute("select table_schema, table_name from information_schema.tables "
                             "where table_catalog = current_database()").fetchall())
     return {name for name in TABLES if (schema_of(name, engine), name) in found}
+
+
+# --- the engine layer -----------------------------------------------------------------------------
+# What a stage does with the warehouse, whichever engine holds it: read a query into a frame, ask
+# whether a table exists, write a scoring run's rows, and make warehouse tables readable beside the
+# control store. ``open_warehouse`` hands out the configured engine's implementation; no stage asks
+# which engine it got. The SQL a stage gives ``frame``/``rows`` names tables as ``{<dbt name>}`` and
+# keeps to what DuckDB and Spark SQL both accept (``?`` parameters, no trailing commas, no DuckDB list
+# functions). What is not the warehouse stays where it is on both engines: the landing Parquet (read by
+# path), and the control store, the DuckDB file ``connect()`` opens (the outbox, the reconciliation
+# ledger, the gate results: small, transactional, one writer; see docs/scale.md).
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table a stage owns and writes (the ``scores`` tables): its columns in DuckDB's type names, its
+    primary key (DuckDB only), and the columns a write replaces rows by (Spark: its partition columns)."""
+
+    name: str
+    columns: tuple[tuple[str, str, bool], ...]  # (column, type, not null)
+    replace_by: tuple[str, ...]
+    primary_key: str | None = None
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for c, _, _ in self.columns]
+
+    def duckdb_ddl(self) -> str:
+        lines = [f"{c} {t}{' primary key' if c == self.primary_key else ''}{' not null' if nn else ''}"
+                 for c, t, nn in self.columns]
+        target = relation(self.name, engine="duckdb")
+        # a table created by an older release gains the optional columns added since
+        added = [f"alter table {target} add column if not exists {c} {t}" for c, t, nn in self.columns
+                 if not nn and c != self.primary_key]
+        return ";\n".join([f"create schema if not exists {schema_of(self.name, 'duckdb')}",
+                            f"create table if not exists {target} (\n    " + ",\n    ".join(lines) + "\n)",
+                            *added])
+
+    def spark_ddl(self) -> str:
+        # a partitioned Parquet table: a scoring run is one partition, replaced whole (insert overwrite)
+        data = [f"{c} {_SPARK_TYPES[t]}" for c, t, _ in self.columns if c not in self.replace_by]
+        parts = [f"{c} {_SPARK_TYPES[t]}" for c, t, _ in self.columns if c in self.replace_by]
+        return (f"create table if not exists {relation(self.name, engine='spark')} ("
+                + ", ".join(data + parts) + f") using parquet partitioned by ({', '.join(self.replace_by)})")
+
+
+_SPARK_TYPES = {"varchar": "string", "timestamp": "timestamp", "date": "date", "bigint": "bigint",
+                "integer": "int", "double": "double", "boolean": "boolean"}
+
+
+@dataclass
+class Replacement:
+    """One table's part of a write: the rows whose ``match`` columns equal these values are replaced by
+    ``frame`` (a scoring run's rows). ``match`` holds the spec's ``replace_by`` columns, and may add
+    others that every replaced row must have (a run id is never reused across kinds)."""
+
+    spec: TableSpec
+    frame: pd.DataFrame
+    match: dict
+
+
+class Warehouse:
+    """The warehouse as the stages see it (``open_warehouse`` gives the engine's implementation)."""
+
+    engine: str = DEFAULT_ENGINE
+    holds_control_store: bool = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def render(self, sql: str) -> str:
+        return render(sql, engine=self.engine)
+
+    @property
+    def location(self) -> Path:
+        """Where the warehouse's data lives (for people: summaries, logs)."""
+        raise NotImplementedError
+
+    def catalog(self) -> list[tuple[str, str, str]]:
+        """(schema, table, ``BASE TABLE`` or ``VIEW``) of everything in the warehouse, sorted."""
+        raise NotImplementedError
+
+    def quote(self, *parts: str) -> str:
+        """A qualified identifier from the catalog, quoted for this engine's SQL."""
+        raise NotImplementedError
+
+    def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """A query's rows as pandas (timestamps naive UTC, decimals as floats, as DuckDB gives them)."""
+        raise NotImplementedError
+
+    def rows(self, sql: str, params: list | None = None) -> list[tuple]:
+        raise NotImplementedError
+
+    def records(self, sql: str, params: list | None = None) -> list[dict]:
+        """A query's rows as dicts by column name."""
+        raise NotImplementedError
+
+    def scalar(self, sql: str, params: list | None = None):
+        found = self.rows(sql, params)
+        return found[0][0] if found else None
+
+    def exists(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def present(self) -> set[str]:
+        raise NotImplementedError
+
+    def ensure(self, *specs: TableSpec) -> None:
+        """Create the stage-owned tables if missing."""
+        raise NotImplementedError
+
+    def replace(self, *replacements: Replacement) -> None:
+        """Replace rows by key in one or more tables (DuckDB: one transaction; Spark: partitions)."""
+        raise NotImplementedError
+
+    def copy_into(self, con: duckdb.DuckDBPyConnection, names, where: dict[str, str] | None = None) -> str | None:
+        """Make the registered tables ``names`` readable in ``con`` (the control store, or a snapshot
+        being built); returns the database to ``render`` them with (``None``: already there)."""
+        raise NotImplementedError
+
+
+def _checked_match(replacement: Replacement) -> None:
+    missing = [c for c in replacement.spec.replace_by if c not in replacement.match]
+    if missing:
+        raise ValueError(f"a write to {replacement.spec.name} must name {missing} (its replace_by columns)")
+
+
+class DuckDBWarehouse(Warehouse):
+    """The DuckDB file (``connect``): the default engine, the behaviour Northstar always had."""
+
+    engine = "duckdb"
+    holds_control_store = True  # the outbox, ledger and gate results sit in the warehouse file itself
+
+    def __init__(self, cfg: Settings | None = None, read_only: bool = True, path: Path | str | None = None):
+        self.cfg = cfg or settings()
+        self.path = Path(path) if path is not None else self.cfg.paths.warehouse
+        self.con = connect(read_only=read_only, cfg=self.cfg, path=self.path)
+
+    def close(self) -> None:
+        self.con.close()
+
+    @property
+    def location(self) -> Path:
+        return self.path
+
+    def catalog(self) -> list[tuple[str, str, str]]:
+        return self.con.execute(
+            "select table_schema, table_name, table_type from information_schema.tables "
+            "where table_schema not in ('information_schema', 'pg_catalog') order by 1, 2"
+        ).fetchall()
+
+    def quote(self, *parts: str) -> str:
+        return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
+
+    def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        return self.con.execute(self.render(sql), params or []).df()
+
+    def rows(self, sql: str, params: list | None = None) -> list[tuple]:
+        return self.con.execute(self.render(sql), params or []).fetchall()
+
+    def records(self, sql: str, params: list | None = None) -> list[dict]:
+        cursor = self.con.execute(self.render(sql), params or [])
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def exists(self, name: str) -> bool:
+        return table_exists(self.con, name, engine=self.engine)
+
+    def present(self) -> set[str]:
+        return present_tables(self.con, engine=self.engine)
+
+    def ensure(self, *specs: TableSpec) -> None:
+        for spec in specs:
+            self.con.execute(spec.duckdb_ddl())
+
+    def replace(self, *replacements: Replacement) -> None:
+        for replacement in replacements:
+            _checked_match(replacement)
+        self.con.execute("begin transaction")
+        try:
+            for number, item in enumerate(replacements):
+                target = relation(item.spec.name, engine=self.engine)
+                where = " and ".join(f"{column} = ?" for column in item.match)
+                self.con.execute(f"delete from {target} where {where}", list(item.match.values()))  # noqa: S608
+                existing = {r[0] for r in self.con.execute(
+                    "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+                    [schema_of(item.spec.name, self.engine), item.spec.name]).fetchall()}
+                # the frame's columns the table has (an older table may lack a newer optional column)
+                columns = ", ".join(c for c in item.frame.columns if c in existing)
+                view = f"_replacement_{number}"
+                self.con.register(view, item.frame)
+                self.con.execute(f"insert into {target} ({columns}) select {columns} from {view}")  # noqa: S608
+                self.con.unregister(view)
+            self.con.execute("commit")
+        except Exception:
+            self.con.execute("rollback")
+            raise
+
+    def copy_into(self, con: duckdb.DuckDBPyConnection, names, where: dict[str, str] | None = None) -> str | None:
+        return None  # the control store is the warehouse file itself
+
+
+ENGINE_DATABASE = "engine"  # where ``SparkWarehouse.copy_into`` puts tables in a DuckDB connection
+
+
+class SparkWarehouse(Warehouse):
+    """The Spark catalog the dbt ``spark`` target builds (one session per process, ``spark_session``)."""
+
+    engine = "spark"
+    holds_control_store = False
+
+    def __init__(self, cfg: Settings | None = None, read_only: bool = True, path: Path | str | None = None):
+        # ``path`` names a DuckDB file and means nothing here: the catalog comes from settings
+        self.cfg = cfg or settings()
+        self.session = spark_session(self.cfg)
+
+    def close(self) -> None:
+        pass  # the session is the process's, shared with dbt-spark
+
+    @property
+    def location(self) -> Path:
+        return self.cfg.paths.spark_warehouse
+
+    def catalog(self) -> list[tuple[str, str, str]]:
+        found = []
+        for database in self.session.catalog.listDatabases():
+            for table in self.session.catalog.listTables(database.name):
+                if not table.isTemporary:
+                    found.append((database.name, table.name, "VIEW" if table.tableType == "VIEW" else "BASE TABLE"))
+        return sorted(found)
+
+    def quote(self, *parts: str) -> str:
+        return ".".join("`" + part.replace("`", "``") + "`" for part in parts)
+
+    def _query(self, sql: str, params: list | None = None):
+        return self.session.sql(self.render(sql), args=[_spark_value(v) for v in params] if params else None)
+
+    def arrow(self, sql: str, params: list | None = None):
+        return _normal_arrow(self._query(sql, params).toArrow())
+
+    def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        return self.arrow(sql, params).to_pandas()
+
+    def rows(self, sql: str, params: list | None = None) -> list[tuple]:
+        table = self.arrow(sql, params)
+        return list(zip(*(column.to_pylist() for column in table.columns), strict=True)) if table.num_columns else []
+
+    def records(self, sql: str, params: list | None = None) -> list[dict]:
+        return self.arrow(sql, params).to_pylist()
+
+    def exists(self, name: str) -> bool:
+        return bool(self.session.catalog.tableExists(relation(name, engine=self.engine)))
+
+    def present(self) -> set[str]:
+        found: set[tuple[str, str]] = set()
+        for schema in sorted(set(ENGINE_SCHEMAS[self.engine].values())):
+            if self.session.catalog.databaseExists(schema):
+                found |= {(schema, t.name) for t in self.session.catalog.listTables(schema)}
+        return {name for name in TABLES if (schema_of(name, self.engine), name) in found}
+
+    def ensure(self, *specs: TableSpec) -> None:
+        for spec in specs:
+            self.session.sql(f"create database if not exists {schema_of(spec.name, self.engine)}")
+            self.session.sql(spec.spark_ddl())
+
+    def replace(self, *replacements: Replacement) -> None:
+        """Each table's partition (the run) overwritten whole: a retry writes the same partition again.
+        Not one transaction across tables as on DuckDB: readers go through dbt's score marts, rebuilt
+        after the write (the ``scores_publish`` selector), and a failed write is retried whole."""
+        from pyspark.sql import functions as F  # noqa: N812 - Spark's convention
+
+        for replacement in replacements:
+            _checked_match(replacement)
+        for number, item in enumerate(replacements):
+            target = relation(item.spec.name, engine=self.engine)
+            parts = {c: v for c, v in item.match.items() if c in item.spec.replace_by}
+            others = {c: v for c, v in item.match.items() if c not in item.spec.replace_by}
+            partition = " and ".join(f"{c} = ?" for c in parts)
+            if others:
+                clash = self.session.sql(
+                    f"select count(*) from {target} where {partition} and not ("  # noqa: S608
+                    + " and ".join(f"{c} <=> ?" for c in others) + ")",
+                    args=[_spark_value(v) for v in [*parts.values(), *others.values()]]).collect()[0][0]
+                if clash:
+                    raise ValueError(f"{target} already holds rows for {parts} that are not {others}: "
+                                     "pass another run id")
+            table = self.session.table(target)
+            data_columns = [f for f in table.schema.fields if f.name not in parts]
+            incoming = self.session.createDataFrame(_arrow_of(item.frame, item.spec))
+            selected = incoming.select(*[
+                (F.col(f.name) if f.name in incoming.columns else F.lit(None)).cast(f.dataType).alias(f.name)
+                for f in data_columns])
+            view = f"_replacement_{number}"
+            selected.createOrReplaceTempView(view)
+            spec = ", ".join(f"{c} = {_spark_literal(v)}" for c, v in parts.items())
+            self.session.sql(f"insert overwrite table {target} partition ({spec}) "  # noqa: S608
+                             f"select {', '.join(f.name for f in data_columns)} from {view}")
+            self.session.catalog.dropTempView(view)
+
+    def copy_into(self, con: duckdb.DuckDBPyConnection, names, where: dict[str, str] | None = None) -> str | None:
+        """Each table's rows (``where[name]``: a filter Spark applies first) as a table of the in-memory
+        database ``engine`` attached to ``con``: what the control store's SQL joins with."""
+        attached = {r[0] for r in con.execute("select database_name from duckdb_databases()").fetchall()}
+        if ENGINE_DATABASE not in attached:
+            con.execute(f"attach ':memory:' as {ENGINE_DATABASE}")
+        for name in names:
+            if not self.exists(name):
+                continue
+            condition = (where or {}).get(name)
+            rows = self.arrow(f"select * from {{{name}}}" + (f" where {condition}" if condition else ""))  # noqa: S608
+            schema = schema_of(name, self.engine)
+            con.execute(f"create schema if not exists {ENGINE_DATABASE}.{schema}")
+            con.register("_engine_rows", rows)
+            con.execute(f"create or replace table {ENGINE_DATABASE}.{schema}.{name} as select * from _engine_rows")  # noqa: S608
+            con.unregister("_engine_rows")
+        return ENGINE_DATABASE
+
+
+WAREHOUSES: dict[str, type[Warehouse]] = {"duckdb": DuckDBWarehouse, "spark": SparkWarehouse}
+
+
+def warehouse_tables_in(con: duckdb.DuckDBPyConnection, names, cfg: Settings | None = None,
+                        where: dict[str, str] | None = None) -> str | None:
+    """Make the registered tables ``names`` readable in ``con``, a connection to the control store (the
+    outbox's SQL joins scores with what was pushed): returns the database to ``render`` them with, ``None``
+    when the engine's tables are in that file already (DuckDB). On Spark they are copied in (``where``:
+    a filter per table, applied by Spark)."""
+    cfg = cfg or settings()
+    if WAREHOUSES[cfg.engine].holds_control_store:
+        return None
+    with open_warehouse(cfg=cfg) as engine:
+        return engine.copy_into(con, names, where)
+
+
+def warehouse_built(cfg: Settings | None = None) -> bool:
+    """Whether the configured engine's warehouse exists at all (cheap: no connection, no JVM)."""
+    cfg = cfg or settings()
+    if cfg.engine == "spark":
+        return (cfg.paths.spark_metastore / "metastore_db").exists()
+    return cfg.paths.warehouse.exists()
+
+
+def open_warehouse(read_only: bool = True, cfg: Settings | None = None, path: Path | str | None = None) -> Warehouse:
+    """The warehouse on the configured engine (``NORTHSTAR_ENGINE``). ``path``: another DuckDB file
+    (DuckDB only; a test's or a benchmark's copy). Use as a context manager."""
+    cfg = cfg or settings()
+    return WAREHOUSES[cfg.engine](cfg=cfg, read_only=read_only, path=path)
+
+
+def _spark_value(value):
+    """A parameter as Spark's ``sql(args=...)`` takes it (a pandas timestamp as a datetime)."""
+    import pandas as pd
+
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def _spark_literal(value) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"a partition value must be a string or number, not {value!r}")
+    return str(value)
+
+
+def _normal_arrow(table):
+    """Spark's Arrow as DuckDB's frames look: timestamps naive UTC, decimals as doubles."""
+    import pyarrow as pa
+
+    fields, columns = [], []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            column = column.cast(pa.timestamp(field.type.unit))
+        elif pa.types.is_decimal(field.type):
+            column = column.cast(pa.float64())
+        fields.append(pa.field(field.name, column.type))
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+_ARROW_TYPES = {"varchar": "string", "timestamp": "timestamp[us]", "date": "date32", "bigint": "int64",
+                "integer": "int32", "double": "float64", "boolean": "bool"}
+
+
+def _arrow_of(frame: pd.DataFrame, spec: TableSpec):
+    """The frame as Arrow with the spec's types (an all-null column keeps its type)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    types = {c: t for c, t, _ in spec.columns}
+    fields = [pa.field(c, pa.type_for_alias(_ARROW_TYPES[types[c]])) for c in frame.columns if c in types]
+    prepared = frame[[f.name for f in fields]].copy()
+    for field in fields:
+        if pa.types.is_timestamp(field.type):
+            prepared[field.name] = pd.to_datetime(prepared[field.name], utc=True).dt.tz_localize(None)
+        elif pa.types.is_date(field.type):
+            prepared[field.name] = pd.to_datetime(prepared[field.name]).dt.date
+    return pa.Table.from_pandas(prepared, schema=pa.schema(fields), preserve_index=False)
+
+
+# --- the few SQL expressions that differ between the engines ----------------------------------------
+# For SQL a stage runs on the warehouse (the gates' datasets): like dbt's cross-database macros, each
+# renders for the configured engine (or ``engine``). Everything else the stages write keeps to what
+# both engines accept.
+
+
+def seconds_between(start: str, end: str, engine: str | None = None) -> str:
+    """Whole seconds from timestamp ``start`` to timestamp ``end``."""
+    if current_engine(engine) == "spark":
+        return f"(unix_timestamp({end}) - unix_timestamp({start}))"
+    return f"date_diff('second', {start}, {end})"
+
+
+def days_between(start: str, end: str, engine: str | None = None) -> str:
+    """Days from date ``start`` to date ``end``."""
+    if current_engine(engine) == "spark":
+        return f"datediff({end}, {start})"
+    return f"date_diff('day', {start}, {end})"
+
+
+def split_count(text: str, separator: str, engine: str | None = None) -> str:
+    """How many parts ``text`` has when split at the literal ``separator`` (no regex characters)."""
+    if current_engine(engine) == "spark":
+        return f"size(split({text}, {separator}))"
+    return f"len(string_split({text}, {separator}))"
+
+
+def quantiles(column: str, fractions: str, engine: str | None = None) -> str:
+    """The exact (interpolated) quantiles of ``column`` at ``fractions`` (a comma-separated list), as a list."""
+    if current_engine(engine) == "spark":
+        return f"percentile({column}, array({fractions}))"
+    return f"quantile_cont({column}, [{fractions}])"
+
+
+def count_below(values: str, value: str, engine: str | None = None) -> str:
+    """How many elements of the list ``values`` are below ``value``."""
+    if current_engine(engine) == "spark":
+        return f"size(filter({values}, e -> e < {value}))"
+    return f"len(list_filter({values}, lambda e: e < {value}))"
+
+
+def numbers(count: int, column: str, engine: str | None = None) -> str:
+    """A select of ``column`` = 0, 1, ..., ``count`` - 1."""
+    if current_engine(engine) == "spark":
+        return f"select explode(sequence(0, {count - 1})) as {column}"
+    return f"select unnest(range({count})) as {column}"

@@ -1,4 +1,4 @@
-# ruff: noqa: S608 - this module is SQL text over fixed identifiers; values go through sql_literal / sql_list
+# ruff: noqa: S608 - this module is SQL text over fixed identifiers; values go through sql_literal / sql_dates
 """The ``marts`` gate: after dbt, before the models and the pushes.
 
 Runs against the warehouse, read-only, on the marts the models and the pushes read: keys unique and
@@ -18,7 +18,7 @@ dbt's own ``unique`` tests, which ran in the build; the gate checks the natural 
 from __future__ import annotations
 
 import northstar.warehouse
-from expectations.checks import Dataset, critical, duplicate_keys, offending_rows, pct, sql_list, warning
+from expectations.checks import Dataset, critical, duplicate_keys, offending_rows, pct, sql_dates, warning
 from expectations.runner import GateContext, Plan
 from northstar.errors import WarehouseMissing
 from northstar.warehouse import relation
@@ -38,7 +38,7 @@ SPARSE_FEATURES = ("aum_growth_12m", "fee_bps_trailing_12m", "days_since_last_in
 
 def plan(ctx: GateContext) -> Plan:
     database = ctx.cfg.paths.warehouse
-    if not database.exists():  # nothing built yet: one line for the operator, never a gate run on a stand-in
+    if not northstar.warehouse.warehouse_built(ctx.cfg):  # nothing built yet: one line for the operator
         raise WarehouseMissing(f"no warehouse at {database}: run the pipeline (or `python -m northstar demo`) first")
     domains = list(ctx.options.get("domains") or DEFAULT_DOMAINS)
     unknown = sorted(set(domains) - set(DOMAINS))
@@ -46,20 +46,18 @@ def plan(ctx: GateContext) -> Plan:
         raise ValueError(f"unknown marts domains {unknown}; one of {DOMAINS}")
     wanted = [*(CUSTOMER_TABLES if "customer" in domains else ()), *(TRADING_TABLES if "trading" in domains else ()),
               *(IDENTITY_TABLES if "identity" in domains else ())]
-    present: set[str] = set()
-    if database.exists():
-        with northstar.warehouse.connect(read_only=True, path=database) as con:
-            present = northstar.warehouse.present_tables(con)
     dates = ctx.options.get("business_dates")
-    if dates in ("all", ["all"]):
-        dates = "all"
-    elif not dates and "trading" in domains and "fct_recon_summary" in present:
-        # no dates given (or a run that landed nothing new): the latest business date, "the day"
-        with northstar.warehouse.connect(read_only=True, path=database) as con:
-            latest = con.execute(f"select max(business_date) from {relation('fct_recon_summary')}").fetchone()[0]
-        dates = [latest.isoformat()] if latest else "all"
+    with northstar.warehouse.open_warehouse(read_only=True, cfg=ctx.cfg) as engine:
+        present = engine.present()
+        location = engine.location
+        if dates in ("all", ["all"]):
+            dates = "all"
+        elif not dates and "trading" in domains and "fct_recon_summary" in present:
+            # no dates given (or a run that landed nothing new): the latest business date, "the day"
+            latest = engine.scalar("select max(business_date) from {fct_recon_summary}")
+            dates = [latest.isoformat()] if latest else "all"
     ctx.options["business_dates"] = dates or "all"
-    ctx.batch.update({"warehouse": str(database), "domains": domains, "as_of": ctx.as_of.isoformat(),
+    ctx.batch.update({"warehouse": str(location), "domains": domains, "as_of": ctx.as_of.isoformat(),
                       "missing_tables": sorted(set(wanted) - present),
                       "business_dates": ctx.options["business_dates"] if "trading" in domains else None})
     presence = " union all ".join(
@@ -78,15 +76,14 @@ def plan(ctx: GateContext) -> Plan:
         datasets.extend(_customer_freshness(ctx, present))
     if "trading" in domains:
         datasets.append(_trading_freshness(ctx, present))
-    return Plan(database=database, datasets=datasets)
+    return Plan(database=database, datasets=datasets, engine=ctx.cfg.engine)
 
 
 def _on_dates(ctx: GateContext, table: str) -> str:
     dates = ctx.options.get("business_dates")
     if not dates or dates == "all":
         return f"select * from {relation(table)}"
-    return (f"select * from {relation(table)} "
-            f"where business_date in (select cast(unnest({sql_list(dates)}) as date))")
+    return f"select * from {relation(table)} where business_date in {sql_dates(dates)}"
 
 
 def _keys(name: str, source: str, keys: list[str], what: str, check: str,
@@ -281,7 +278,7 @@ def _fct_trade_breaks(ctx: GateContext) -> list[Dataset]:
 def _fct_recon_summary(ctx: GateContext) -> list[Dataset]:
     t = ctx.thresholds
     dates = ctx.options.get("business_dates")
-    where = f"where business_date in (select cast(unnest({sql_list(dates)}) as date))" if dates != "all" else ""
+    where = f"where business_date in {sql_dates(dates)}" if dates != "all" else ""
     return [Dataset(
         name="recon_by_business_date",
         sql=f"""
@@ -291,7 +288,7 @@ def _fct_recon_summary(ctx: GateContext) -> list[Dataset]:
                 sum(items_matched) as items_matched,
                 sum(open_breaks) as open_breaks,
                 sum(items_matched) / nullif(sum(items_compared), 0) as match_rate,
-                sum(open_breaks) / nullif(sum(items_compared), 0) as break_ratio,
+                sum(open_breaks) / nullif(sum(items_compared), 0) as break_ratio
             from {relation('fct_recon_summary')}
             {where}
             group by business_date
@@ -329,20 +326,22 @@ def _freshness(name: str, sql: str, error_after: float, warn_after: float, unit:
 
 
 def _age_hours(column: str, as_of: str) -> str:
-    return f"coalesce(date_diff('second', max({column}), timestamp '{as_of}') / 3600.0, 1e9)"
+    seconds = northstar.warehouse.seconds_between(f"max({column})", f"timestamp '{as_of}'")
+    return f"coalesce({seconds} / 3600.0, 1e9)"
 
 
 def _customer_freshness(ctx: GateContext, present: set[str]) -> list[Dataset]:
     t = ctx.thresholds
     as_of = ctx.as_of.isoformat(sep=" ")
     # billing arrives monthly: age in days of the newest statement month
-    billing = (f"select 'billing' as source, cast(max(month_end_on) as varchar) as latest_at, "
-               f"coalesce(date_diff('day', max(month_end_on), cast(timestamp '{as_of}' as date)), 1e9) as age "
+    age_days = northstar.warehouse.days_between("max(month_end_on)", f"cast(timestamp '{as_of}' as date)")
+    billing = (f"select 'billing' as source, cast(max(month_end_on) as string) as latest_at, "
+               f"coalesce({age_days}, 1e9) as age "
                f"from {relation('fct_household_months')}") if "fct_household_months" in present else \
         "select 'billing' as source, null as latest_at, 1e9 as age"
     # Salesforce: when the newest extraction landed (the staging view reads the landing files)
     if "stg_salesforce__accounts" in present:
-        salesforce = ("select 'salesforce' as source, cast(max(extracted_at) as varchar) as latest_at, "
+        salesforce = ("select 'salesforce' as source, cast(max(extracted_at) as string) as latest_at, "
                       f"{_age_hours('extracted_at', as_of)} as age from {relation('stg_salesforce__accounts')}")
     else:
         salesforce = "select 'salesforce' as source, null as latest_at, 1e9 as age"
@@ -361,7 +360,7 @@ def _trading_freshness(ctx: GateContext, present: set[str]) -> Dataset:
     for source, table in (("trade_book", "fct_internal_executions"), ("fix_drop_copies", "fct_broker_executions"),
                           ("prime_broker_confirms", "fct_prime_broker_confirms")):
         if table in present:
-            parts.append(f"select '{source}' as source, cast(max(landed_at) as varchar) as latest_at, "
+            parts.append(f"select '{source}' as source, cast(max(landed_at) as string) as latest_at, "
                          f"{_age_hours('landed_at', as_of)} as age from {relation(table)}")
         else:
             parts.append(f"select '{source}' as source, null as latest_at, 1e9 as age")

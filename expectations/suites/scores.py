@@ -20,7 +20,7 @@ import northstar.warehouse
 from expectations.checks import Dataset, critical, duplicate_keys, pct, sql_literal, warning
 from expectations.runner import GateContext, Plan
 from northstar.errors import WarehouseMissing
-from northstar.warehouse import relation, render
+from northstar.warehouse import relation
 
 SEGMENTS = ["High-Value Growth Potential", "At-Risk Retention Priority", "Core - Maintain", "Service Efficiently"]
 HOUSEHOLD_COLUMNS = ["scoring_run_id", "as_of_date", "scored_at", "household_id", "predicted_revenue_12m", "clv",
@@ -35,71 +35,65 @@ LINEAGE_COLUMNS = {"clv_mlflow_run_id", "churn_mlflow_run_id", "dbt_invocation_i
 SHIFTED_SCORES = ("clv", "attrition_probability")
 
 
-def _tables(con) -> set[str]:
-    return {f"{s}.{n}" for s, n in con.execute(
-        "select table_schema, table_name from information_schema.tables").fetchall()}
+def _latest_run(engine, table: str) -> str | None:
+    found = engine.rows(f"select scoring_run_id from {{{table}}} order by scored_at desc, scoring_run_id desc limit 1")
+    return found[0][0] if found else None
 
 
-def _latest_run(con, table: str) -> tuple[str | None, object]:
-    row = con.execute(
-        f"select scoring_run_id, scored_at from {table} order by scored_at desc, scoring_run_id desc limit 1"
-    ).fetchone()
-    return (row[0], row[1]) if row else (None, None)
+def _passed_scores_gates(cfg) -> set[str]:
+    """The scoring runs whose scores gate passed (no critical failure), from the control store's
+    ``quality.gate_results`` (the DuckDB file on either engine)."""
+    if not cfg.paths.warehouse.exists():
+        return set()
+    with northstar.warehouse.connect(read_only=True, cfg=cfg) as con:
+        present = {f"{s}.{n}" for s, n in con.execute(
+            "select table_schema, table_name from information_schema.tables").fetchall()}
+        if "quality.gate_results" not in present:
+            return set()
+        return {row[0] for row in con.execute("""
+            select scoring_run_id from (
+                select
+                    run_id,
+                    max(json_extract_string(details, '$.batch.scoring_run_id')) as scoring_run_id,
+                    bool_and(success or severity <> 'critical') as passed
+                from quality.gate_results
+                where gate = 'scores'
+                group by run_id
+            ) as gate_runs
+            where passed and scoring_run_id is not null
+        """).fetchall()}
 
 
-def last_pushed_run(con, current_run: str, tables: set[str]) -> str | None:
-    """The latest scoring run scored before ``current_run`` whose scores gate passed (no critical failure)."""
-    if "quality.gate_results" not in tables:
+def last_pushed_run(engine, current_run: str, passed: set[str]) -> str | None:
+    """The latest scoring run scored before ``current_run`` whose scores gate passed (``passed``)."""
+    if not passed:
         return None
-    row = con.execute(render(
-        """
-        with gate_runs as (
-            select
-                run_id,
-                max(json_extract_string(details, '$.batch.scoring_run_id')) as scoring_run_id,
-                bool_and(success or severity <> 'critical') as passed,
-            from quality.gate_results
-            where gate = 'scores'
-            group by run_id
-        ),
-        runs as (
-            select scoring_run_id, max(scored_at) as scored_at from {household_scores} group by scoring_run_id
-        ),
-        current_run as (
-            select max(scored_at) as scored_at from {household_scores} where scoring_run_id = ?
-        ),
-        final as (
-            select runs.scoring_run_id, runs.scored_at
-            from gate_runs
-            inner join runs on runs.scoring_run_id = gate_runs.scoring_run_id
-            cross join current_run
-            where gate_runs.passed and runs.scored_at < current_run.scored_at and runs.scoring_run_id <> ?
-        )
-        select scoring_run_id from final order by scored_at desc, scoring_run_id desc limit 1
-        """),
-        [current_run, current_run],
-    ).fetchone()
-    return row[0] if row else None
+    runs = engine.rows("select scoring_run_id, max(scored_at) from {household_scores} group by scoring_run_id")
+    current = max((at for run, at in runs if run == current_run and at is not None), default=None)
+    if current is None:
+        return None
+    earlier = [(at, run) for run, at in runs if run in passed and run != current_run and at is not None and at < current]
+    return max(earlier)[1] if earlier else None
 
 
 def plan(ctx: GateContext) -> Plan:
     database = ctx.cfg.paths.warehouse
-    if not database.exists():  # nothing built yet: one line for the operator, never a gate run on a stand-in
+    if not northstar.warehouse.warehouse_built(ctx.cfg):  # nothing built yet: one line for the operator
         raise WarehouseMissing(f"no warehouse at {database}: run the pipeline (or `python -m northstar demo`) first")
-    tables: set[str] = set()
     household_run = break_run = baseline = None
-    if database.exists():
-        with northstar.warehouse.connect(read_only=True, path=database) as con:
-            tables = _tables(con)
-            if relation("household_scores") in tables:
-                household_run = ctx.options.get("scoring_run_id") or _latest_run(con, relation("household_scores"))[0]
-                if household_run:
-                    baseline = ctx.options.get("baseline_scoring_run_id") or last_pushed_run(con, household_run, tables)
-            if relation("break_scores") in tables:
-                break_run = ctx.options.get("break_scoring_run_id") or _latest_run(con, relation("break_scores"))[0]
-    kinds = list(ctx.options.get("kinds") or (["household"] + (["break"] if relation("break_scores") in tables else [])))
+    with northstar.warehouse.open_warehouse(read_only=True, cfg=ctx.cfg) as engine:
+        tables = engine.present()
+        location = engine.location
+        if "household_scores" in tables:
+            household_run = ctx.options.get("scoring_run_id") or _latest_run(engine, "household_scores")
+            if household_run:
+                baseline = ctx.options.get("baseline_scoring_run_id") or last_pushed_run(
+                    engine, household_run, _passed_scores_gates(ctx.cfg))
+        if "break_scores" in tables:
+            break_run = ctx.options.get("break_scoring_run_id") or _latest_run(engine, "break_scores")
+    kinds = list(ctx.options.get("kinds") or (["household"] + (["break"] if "break_scores" in tables else [])))
     ctx.batch.update({
-        "warehouse": str(database),
+        "warehouse": str(location),
         "kinds": kinds,
         "scoring_run_id": household_run if "household" in kinds else None,
         "baseline_scoring_run_id": baseline if "household" in kinds else None,
@@ -133,7 +127,7 @@ def plan(ctx: GateContext) -> Plan:
                                        "one score per break in the run"))
         datasets.append(duplicate_keys("break_scores_ranks", scored, ["anomaly_rank"], "anomaly_rank_unique",
                                        "ranks are not shared"))
-    return Plan(database=database, datasets=datasets)
+    return Plan(database=database, datasets=datasets, engine=ctx.cfg.engine)
 
 
 def _household_scores(ctx: GateContext, run: str, tables: set[str]) -> Dataset:
@@ -156,11 +150,11 @@ def _household_scores(ctx: GateContext, run: str, tables: set[str]) -> Dataset:
                  column="segment", value_set=SEGMENTS),
         warning("three_top_drivers", "UnexpectedRowsExpectation", "top_drivers holds three drivers joined by '; '",
                 unexpected_rows_query="select household_id, top_drivers from {batch} "
-                "where len(string_split(top_drivers, '; ')) <> 3"),
+                f"where {northstar.warehouse.split_count('top_drivers', chr(39) + '; ' + chr(39))} <> 3"),
         critical("one_feature_cutoff", "ExpectColumnUniqueValueCountToBeBetween",
                  "the run scored one feature cutoff (as_of_date)", column="as_of_date", min_value=1, max_value=1),
     ]
-    if relation("dim_households") in tables:
+    if "dim_households" in tables:
         checks.append(critical(
             "household_id_in_dim_households", "UnexpectedRowsExpectation",
             "every scored household exists in dim_households",
@@ -185,7 +179,7 @@ def _shift(ctx: GateContext, run: str, baseline: str) -> list[Dataset]:
                 count(*) filter (where scoring_run_id = {cur}) / nullif(sum(count(*) filter (where scoring_run_id = {cur})) over (), 0)
                     as current_share,
                 count(*) filter (where scoring_run_id = {base}) / nullif(sum(count(*) filter (where scoring_run_id = {base})) over (), 0)
-                    as baseline_share,
+                    as baseline_share
             from {relation('household_scores')}
             where scoring_run_id in ({cur}, {base})
             group by segment
@@ -196,26 +190,27 @@ def _shift(ctx: GateContext, run: str, baseline: str) -> list[Dataset]:
     psi_parts = [f"""
         select * from (
             with edges as (
-                select quantile_cont({score}, [{edges}]) as q from {relation('household_scores')} where scoring_run_id = {base}
+                select {northstar.warehouse.quantiles(score, edges)} as q
+                from {relation('household_scores')} where scoring_run_id = {base}
             ),
             binned as (
-                select scoring_run_id = {cur} as is_current, len(list_filter(edges.q, lambda e: e < {score})) as bin
+                select scoring_run_id = {cur} as is_current, {northstar.warehouse.count_below('edges.q', score)} as bin
                 from {relation('household_scores')} cross join edges
                 where scoring_run_id in ({cur}, {base})
             ),
-            bins as (select unnest(range({t.scores_psi_bins})) as bin),
+            bins as ({northstar.warehouse.numbers(t.scores_psi_bins, 'bin')}),
             counts as (
                 select
                     bins.bin,
                     count(binned.bin) filter (where binned.is_current) as current_n,
-                    count(binned.bin) filter (where not binned.is_current) as baseline_n,
+                    count(binned.bin) filter (where not binned.is_current) as baseline_n
                 from bins left join binned on binned.bin = bins.bin
                 group by bins.bin
             ),
             shares as (
                 select
                     greatest(current_n / sum(current_n) over (), 1e-4) as current_p,
-                    greatest(baseline_n / sum(baseline_n) over (), 1e-4) as baseline_p,
+                    greatest(baseline_n / sum(baseline_n) over (), 1e-4) as baseline_p
                 from counts
             )
             select '{score}' as score, sum((current_p - baseline_p) * ln(current_p / baseline_p)) as psi from shares
@@ -226,7 +221,7 @@ def _shift(ctx: GateContext, run: str, baseline: str) -> list[Dataset]:
             count(*) filter (where scoring_run_id = {cur}) as households_scored,
             count(*) filter (where scoring_run_id = {base}) as households_scored_baseline,
             abs(count(*) filter (where scoring_run_id = {cur}) / nullif(count(*) filter (where scoring_run_id = {base}), 0) - 1)
-                as row_count_change,
+                as row_count_change
         from {relation('household_scores')}
         where scoring_run_id in ({cur}, {base})
     """
@@ -284,7 +279,7 @@ def _break_scores(ctx: GateContext, run: str, tables: set[str]) -> Dataset:
         critical("anomaly_rank_positive", "ExpectColumnValuesToBeBetween", "anomaly rank >= 1 (1 = most suspicious)",
                  column="anomaly_rank", min_value=1),
     ]
-    if relation("fct_trade_breaks") in tables:
+    if "fct_trade_breaks" in tables:
         checks.append(warning(
             "break_key_in_register", "UnexpectedRowsExpectation", "every scored break is in fct_trade_breaks",
             unexpected_rows_query="select break_key from {batch} where break_key not in "

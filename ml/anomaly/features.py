@@ -142,18 +142,16 @@ def snapshot_hash(frame: pd.DataFrame) -> str:
 
 def compute_trade_features(warehouse: str | Path, business_dates: list | None = None) -> FeatureSnapshot:
     """The feature frame of ``business_dates`` (dates or ISO strings; default every date) from the mart
-    ``fct_trade_anomaly_features`` in the warehouse file (opened read-only). The mart's history features
+    ``fct_trade_anomaly_features`` in the warehouse (on DuckDB the file ``warehouse``, opened read-only). The mart's history features
     already use every earlier date in the warehouse."""
     wanted = sorted({pd.Timestamp(d).date() for d in business_dates or ()})
-    with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
-        if not northstar.warehouse.table_exists(con, "fct_trade_anomaly_features"):
+    dated = f"where business_date in ({', '.join('?' for _ in wanted)}) " if wanted else ""
+    with northstar.warehouse.open_warehouse(read_only=True, path=warehouse) as engine:
+        if not engine.exists("fct_trade_anomaly_features"):
             raise FeaturesMissing(f"fct_trade_anomaly_features is not built in {warehouse}: run the dbt selector "
                                   "break_anomaly_features (nightly_all and intraday_trading_scored include it)")
-        mart = con.execute(northstar.warehouse.render(
-            "select * from {fct_trade_anomaly_features} "
-            "where len($1::date[]) = 0 or list_contains($1::date[], business_date) "
-            "order by business_date, trade_id"
-        ), [wanted]).df()
+        mart = engine.frame("select * from {fct_trade_anomaly_features} "  # noqa: S608 - one placeholder per date
+                            + dated + "order by business_date, trade_id", wanted)
     frame = pd.concat([mart[list(ID_COLUMNS + NUMERIC_FEATURES)], one_hot(mart)], axis=1)
     frame["business_date"] = pd.to_datetime(frame["business_date"]).dt.date
     # DuckDB's parallel sums differ in the last bits from run to run; rounding makes the snapshot hash (and the

@@ -133,16 +133,11 @@ class ServiceNowLabels:
 
     def trade_labels(self, trades: pd.DataFrame, warehouse: str | Path) -> pd.Series:
         incidents = self.closed_incidents()
-        with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
-            con.register("incidents", incidents)
-            break_labels = con.execute(northstar.warehouse.render(
-                """
-                select breaks.trade_id, breaks.order_id, breaks.break_level, incidents.is_problem
-                from incidents
-                inner join {fct_trade_breaks} as breaks
-                    on incidents.correlation_id = breaks.incident_correlation_id
-                """
-            )).df()
+        with northstar.warehouse.open_warehouse(read_only=True, path=warehouse) as engine:
+            breaks = engine.frame("select trade_id, order_id, break_level, incident_correlation_id "
+                                  "from {fct_trade_breaks} where incident_correlation_id is not null")
+        break_labels = incidents.merge(breaks, left_on="correlation_id", right_on="incident_correlation_id",
+                                       how="inner")[["trade_id", "order_id", "break_level", "is_problem"]]
         trade_incidents = incidents[incidents["correlation_id"].str.startswith(TRADE_CORRELATION_PREFIX)]
         trade_ids = trade_incidents["correlation_id"].str.removeprefix(TRADE_CORRELATION_PREFIX)
         allocation = break_labels[break_labels["break_level"] != "order"]

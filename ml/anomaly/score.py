@@ -26,7 +26,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -43,34 +42,8 @@ REASON_MIN_SCORE = 0.1  # trades scoring at least this get their top reasons
 REASON_CHUNK = 200_000
 KIND = "break"
 
-DDL = (
-    "create schema if not exists scores",
-    """
-    create table if not exists scores.trade_anomaly_scores (
-        scoring_run_id varchar not null,
-        scored_at timestamp not null,
-        business_date date,
-        trade_id varchar not null,
-        order_id varchar,
-        account_number_masked varchar,
-        instrument_id varchar,
-        asset_class varchar,
-        notional_usd double,
-        anomaly_score double not null,
-        anomaly_rank integer not null,
-        model_version varchar not null,
-        mlflow_run_id varchar,
-        feature_snapshot_hash varchar,
-        top_reasons varchar
-    )
-    """,
-    score_tables.BREAK_SCORES,
-    # a table created before account numbers were masked: new rows leave the raw column empty
-    "alter table scores.trade_anomaly_scores add column if not exists account_number_masked varchar",
-    # a table created before the amount was part of the contract
-    "alter table scores.break_scores add column if not exists notional_usd double",
-    score_tables.SCORING_RUNS,
-)
+# what a break scoring run writes (ml/score_tables.py)
+TABLES = (score_tables.TRADE_ANOMALY_SCORES, score_tables.BREAK_SCORES, score_tables.SCORING_RUNS)
 
 
 @dataclass
@@ -90,8 +63,8 @@ class ScoreResult:
 
 
 def _default_scored_at(warehouse) -> datetime:
-    with northstar.warehouse.connect(read_only=True, path=warehouse) as con:
-        value = con.execute(northstar.warehouse.render("select max(last_seen_at) from {fct_trade_breaks}")).fetchone()[0]
+    with northstar.warehouse.open_warehouse(read_only=True, path=warehouse) as engine:
+        value = engine.scalar("select max(last_seen_at) from {fct_trade_breaks}")
     if value is None:
         raise ValueError("no scored_at given and the break register is empty: pass scored_at")
     return value
@@ -219,11 +192,8 @@ def score_break_anomalies(
     trades["feature_snapshot_hash"] = snapshot.snapshot_hash
     seconds["predict"] = time.perf_counter() - started
 
-    with northstar.warehouse.connect(read_only=True, path=cfg.paths.warehouse) as con:
-        breaks = con.execute(
-            northstar.warehouse.render("select break_key, business_date, break_level, trade_id, order_id "
-                                       "from {fct_trade_breaks}")
-        ).df()
+    with northstar.warehouse.open_warehouse(read_only=True, cfg=cfg) as engine:
+        breaks = engine.frame("select break_key, business_date, break_level, trade_id, order_id from {fct_trade_breaks}")
     if business_dates:
         wanted = {pd.Timestamp(d).date() for d in business_dates}
         breaks = breaks[pd.to_datetime(breaks["business_date"]).dt.date.isin(wanted)].reset_index(drop=True)
@@ -252,38 +222,19 @@ def score_break_anomalies(
                        len(break_scores), missing, snapshot.snapshot_hash, seconds)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
-    """Insert the frame's columns that the table has (another writer may own extra columns of scoring_runs)."""
-    existing = [r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_schema = 'scores' and table_name = ? "
-        "order by ordinal_position", [table]).fetchall()]
-    columns = [c for c in frame.columns if c in existing]
-    con.register("incoming", frame[columns])
-    column_list = ", ".join(columns)
-    con.execute(f"insert into scores.{table} ({column_list}) select {column_list} from incoming")  # noqa: S608
-    con.unregister("incoming")
-
-
 def write_scores(warehouse, scoring_run_id: str, trades: pd.DataFrame, break_scores: pd.DataFrame,
                  run_row: pd.DataFrame) -> None:
-    """Replace the scoring run's rows in the three tables, atomically."""
-    with northstar.warehouse.connect(path=warehouse) as con:
-        for statement in DDL:
-            con.execute(statement)
-        other_kind = con.execute("select kind from scores.scoring_runs where scoring_run_id = ? and kind <> ?",
-                                 [scoring_run_id, KIND]).fetchone()
+    """Replace the scoring run's rows in the three tables (on DuckDB atomically; ``northstar.warehouse``)."""
+    with northstar.warehouse.open_warehouse(read_only=False, path=warehouse) as engine:
+        engine.ensure(*TABLES)
+        other_kind = engine.scalar("select kind from {scoring_runs} where scoring_run_id = ? and kind <> ?",
+                                   [scoring_run_id, KIND])
         if other_kind is not None:
-            raise ValueError(f"scoring run id {scoring_run_id!r} is already a {other_kind[0]!r} run in "
+            raise ValueError(f"scoring run id {scoring_run_id!r} is already a {other_kind!r} run in "
                              "scores.scoring_runs (one id per run across kinds): pass another run id")
-        con.execute("begin transaction")
-        try:
-            con.execute("delete from scores.trade_anomaly_scores where scoring_run_id = ?", [scoring_run_id])
-            con.execute("delete from scores.break_scores where scoring_run_id = ?", [scoring_run_id])
-            con.execute("delete from scores.scoring_runs where scoring_run_id = ? and kind = ?", [scoring_run_id, KIND])
-            _insert(con, "trade_anomaly_scores", trades)
-            _insert(con, "break_scores", break_scores)
-            _insert(con, "scoring_runs", run_row)
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
+        run = {"scoring_run_id": scoring_run_id}
+        engine.replace(
+            northstar.warehouse.Replacement(score_tables.TRADE_ANOMALY_SCORES, trades, run),
+            northstar.warehouse.Replacement(score_tables.BREAK_SCORES, break_scores, run),
+            northstar.warehouse.Replacement(score_tables.SCORING_RUNS, run_row, {**run, "kind": KIND}),
+        )

@@ -84,12 +84,11 @@ def handle_drift(args) -> int:
     from ml.client_value.features import connect
     from ml.client_value.score import needs_retraining
 
-    with connect() as con:
-        run_id = args.run_id or con.execute(
-            "select scoring_run_id from scores.scoring_runs where kind = 'household' "
-            "order by scored_at desc limit 1").fetchone()[0]
-        table = con.execute("select model, kind, name, psi, status from scores.model_drift "
-                            "where scoring_run_id = ? order by psi desc", [run_id]).df()
+    with connect() as warehouse:
+        run_id = args.run_id or warehouse.scalar(
+            "select scoring_run_id from {scoring_runs} where kind = 'household' order by scored_at desc limit 1")
+        table = warehouse.frame("select model, kind, name, psi, status from {model_drift} "
+                                "where scoring_run_id = ? order by psi desc", [run_id])
     print(f"scoring run {run_id}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(json.dumps(needs_retraining(), indent=2))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -52,22 +51,22 @@ LABEL_ATTRITION = "is_attrited_within_12m"
 SEGMENT_COLUMNS = ["aum_band", "primary_contact_age_band", "advisor_id"]
 
 
-def connect(cfg: Settings | None = None, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    cfg = cfg or settings()
-    return northstar.warehouse.connect(read_only=read_only, path=cfg.paths.warehouse)
+def connect(cfg: Settings | None = None, read_only: bool = True) -> northstar.warehouse.Warehouse:
+    """The warehouse on the configured engine (``northstar.warehouse.open_warehouse``)."""
+    return northstar.warehouse.open_warehouse(read_only=read_only, cfg=cfg or settings())
 
 
 def available_cutoffs(cfg: Settings | None = None) -> pd.DataFrame:
     """Every cutoff in the mart with its household count and whether its label window is complete."""
-    with connect(cfg) as con:
-        return con.sql(northstar.warehouse.render("""
+    with connect(cfg) as warehouse:
+        return warehouse.frame("""
             select
                 cutoff_on,
                 count(*) as households,
                 bool_and(is_label_window_complete) as complete,
-                count(aum_at_cutoff) > 0 as has_billing,
+                count(aum_at_cutoff) > 0 as has_billing
             from {fct_household_features} group by cutoff_on order by cutoff_on
-        """)).df()
+        """)
 
 
 # Model selection happens inside the training cutoffs: validated at the latest training cutoff, fitted on cutoffs
@@ -130,15 +129,16 @@ def plan_cutoffs(cutoffs: pd.DataFrame, step_months: int = 1, max_train_cutoffs:
 def load_features(cutoffs: list[pd.Timestamp], cfg: Settings | None = None,
                   columns: list[str] | None = None) -> pd.DataFrame:
     """Mart rows at ``cutoffs`` (with the household's advisor for the fairness view), sorted by key."""
-    dates = [pd.Timestamp(c).date() for c in cutoffs]
-    with connect(cfg) as con:
-        frame = con.execute(northstar.warehouse.render("""
+    dates = sorted({pd.Timestamp(c).date() for c in cutoffs})
+    wanted = ", ".join("?" for _ in dates) or "null"
+    with connect(cfg) as warehouse:
+        frame = warehouse.frame(f"""
             select f.*, h.advisor_id
-            from {fct_household_features} as f
-            left join {dim_households} as h using (household_id)
-            where list_contains(?::date[], f.cutoff_on)
+            from {{fct_household_features}} as f
+            left join {{dim_households}} as h on f.household_id = h.household_id
+            where f.cutoff_on in ({wanted})
             order by f.cutoff_on, f.household_id
-        """), [dates]).df()
+        """, dates)  # noqa: S608 - one placeholder per date
     frame["cutoff_on"] = pd.to_datetime(frame["cutoff_on"])
     return frame[columns] if columns else frame
 
@@ -224,13 +224,13 @@ def household_months(until: pd.Timestamp, cfg: Settings | None = None) -> pd.Dat
     which it was billed a fee (dated at the month end, amount = fees billed). Months with no fee are not
     events, so a household that closed its accounts stops "purchasing".
     """
-    with connect(cfg) as con:
-        log = con.execute(northstar.warehouse.render("""
+    with connect(cfg) as warehouse:
+        log = warehouse.frame("""
             select household_id as customer_id, month_end_on as date, sum(fees_billed) as amount
             from {fct_household_months}
             where month_end_on <= ? and fees_billed > 0
-            group by 1, 2 order by 1, 2
-        """), [pd.Timestamp(until).date()]).df()
+            group by household_id, month_end_on order by 1, 2
+        """, [pd.Timestamp(until).date()])
     log["date"] = pd.to_datetime(log["date"])
     return log
 

@@ -11,7 +11,8 @@ against the champion's training population, stored with its run as ``drift_refer
   previous household run as JSON;
 * ``scores.model_drift`` — one row per (scoring_run_id, model, kind, name): psi and status.
 
-Writes are idempotent per ``scoring_run_id`` (its rows are deleted and rewritten in one transaction).
+Writes are idempotent per ``scoring_run_id`` (its rows are replaced whole: on DuckDB deleted and rewritten
+in one transaction, on Spark the run's partition of each table overwritten; ``northstar.warehouse``).
 ``household_scores`` has no primary-key index (it made writing 1,000,000 rows several times slower);
 uniqueness of (scoring_run_id, household_id) is guaranteed by the delete + insert of whole runs and
 tested by dbt on ``fct_household_scores``.
@@ -32,12 +33,12 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+import northstar.warehouse
 from ml import drift, registry, score_tables
 from ml.client_value import segments
 from ml.client_value.features import (
     FEATURE_COLUMNS,
     available_cutoffs,
-    connect,
     latest_dbt_invocation_id,
     load_features,
     model_matrix,
@@ -50,39 +51,10 @@ log = logging.getLogger(__name__)
 EXACT_CONTRIBUTIONS_MAX_ROWS = 50_000  # above this, Saabas (approx_contribs): exact TreeSHAP is ~1 ms a row
 CHUNK_ROWS = 250_000
 
-DDL = f"""
-create schema if not exists scores;
-{score_tables.SCORING_RUNS};
-{score_tables.BREAK_SCORES};
-create table if not exists scores.household_scores (
-    scoring_run_id varchar not null,
-    as_of_date date not null,
-    scored_at timestamp not null,
-    household_id varchar not null,
-    predicted_revenue_12m double,
-    clv double,
-    value_percentile double,
-    attrition_probability double,
-    segment varchar,
-    top_drivers varchar,
-    clv_model_version varchar,
-    churn_model_version varchar,
-    clv_mlflow_run_id varchar,
-    churn_mlflow_run_id varchar,
-    dbt_invocation_id varchar,
-    feature_snapshot_hash varchar
-);
-
-
-create table if not exists scores.model_drift (
-    scoring_run_id varchar not null,
-    model varchar not null,
-    kind varchar not null,
-    name varchar not null,
-    psi double,
-    status varchar
-);
-"""
+# what a household scoring run writes (ml/score_tables.py); break_scores too, created empty so the
+# scores_publish selector builds before the first break scoring run
+TABLES = (score_tables.SCORING_RUNS, score_tables.BREAK_SCORES, score_tables.HOUSEHOLD_SCORES,
+          score_tables.MODEL_DRIFT)
 
 HOUSEHOLD_COLUMNS = ["scoring_run_id", "as_of_date", "scored_at", "household_id", "predicted_revenue_12m", "clv",
                      "value_percentile", "attrition_probability", "segment", "top_drivers", "clv_model_version",
@@ -111,8 +83,8 @@ class ScoringResult:
 
 def ensure_scores_schema(cfg: Settings | None = None) -> None:
     """Create schema ``scores`` and its tables if missing (idempotent; every writer may call it)."""
-    with connect(cfg, read_only=False) as con:
-        con.execute(DDL)
+    with northstar.warehouse.open_warehouse(read_only=False, cfg=cfg) as warehouse:
+        warehouse.ensure(*TABLES)
 
 
 def scoring_cutoff(cfg: Settings | None = None) -> pd.Timestamp:
@@ -185,13 +157,12 @@ def _drift(version, frame: pd.DataFrame, scores: np.ndarray, model_name: str) ->
     return report
 
 
-def _previous_run(con, kind: str, before: str) -> str | None:
-    row = con.execute("""
-        select scoring_run_id from scores.scoring_runs
+def _previous_run(warehouse, kind: str, before: str) -> str | None:
+    return warehouse.scalar("""
+        select scoring_run_id from {scoring_runs}
         where kind = ? and scoring_run_id <> ?
         order by scored_at desc, scoring_run_id desc limit 1
-    """, [kind, before]).fetchone()
-    return row[0] if row else None
+    """, [kind, before])
 
 
 def score(run_id: str, scored_at: datetime | None = None, dbt_invocation_id: str | None = None,
@@ -258,12 +229,12 @@ def score(run_id: str, scored_at: datetime | None = None, dbt_invocation_id: str
     drift_rows = drift_table.assign(scoring_run_id=run_id)[["scoring_run_id", "model", "kind", "name", "psi",
                                                             "status"]]
 
-    with connect(cfg, read_only=False) as con:
-        con.execute(DDL)
-        previous_id = _previous_run(con, "household", run_id)
-        previous = (con.execute("select household_id, segment from scores.household_scores where scoring_run_id = ?",
-                                [previous_id]).df() if previous_id else pd.DataFrame(columns=["household_id",
-                                                                                               "segment"]))
+    with northstar.warehouse.open_warehouse(read_only=False, cfg=cfg) as warehouse:
+        warehouse.ensure(*TABLES)
+        previous_id = _previous_run(warehouse, "household", run_id)
+        previous = (warehouse.frame("select household_id, segment from {household_scores} where scoring_run_id = ?",
+                                    [previous_id]) if previous_id else pd.DataFrame(columns=["household_id",
+                                                                                              "segment"]))
         moves = segments.transitions(previous, scored)
         changed = int(moves.loc[moves["previous_segment"] != moves["segment"], "households"].sum()) if previous_id else 0
         run_row = pd.DataFrame([{
@@ -276,24 +247,14 @@ def score(run_id: str, scored_at: datetime | None = None, dbt_invocation_id: str
             "segment_transitions": json.dumps({"previous_scoring_run_id": previous_id, "changed": changed,
                                                "moves": moves.to_dict(orient="records")}),
         }])
-        con.execute("begin transaction")
-        try:
-            for table in ("household_scores", "model_drift"):
-                con.execute(f"delete from scores.{table} where scoring_run_id = ?", [run_id])  # noqa: S608
-            # scoring_run_id is unique across kinds: never delete a break run that shares the id (the insert
-            # then fails loudly). The DAG passes distinct ids, e.g. household-<run_id> / break-<run_id>.
-            con.execute("delete from scores.scoring_runs where scoring_run_id = ? and kind = 'household'", [run_id])
-            con.register("scored_frame", scored)
-            con.execute(f"insert into scores.household_scores ({', '.join(HOUSEHOLD_COLUMNS)}) "  # noqa: S608
-                        f"select {', '.join(HOUSEHOLD_COLUMNS)} from scored_frame")
-            con.register("run_frame", run_row)
-            con.execute("insert into scores.scoring_runs by name select * from run_frame")
-            con.register("drift_frame", drift_rows)
-            con.execute("insert into scores.model_drift by name select * from drift_frame")
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
+        # the run's rows replaced whole; scoring_run_id is unique across kinds: a break run that shares the id
+        # is never replaced (the write fails loudly). The DAG passes distinct ids, e.g. household-<run_id>.
+        warehouse.replace(
+            northstar.warehouse.Replacement(score_tables.HOUSEHOLD_SCORES, scored, {"scoring_run_id": run_id}),
+            northstar.warehouse.Replacement(score_tables.MODEL_DRIFT, drift_rows, {"scoring_run_id": run_id}),
+            northstar.warehouse.Replacement(score_tables.SCORING_RUNS, run_row,
+                                            {"scoring_run_id": run_id, "kind": "household"}),
+        )
     timings["write"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - started
     counts = scored["segment"].value_counts().to_dict()

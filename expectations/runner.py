@@ -1,9 +1,10 @@
 """Run one quality gate: plan the batch, validate it with Great Expectations, record, decide.
 
 ``run_gate`` is what the DAG tasks, the CLI and the benchmark call. It asks the gate's suite module
-for its datasets (SQL selects over DuckDB: the landing Parquet through views, or the warehouse
-read-only), builds the GX objects as code in the file context under ``settings().paths.gx_root``
-(datasource, query assets, one suite, validation definition and checkpoint per dataset, then the
+for its datasets (SQL selects: over DuckDB views of the landing Parquet, or over the warehouse
+read-only on its engine), builds the GX objects as code in the file context under ``settings().paths.gx_root``
+(datasource: GX's SQL datasource over a DuckDB file, or its Spark datasource on the Spark engine, each
+dataset's SQL run by Spark as a DataFrame asset; one suite, validation definition and checkpoint per dataset, then the
 Data Docs site ``gx_root/data_docs``), runs the checkpoints, writes one row per
 expectation to ``quality.gate_results`` in one short write transaction, logs a readable summary and
 raises ``GateFailed`` when any critical expectation failed. Warnings are logged and recorded only.

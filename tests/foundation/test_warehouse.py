@@ -118,3 +118,67 @@ def test_a_writer_that_stays_gives_a_clear_message_not_a_traceback(warehouse_hom
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert f"locked by process {writer.pid}" in err and "gave up after 1 s" in err
+
+
+# --- the engine layer (northstar.warehouse.open_warehouse) on DuckDB -------------------------------
+
+
+def test_a_scoring_runs_rows_are_replaced_whole_and_a_run_id_is_never_shared(northstar_home):
+    import pandas as pd
+
+    from ml import score_tables
+
+    settings_module.reset_cache()
+    run = pd.DataFrame({"scoring_run_id": ["r1"], "kind": ["household"], "scored_at": [pd.Timestamp("2026-10-30")],
+                        "rows": [2]})
+    scores = pd.DataFrame({"scoring_run_id": ["r1", "r1"], "scored_at": [pd.Timestamp("2026-10-30")] * 2,
+                           "break_key": ["b1", "b2"], "anomaly_score": [0.5, 0.2], "anomaly_rank": [1, 2],
+                           "model_version": ["v1", "v1"]})
+    Replacement = northstar.warehouse.Replacement  # noqa: N806 - a class
+    with northstar.warehouse.open_warehouse(read_only=False) as warehouse:
+        assert warehouse.engine == "duckdb"
+        warehouse.ensure(score_tables.SCORING_RUNS, score_tables.BREAK_SCORES)
+        for _ in range(2):  # a retried write leaves one copy
+            warehouse.replace(Replacement(score_tables.BREAK_SCORES, scores, {"scoring_run_id": "r1"}),
+                              Replacement(score_tables.SCORING_RUNS, run, {"scoring_run_id": "r1", "kind": "household"}))
+        assert warehouse.rows("select break_key, anomaly_rank from {break_scores} order by 1") == [("b1", 1), ("b2", 2)]
+        assert warehouse.scalar("select count(*) from {scoring_runs}") == 1
+        # the same id as another kind: nothing of the other run is replaced, the write fails and rolls back
+        with pytest.raises(Exception, match="(?i)primary key|constraint"):
+            warehouse.replace(Replacement(score_tables.BREAK_SCORES, scores.iloc[:1], {"scoring_run_id": "r1"}),
+                              Replacement(score_tables.SCORING_RUNS, run.assign(kind="break"),
+                                          {"scoring_run_id": "r1", "kind": "break"}))
+        assert warehouse.scalar("select count(*) from {break_scores}") == 2
+        with pytest.raises(ValueError, match="replace_by"):
+            warehouse.replace(Replacement(score_tables.BREAK_SCORES, scores, {"break_key": "b1"}))
+        assert warehouse.present() >= {"break_scores", "scoring_runs"}
+        assert warehouse.records("select kind, rows from {scoring_runs}") == [{"kind": "household", "rows": 2}]
+
+
+def test_a_score_table_of_an_older_release_gains_the_newer_columns(northstar_home):
+    from ml import score_tables
+
+    settings_module.reset_cache()
+    with northstar.warehouse.connect() as con:
+        con.execute("create schema scores")
+        con.execute("create table scores.break_scores (scoring_run_id varchar not null, scored_at timestamp not null, "
+                    "break_key varchar not null, anomaly_score double not null, anomaly_rank integer not null, "
+                    "model_version varchar not null, mlflow_run_id varchar)")
+    with northstar.warehouse.open_warehouse(read_only=False) as warehouse:
+        warehouse.ensure(score_tables.BREAK_SCORES)
+        columns = [r[0] for r in warehouse.rows(
+            "select column_name from information_schema.columns where table_name = 'break_scores' "
+            "order by ordinal_position")]
+    assert columns == score_tables.BREAK_SCORES.column_names
+
+
+def test_the_engines_sql_differences_render_per_engine():
+    from ml import score_tables
+
+    assert northstar.warehouse.seconds_between("a", "b", "duckdb") == "date_diff('second', a, b)"
+    assert northstar.warehouse.seconds_between("a", "b", "spark") == "(unix_timestamp(b) - unix_timestamp(a))"
+    assert northstar.warehouse.numbers(3, "bin", "spark") == "select explode(sequence(0, 2)) as bin"
+    assert northstar.warehouse.render("select * from {household_scores}", engine="spark") == \
+        "select * from scores.household_scores"
+    assert northstar.warehouse.relation("fct_trade_breaks", engine="spark") == "northstar.fct_trade_breaks"
+    assert "partitioned by (scoring_run_id)" in score_tables.HOUSEHOLD_SCORES.spark_ddl()

@@ -14,8 +14,9 @@ warehouse (dbt reads it as the source ``identity``):
   review-queue size, the largest person, the thresholds and the MLflow run.
 
 The trained model (Splink's JSON), its parameters, the match-weight chart and the threshold choice are
-logged to MLflow in the experiment ``northstar-identity``. A run replaces the tables whole in one
-transaction, so a rerun on unchanged staging writes the same rows.
+logged to MLflow in the experiment ``northstar-identity``. A run replaces the tables whole (on DuckDB in one
+transaction; on Spark by insert overwrite), so a rerun on unchanged staging writes the same rows. The
+reads and writes go through the engine layer (``northstar.warehouse.open_warehouse``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import polars as pl
 
 from identity.clusters import components
@@ -36,38 +39,32 @@ from identity.records import normalise
 from identity.sources import crm_records
 from northstar.reference import nicknames
 from northstar.settings import Settings, settings
-from northstar.warehouse import connect, relation, table_exists
+from northstar.warehouse import Replacement, TableSpec, open_warehouse
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "northstar-identity"
-SCHEMA = "identity"
-DDL = f"""
-create schema if not exists {SCHEMA};
-create table if not exists {SCHEMA}.person_records (
-    record_id varchar not null, record_type varchar not null, account_id varchar,
-    person_id varchar not null, match_probability double, resolution_run_id varchar not null,
-    resolved_at timestamp not null, household_account_id varchar
-);
--- added after the first release: a warehouse resolved before it gains the column on its next run
-alter table {SCHEMA}.person_records add column if not exists household_account_id varchar;
-create table if not exists {SCHEMA}.review_queue (
-    record_id_l varchar not null, record_id_r varchar not null, match_probability double not null,
-    match_weight double not null, person_id_l varchar, person_id_r varchar, evidence varchar,
-    resolution_run_id varchar not null
-);
-create table if not exists {SCHEMA}.resolution_runs (
-    resolution_run_id varchar not null, resolved_at timestamp not null, records bigint, rejected_records bigint,
-    persons bigint, persons_with_duplicates bigint, largest_person bigint, person_merges bigint, person_splits bigint,
-    new_persons bigint, review_pairs bigint, accept_threshold double, review_threshold double,
-    mlflow_run_id varchar, reasons varchar
-);
--- the person-size distribution of each run (the marts gate compares the latest with the previous run)
-alter table {SCHEMA}.resolution_runs add column if not exists persons_of_size_1 bigint;
-alter table {SCHEMA}.resolution_runs add column if not exists persons_of_size_2 bigint;
-alter table {SCHEMA}.resolution_runs add column if not exists persons_of_size_3 bigint;
-alter table {SCHEMA}.resolution_runs add column if not exists persons_of_size_4_plus bigint;
-"""
+# the tables this stage writes and dbt reads (source `identity`), on either engine (northstar.warehouse);
+# a nullable column added after the first release is added to an older table on its next run
+PERSON_RECORDS = TableSpec("person_records", (
+    ("record_id", "varchar", True), ("record_type", "varchar", True), ("account_id", "varchar", False),
+    ("person_id", "varchar", True), ("match_probability", "double", False), ("resolution_run_id", "varchar", True),
+    ("resolved_at", "timestamp", True), ("household_account_id", "varchar", False)), replace_by=())
+REVIEW_QUEUE = TableSpec("review_queue", (
+    ("record_id_l", "varchar", True), ("record_id_r", "varchar", True), ("match_probability", "double", True),
+    ("match_weight", "double", True), ("person_id_l", "varchar", False), ("person_id_r", "varchar", False),
+    ("evidence", "varchar", False), ("resolution_run_id", "varchar", True)), replace_by=())
+RESOLUTION_RUNS = TableSpec("resolution_runs", (
+    ("resolution_run_id", "varchar", True), ("resolved_at", "timestamp", True), ("records", "bigint", False),
+    ("rejected_records", "bigint", False), ("persons", "bigint", False), ("persons_with_duplicates", "bigint", False),
+    ("largest_person", "bigint", False), ("person_merges", "bigint", False), ("person_splits", "bigint", False),
+    ("new_persons", "bigint", False), ("review_pairs", "bigint", False), ("accept_threshold", "double", False),
+    ("review_threshold", "double", False), ("mlflow_run_id", "varchar", False), ("reasons", "varchar", False),
+    # the person-size distribution of each run (the marts gate compares the latest with the previous run)
+    ("persons_of_size_1", "bigint", False), ("persons_of_size_2", "bigint", False),
+    ("persons_of_size_3", "bigint", False), ("persons_of_size_4_plus", "bigint", False)),
+    replace_by=("resolution_run_id",))
+TABLES = (PERSON_RECORDS, REVIEW_QUEUE, RESOLUTION_RUNS)
 
 
 @dataclass
@@ -79,17 +76,17 @@ class Resolution:
 
 def ensure_identity_schema(cfg: Settings | None = None) -> None:
     """Create schema ``identity`` and its tables if missing (idempotent)."""
-    with connect(cfg=cfg) as con:
-        con.execute(DDL)
+    with open_warehouse(read_only=False, cfg=cfg) as warehouse:
+        warehouse.ensure(*TABLES)
 
 
-def _staging(con) -> pl.DataFrame:
-    contacts = con.sql(
-        f"select contact_id, account_id, first_name, last_name, birth_on, email, phone, mailing_street, "  # noqa: S608
-        f"mailing_city, mailing_postal_code, tax_id_hash from {relation('stg_salesforce__contacts')}").pl()
-    accounts = con.sql(
-        f"select brokerage_account_id, account_id, owner_name, owner_birth_on, owner_street, owner_postal_code, "  # noqa: S608
-        f"owner_tax_id_hash from {relation('stg_salesforce__brokerage_accounts')}").pl()
+def _staging(warehouse) -> pl.DataFrame:
+    contacts = pl.from_pandas(warehouse.frame(
+        "select contact_id, account_id, first_name, last_name, birth_on, email, phone, mailing_street, "
+        "mailing_city, mailing_postal_code, tax_id_hash from {stg_salesforce__contacts}"))
+    accounts = pl.from_pandas(warehouse.frame(
+        "select brokerage_account_id, account_id, owner_name, owner_birth_on, owner_street, owner_postal_code, "
+        "owner_tax_id_hash from {stg_salesforce__brokerage_accounts}"))
     records = crm_records(contacts, accounts)
     homes = pl.concat([contacts.select(pl.col("contact_id").alias("record_id"), "account_id"),
                        accounts.select(pl.col("brokerage_account_id").alias("record_id"), "account_id")])
@@ -117,11 +114,10 @@ def resolved_households(people: pl.DataFrame) -> pl.Series:
                   maintain_order="left")["household_account_id"])
 
 
-def _previous(con) -> dict[str, str]:
-    if not table_exists(con, "person_records"):
+def _previous(warehouse) -> dict[str, str]:
+    if not warehouse.exists("person_records"):
         return {}
-    rows = con.sql(f"select record_id, person_id from {relation('person_records')}").fetchall()  # noqa: S608
-    return dict(rows)
+    return dict(warehouse.rows("select record_id, person_id from {person_records}"))
 
 
 def _log_model(result: LinkResult, thresholds: Thresholds, summary: dict, cfg: Settings) -> str | None:
@@ -159,9 +155,9 @@ def resolve(run_id: str, cfg: Settings | None = None, thresholds: Thresholds | N
     cfg = cfg or settings()
     thresholds = thresholds or Thresholds()
     started = time.monotonic()
-    with connect(read_only=True, cfg=cfg) as con:
-        frame = _staging(con)
-        previous = _previous(con)
+    with open_warehouse(read_only=True, cfg=cfg) as warehouse:
+        frame = _staging(warehouse)
+        previous = _previous(warehouse)
     records = normalise(frame.drop("account_id"), nicknames(cfg))
     result = link(records, thresholds, previous)
     homes = frame.select("record_id", "account_id")
@@ -186,36 +182,26 @@ def resolve(run_id: str, cfg: Settings | None = None, thresholds: Thresholds | N
     summary["new_persons"] = summary.pop("new_clusters")
     summary.pop("kept")
     mlflow_run = _log_model(result, thresholds, summary, cfg) if log_to_mlflow else None
-    with connect(cfg=cfg) as con:
-        con.execute(DDL)
-        con.execute("begin transaction")
-        try:
-            stamp = con.execute("select cast(now() as timestamp)").fetchall()[0][0]
-            con.execute(f"delete from {SCHEMA}.person_records")  # noqa: S608
-            con.execute(f"delete from {SCHEMA}.review_queue")  # noqa: S608
-            con.register("people_in", people.with_columns(pl.lit(run_id).alias("resolution_run_id"),
-                                                          pl.lit(stamp).alias("resolved_at")).to_arrow())
-            con.execute(f"insert into {SCHEMA}.person_records by name select * from people_in")  # noqa: S608
-            con.register("review_in", review.with_columns(pl.lit(run_id).alias("resolution_run_id")).to_arrow())
-            con.execute(f"insert into {SCHEMA}.review_queue by name select * from review_in")  # noqa: S608
-            con.execute(f"delete from {SCHEMA}.resolution_runs where resolution_run_id = ?", [run_id])  # noqa: S608
-            row = {
-                "resolution_run_id": run_id, "resolved_at": stamp, "records": summary["records"],
-                "rejected_records": summary["rejected_records"], "persons": summary["persons"],
-                "persons_with_duplicates": summary["persons_with_duplicates"],
-                "largest_person": summary["largest_person"], "person_merges": summary["merges"],
-                "person_splits": summary["splits"], "new_persons": summary["new_persons"],
-                "review_pairs": summary["review_pairs"], "accept_threshold": thresholds.accept,
-                "review_threshold": thresholds.review, "mlflow_run_id": mlflow_run,
-                "reasons": json.dumps(summary["reasons"], sort_keys=True),
-                **{f"persons_of_size_{k}": v for k, v in summary["persons_of_size"].items()},
-            }
-            con.execute(f"insert into {SCHEMA}.resolution_runs by name select "  # noqa: S608 - fixed names
-                        + ", ".join(f"? as {column}" for column in row), list(row.values()))
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+    stamp = datetime.now(UTC).replace(tzinfo=None)
+    run_row = pd.DataFrame([{
+        "resolution_run_id": run_id, "resolved_at": stamp, "records": summary["records"],
+        "rejected_records": summary["rejected_records"], "persons": summary["persons"],
+        "persons_with_duplicates": summary["persons_with_duplicates"], "largest_person": summary["largest_person"],
+        "person_merges": summary["merges"], "person_splits": summary["splits"], "new_persons": summary["new_persons"],
+        "review_pairs": summary["review_pairs"], "accept_threshold": thresholds.accept,
+        "review_threshold": thresholds.review, "mlflow_run_id": mlflow_run,
+        "reasons": json.dumps(summary["reasons"], sort_keys=True),
+        **{f"persons_of_size_{k}": v for k, v in summary["persons_of_size"].items()},
+    }])
+    # person_records and review_queue replaced whole, the run's row by its id: on DuckDB in one transaction
+    with open_warehouse(read_only=False, cfg=cfg) as warehouse:
+        warehouse.ensure(*TABLES)
+        warehouse.replace(
+            Replacement(PERSON_RECORDS, people.with_columns(pl.lit(run_id).alias("resolution_run_id"),
+                                                            pl.lit(stamp).alias("resolved_at")).to_pandas(), {}),
+            Replacement(REVIEW_QUEUE, review.with_columns(pl.lit(run_id).alias("resolution_run_id")).to_pandas(), {}),
+            Replacement(RESOLUTION_RUNS, run_row, {"resolution_run_id": run_id}),
+        )
     summary["mlflow_run_id"] = mlflow_run
     summary["seconds"] = {**result.seconds, "total": round(time.monotonic() - started, 2)}
     log.info("identity resolved: %s", summary)

@@ -388,8 +388,9 @@ def present_tables(con: duckdb.DuckDBPyConnection, engine: str | None = None) ->
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A table a stage owns and writes (the ``scores`` tables): its columns in DuckDB's type names, its
-    primary key (DuckDB only), and the columns a write replaces rows by (Spark: its partition columns)."""
+    """A table a stage owns and writes (the ``scores`` and ``identity`` tables): its columns in DuckDB's
+    type names, its primary key (DuckDB only), and the columns a write replaces rows by (Spark: its
+    partition columns; none: a write replaces the whole table)."""
 
     name: str
     columns: tuple[tuple[str, str, bool], ...]  # (column, type, not null)
@@ -415,8 +416,9 @@ class TableSpec:
         # a partitioned Parquet table: a scoring run is one partition, replaced whole (insert overwrite)
         data = [f"{c} {_SPARK_TYPES[t]}" for c, t, _ in self.columns if c not in self.replace_by]
         parts = [f"{c} {_SPARK_TYPES[t]}" for c, t, _ in self.columns if c in self.replace_by]
+        partitioned = f" partitioned by ({', '.join(self.replace_by)})" if self.replace_by else ""
         return (f"create table if not exists {relation(self.name, engine='spark')} ("
-                + ", ".join(data + parts) + f") using parquet partitioned by ({', '.join(self.replace_by)})")
+                + ", ".join(data + parts) + ") using parquet" + partitioned)
 
 
 _SPARK_TYPES = {"varchar": "string", "timestamp": "timestamp", "date": "date", "bigint": "bigint",
@@ -561,7 +563,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             for number, item in enumerate(replacements):
                 target = relation(item.spec.name, engine=self.engine)
-                where = " and ".join(f"{column} = ?" for column in item.match)
+                where = " and ".join(f"{column} = ?" for column in item.match) or "true"
                 self.con.execute(f"delete from {target} where {where}", list(item.match.values()))  # noqa: S608
                 existing = {r[0] for r in self.con.execute(
                     "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
@@ -656,7 +658,7 @@ class SparkWarehouse(Warehouse):
             target = relation(item.spec.name, engine=self.engine)
             parts = {c: v for c, v in item.match.items() if c in item.spec.replace_by}
             others = {c: v for c, v in item.match.items() if c not in item.spec.replace_by}
-            partition = " and ".join(f"{c} = ?" for c in parts)
+            partition = " and ".join(f"{c} = ?" for c in parts) or "true"
             if others:
                 clash = self.session.sql(
                     f"select count(*) from {target} where {partition} and not ("  # noqa: S608
@@ -674,8 +676,9 @@ class SparkWarehouse(Warehouse):
             view = f"_replacement_{number}"
             selected.createOrReplaceTempView(view)
             spec = ", ".join(f"{c} = {_spark_literal(v)}" for c, v in parts.items())
-            self.session.sql(f"insert overwrite table {target} partition ({spec}) "  # noqa: S608
-                             f"select {', '.join(f.name for f in data_columns)} from {view}")
+            partition_clause = f"partition ({spec}) " if spec else ""
+            columns = ", ".join(f.name for f in data_columns)
+            self.session.sql(f"insert overwrite table {target} {partition_clause}select {columns} from {view}")  # noqa: S608
             self.session.catalog.dropTempView(view)
 
     def copy_into(self, con: duckdb.DuckDBPyConnection, names, where: dict[str, str] | None = None) -> str | None:

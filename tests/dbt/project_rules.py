@@ -57,6 +57,14 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "the ingest manifest is read by the source tests row_counts_match_landing_manifest, not by a model"),
     ("fct_unused_sources", "salesforce_runs"): (
         "the ingest manifest is read by the source tests row_counts_match_landing_manifest, not by a model"),
+    ("fct_unused_sources", "model_drift"): (
+        "ml/ writes it and the dashboard snapshot reads it; a source so that northstar.warehouse names it on both "
+        "engines (DuckDB schema scores, Spark database scores); no model reads the drift history"),
+    ("fct_sources_without_freshness", "model_drift"): (
+        "no time of its own: its scoring run's row in scoring_runs carries scored_at, whose freshness is checked"),
+    ("fct_unused_sources", "trade_anomaly_scores"): (
+        "the break scorer's per-trade scores and reasons, for people reviewing the anomaly model; a source so that "
+        "northstar.warehouse names it on both engines; no model reads it"),
     ("fct_exposure_parents_materializations", "servicenow_break_incidents"): (
         "activate/servicenow.py records the dbt invocation of the latest break-scoring run on each outbox row "
         "(lineage), from the source scores.scoring_runs; no mart publishes the scoring-run history"),

@@ -82,7 +82,8 @@ def test_both_dags_run_green_on_spark(spark_world):
         text = path.read_text()
         assert "DagRun Finished" in text and "state=success" in text.split("DagRun Finished")[-1], path
     nightly = task_states(logs[1].read_text())
-    for task in ("landing_gate", "build_warehouse", "marts_gate", "score_households", "publish_scores",
+    for task in ("landing_gate", "build_warehouse", "resolve_identities", "publish_identities", "marts_gate",
+                 "score_households", "publish_scores",
                  "scores_gate", "plan_salesforce_push", "send_salesforce_push", "refresh_dashboard"):
         assert nightly.get(task) == "success", (task, nightly)
     second_intraday = task_states(logs[2].read_text())
@@ -101,7 +102,7 @@ def test_the_warehouse_is_spark_and_holds_the_scores(spark_world):
         assert engine.engine == "spark"
         present = engine.present()
         assert {"fct_trade_breaks", "fct_household_features", "household_scores", "break_scores", "scoring_runs",
-                "fct_household_scores", "fct_break_scores"} <= present
+                "fct_household_scores", "fct_break_scores", "person_records", "resolution_runs"} <= present
         households = engine.scalar("select count(*) from {dim_households}")
         scored = engine.scalar("select count(*) from {fct_household_scores}")
         assert scored == households > 0

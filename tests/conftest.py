@@ -19,11 +19,6 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def pytest_configure(config):
-    # registered here, not in pyproject: the Spark DAG runs (tests/spark) are opt-in
-    config.addinivalue_line("markers", "spark: the DAGs end to end on the Spark engine (slow; opt-in, tests/spark)")
-
-
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
 def pytest_collection_modifyitems(config, items):
     """Keep each expensive shared fixture on one pytest-xdist worker (`make test` runs `-n 2 --dist loadgroup`).

@@ -643,8 +643,11 @@ class SparkWarehouse(Warehouse):
 
     def ensure(self, *specs: TableSpec) -> None:
         for spec in specs:
-            self.session.sql(f"create database if not exists {schema_of(spec.name, self.engine)}")
-            self.session.sql(spec.spark_ddl())
+            schema = schema_of(spec.name, self.engine)
+            if not self.session.catalog.databaseExists(schema):  # the metastore logs a stack trace for an existing one
+                self.session.sql(f"create database if not exists {schema}")
+            if not self.session.catalog.tableExists(relation(spec.name, engine=self.engine)):
+                self.session.sql(spec.spark_ddl())
 
     def replace(self, *replacements: Replacement) -> None:
         """Each table's partition (the run) overwritten whole: a retry writes the same partition again.

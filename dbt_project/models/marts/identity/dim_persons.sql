@@ -61,7 +61,7 @@ household_ranked as (
 person_facts as (
     select
         person_id,
-        {{ dbt.listagg('record_id', "','", 'order by record_id') }} as source_record_ids,
+        {{ sorted_string_agg('record_id', "','") }} as source_record_ids,
         cast(sum(case when record_type = 'contact' then 1 else 0 end) as bigint) as contact_records,
         cast(sum(case when record_type = 'brokerage_owner' then 1 else 0 end) as bigint) as brokerage_account_records,
         cast(count(distinct household_id) as bigint) as households_touched,

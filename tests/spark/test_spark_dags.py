@@ -96,7 +96,7 @@ def test_the_warehouse_is_spark_and_holds_the_scores(spark_world):
 
     # the DuckDB file is the control store only: no dbt table, no score
     with northstar.warehouse.connect(read_only=True, cfg=spark_world) as con:
-        schemas = {row[0] for row in con.execute("select distinct table_schema from information_schema.tables")}
+        schemas = {row[0] for row in con.execute("select distinct table_schema from information_schema.tables").fetchall()}
     assert schemas <= {"activation", "quality", "recon"}, schemas
     with northstar.warehouse.open_warehouse(cfg=spark_world) as engine:
         assert engine.engine == "spark"

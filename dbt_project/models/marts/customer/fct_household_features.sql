@@ -153,14 +153,22 @@ attributes_at_cutoff as (
 ),
 
 primary_contacts as (
-    select *
+    -- the batch's accounts only, and the one column the features read
+    select
+        account_id,
+        birth_on
     from (
         select
-            *,
+            contacts.account_id,
+            contacts.birth_on,
             row_number()
-                over (partition by account_id order by is_primary desc, created_at asc, contact_id asc)
+                over (
+                    partition by contacts.account_id
+                    order by contacts.is_primary desc, contacts.created_at asc, contacts.contact_id asc
+                )
                 as contact_rank
         from contacts
+        where contacts.account_id in (select windows.account_id from windows)
     ) as ranked
     where contact_rank = 1
 ),

@@ -146,7 +146,7 @@ class Settings:
     # Memory discipline at scale: the household x cutoff tables are built in batches of about this many
     # grid rows (dbt var household_batch_rows, macros/household_batches.sql), so that each statement
     # stays inside the DuckDB memory limit; the small and demo worlds fit in one batch.
-    household_batch_rows: int = 4_000_000
+    household_batch_rows: int = 1_000_000
     # Which engine holds the warehouse: "duckdb" (one file, the default) or "spark" (the same dbt
     # project through dbt-spark; northstar.warehouse is the one place that acts on it).
     engine: str = "duckdb"
@@ -273,7 +273,7 @@ def load_settings() -> Settings:
         data_docs_port=int(_env("DATA_DOCS_PORT", "8082")),
         dashboard_port=int(_env("DASHBOARD_PORT", "8083")),
         servicenow_batch_size=_batch_size(_env("SERVICENOW_BATCH_SIZE", "100")),
-        household_batch_rows=_positive_int("HOUSEHOLD_BATCH_ROWS", _env("HOUSEHOLD_BATCH_ROWS", "4000000")),
+        household_batch_rows=_positive_int("HOUSEHOLD_BATCH_ROWS", _env("HOUSEHOLD_BATCH_ROWS", "1000000")),
         engine=_engine(_env("ENGINE", "duckdb")),
         spark_master=_env("SPARK_MASTER", "local[2]"),
         spark_driver_memory=_env("SPARK_DRIVER_MEMORY", "2g"),

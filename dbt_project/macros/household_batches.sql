@@ -9,7 +9,7 @@
     How: every input the model reads per household carries `where {{ household_batch('household_id') }}`.
     The model's own statement builds batch 0; its post-hook `insert_household_batches()` appends
     batches 1..n-1, each the model's compiled SQL with the batch number swapped in. n is the grid's
-    rows over var('household_batch_rows') (4M: a batch's sorts and hash tables fit in the limit with
+    rows over var('household_batch_rows') (1M: a batch's sorts and hash tables fit in the 3 GB limit with
     room), so the small and demo worlds build in one statement as before. Spark shuffles by key
     already and builds in one statement. -#}
 {% macro household_batches() -%}
@@ -27,7 +27,7 @@
         {{ return(1) }}
     {%- endif -%}
     {%- set grid_rows = run_query('select count(*) from ' ~ grid).columns[0].values()[0] -%}
-    {%- set per_batch = var('household_batch_rows', 4000000) | int -%}
+    {%- set per_batch = var('household_batch_rows', 1000000) | int -%}
     {{ return([1, ((grid_rows + per_batch - 1) // per_batch) | int] | max) }}
 {%- endmacro %}
 

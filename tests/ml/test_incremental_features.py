@@ -10,7 +10,7 @@ side from scratch over the same warehouse.
 
 The memory discipline of `large` is exercised at this size: the incremental nights build the household
 x cutoff tables in batches of 3,000 grid rows (about a dozen statements each, as `large` builds its
-33M rows in batches of 4M), the full refresh in one statement, and the two must agree.
+33M rows in batches of 1M), the full refresh in one statement, and the two must agree.
 """
 
 from __future__ import annotations
